@@ -1,0 +1,4 @@
+"""p2p-race: a serverless LAN racing game. Every peer is equal; see README.md."""
+
+__version__ = "0.1.0"
+PROTOCOL_VERSION = 1

@@ -1,0 +1,133 @@
+"""`p2p-race doctor`: check what a peer needs and say how to fix what is wrong."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import platform
+from dataclasses import dataclass
+
+from p2p_race import PROTOCOL_VERSION, __version__, netinfo
+from p2p_race.errors import UserError
+from p2p_race.identity import KEY_FILE, load_or_create
+from p2p_race.paths import resolve_data_dir
+
+HELP = "check network interfaces, multicast, ports, the data dir and MongoDB; say what to fix"
+
+PACKAGES = ("pygame", "zeroconf", "pymongo", "cryptography")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def to_json(self) -> dict:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--game-port", type=int, default=netinfo.DEFAULT_GAME_PORT)
+
+
+def collect(args: argparse.Namespace) -> tuple[dict, list[Check]]:
+    checks: list[Check] = []
+    info: dict = {
+        "p2p_race": __version__, "protocol": PROTOCOL_VERSION,
+        "python": platform.python_version(), "platform": platform.platform(), "packages": {},
+    }
+    for pkg in PACKAGES:
+        try:
+            info["packages"][pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            info["packages"][pkg] = None
+            checks.append(Check(f"package {pkg}", False, "not installed", "run `make install`"))
+
+    try:
+        data_dir = resolve_data_dir(args.data_dir)
+        info["data_dir"] = str(data_dir)
+        identity = load_or_create(data_dir)
+        info["peer_id"] = identity.peer_id
+        mode = (data_dir / KEY_FILE).stat().st_mode & 0o777
+        checks.append(Check("identity", mode == 0o600, f"peer id {identity.peer_id}, key mode {mode:o}",
+                            "" if mode == 0o600 else f"chmod 600 {data_dir / KEY_FILE}"))
+    except UserError as exc:
+        checks.append(Check("identity", False, str(exc), "see the message; --data-dir picks another dir"))
+
+    ifaces = netinfo.interfaces()
+    info["interfaces"] = [i.to_json() for i in ifaces]
+    lan = [i for i in ifaces if i.up and not i.loopback and i.ipv4]
+    mcast = [i for i in lan if i.multicast]
+    if not lan:
+        checks.append(Check("interfaces", False, "no network interface with an IPv4 address besides loopback",
+                            "connect to the LAN (Wi-Fi or cable); peers on this machine still work"))
+    elif not mcast:
+        checks.append(Check("multicast", False, "no LAN interface has multicast enabled",
+                            "enable it (`ip link set IFACE multicast on`) or add peers with --peer HOST"))
+    else:
+        names = ", ".join(f"{i.name} ({', '.join(i.ipv4)})" for i in mcast)
+        checks.append(Check("multicast", True, f"multicast interfaces: {names}"))
+    if len({tuple(a.split('.')[:3]) for i in lan for a in i.ipv4}) > 1:
+        checks.append(Check("subnets", True, "several subnets: mDNS does not cross routers",
+                            "players on another subnet need --peer HOST"))
+    if args.interface and not netinfo.lan_ipv4(args.interface):
+        checks.append(Check("interface", False, f"--interface {args.interface} matches no interface",
+                            "pick a name or address from the list above"))
+
+    err = netinfo.can_bind_udp(netinfo.MDNS_PORT, reuse=True)
+    checks.append(Check("mdns port", err is None, "UDP 5353 can be shared" if err is None else f"UDP 5353: {err}",
+                        "" if err is None else "another mDNS responder holds 5353 exclusively; stop it or use --peer"))
+    err = netinfo.can_bind_udp(args.game_port)
+    checks.append(Check("game port", err is None,
+                        f"UDP {args.game_port} is free" if err is None else f"UDP {args.game_port}: {err}",
+                        "" if err is None else "another p2p-race runs here (fine: it picks a free port) or pass another port"))
+    checks.append(Check("firewall", True,
+                        "allow inbound UDP 5353 (mDNS) and the game/chat ports shown by `p2p-race peers --json`",
+                        ""))
+
+    uri = args.mongodb_uri
+    if uri:
+        checks.append(_check_mongodb(uri))
+    else:
+        checks.append(Check("mongodb", True, "not configured: scores stay in the local store (fine)"))
+    return info, checks
+
+
+def _check_mongodb(uri: str) -> Check:
+    try:
+        import pymongo
+        from pymongo.errors import PyMongoError
+
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000)
+        try:
+            client.admin.command("ping")
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001 - any failure is the diagnosis itself
+        text = type(exc).__name__
+        if "PyMongoError" in locals() and isinstance(exc, PyMongoError):
+            text = f"{type(exc).__name__}: unreachable"
+        return Check("mongodb", False, f"MongoDB did not answer ({text})",
+                     "check the URI, the network and that a primary is up; results wait in the local outbox")
+    return Check("mongodb", True, "MongoDB answered ping")
+
+
+def run(args: argparse.Namespace) -> int:
+    info, checks = collect(args)
+    problems = [c for c in checks if not c.ok]
+    if args.json:
+        print(json.dumps({**info, "checks": [c.to_json() for c in checks], "ok": not problems}, indent=2))
+    else:
+        print(f"p2p-race {info['p2p_race']} (protocol {info['protocol']}) on Python {info['python']}")
+        print("packages: " + ", ".join(f"{k} {v or 'MISSING'}" for k, v in info["packages"].items()))
+        print(f"data dir: {info.get('data_dir', '?')}")
+        for iface in info["interfaces"]:
+            flags = ("up" if iface["up"] else "down") + (", multicast" if iface["multicast"] else "") + (
+                ", loopback" if iface["loopback"] else "")
+            print(f"  {iface['name']}: {', '.join(iface['ipv4'] + iface['ipv6'])} [{flags}]")
+        for c in checks:
+            print(f"[{'ok' if c.ok else 'PROBLEM'}] {c.name}: {c.detail}" + (f"\n      fix: {c.fix}" if c.fix else ""))
+    return 1 if problems else 0

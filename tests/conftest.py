@@ -1,0 +1,47 @@
+"""Shared fixtures: isolated data dirs, LAN test hosts, headless SDL."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.lanhosts import LanUnavailable, TestLan, lan_unavailable_reason  # noqa: E402
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "peer"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def make_lan():
+    """Factory: `lan = make_lan(3)` builds 3 test hosts; all are torn down after the test."""
+    lans: list[TestLan] = []
+
+    def make(n: int) -> TestLan:
+        reason = lan_unavailable_reason()
+        if reason:
+            pytest.skip(f"LAN test hosts unavailable: {reason}")
+        try:
+            lan = TestLan(n)
+        except LanUnavailable as exc:
+            pytest.skip(f"LAN test hosts unavailable: {exc}")
+        lans.append(lan)
+        return lan
+
+    yield make
+    for lan in lans:
+        lan.close()
