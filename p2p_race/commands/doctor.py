@@ -9,6 +9,7 @@ import platform
 from dataclasses import dataclass
 
 from p2p_race import PROTOCOL_VERSION, __version__, netinfo
+from p2p_race.config import CONFIG_NAME, Config
 from p2p_race.errors import UserError
 from p2p_race.identity import KEY_FILE, load_or_create
 from p2p_race.paths import resolve_data_dir
@@ -56,6 +57,12 @@ def collect(args: argparse.Namespace) -> tuple[dict, list[Check]]:
                             "" if mode == 0o600 else f"chmod 600 {data_dir / KEY_FILE}"))
     except UserError as exc:
         checks.append(Check("identity", False, str(exc), "see the message; --data-dir picks another dir"))
+    if "data_dir" in info:
+        try:
+            Config.load(data_dir)
+            checks.append(Check("config", True, f"{data_dir / CONFIG_NAME} is valid"))
+        except UserError as exc:
+            checks.append(Check("config", False, str(exc), "fix the file or delete it to get the defaults"))
 
     ifaces = netinfo.interfaces()
     info["interfaces"] = [i.to_json() for i in ifaces]

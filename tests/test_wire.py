@@ -1,0 +1,228 @@
+"""The signed datagram codec: round trips, tampering, fuzzing, replay and reordering."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from p2p_race.identity import Identity
+from p2p_race.schema import DecodeError, EncodeError, decode_fields, encode_fields
+from p2p_race.wire import HEADER_SIZE, MAX_DATAGRAM, Codec, ReplayWindow
+from tests.wire_samples import Point, SampleHello, SampleMixed, SampleState
+
+ALICE = Identity.from_seed(b"alice")
+BOB = Identity.from_seed(b"bob")
+MALLORY = Identity.from_seed(b"mallory")
+KEYS = {ALICE.peer_id: ALICE.public_key, BOB.peer_id: BOB.public_key}
+
+
+def pair(**kw) -> tuple[Codec, Codec]:
+    return Codec(ALICE, initial_seq=1000, **kw), Codec(BOB, key_lookup=KEYS.get, **kw)
+
+
+def state(tick: int = 1) -> SampleState:
+    return SampleState(tick=tick, x=1.5, y=1234.25, speed=33.0, score=420, crashed=False, lane=2)
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+f32 = st.floats(allow_nan=False, allow_infinity=False, width=32)
+states = st.builds(
+    SampleState, tick=st.integers(0, 2**64 - 1), x=f32, y=finite, speed=f32,
+    score=st.integers(-(2**31), 2**31 - 1), crashed=st.booleans(), lane=st.integers(0, 255),
+)
+mixed = st.builds(
+    SampleMixed,
+    text=st.text(max_size=50),
+    blob=st.binary(max_size=100),
+    points=st.lists(st.builds(Point, finite, finite), max_size=20).map(tuple),
+    flags=st.lists(st.booleans(), max_size=16).map(tuple),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(msg=states)
+def test_state_round_trip(msg):
+    tx, rx = pair()
+    pkt = rx.decode(tx.encode(msg, 1_700_000_000.0))
+    assert pkt is not None and pkt.msg == msg
+    assert pkt.sender == ALICE.peer_id and pkt.sender_key == ALICE.public_key
+
+
+@settings(max_examples=300, deadline=None)
+@given(msg=mixed)
+def test_nested_and_lists_round_trip(msg):
+    assert decode_fields(SampleMixed, encode_fields(msg)) == msg
+    tx, rx = pair()
+    pkt = rx.decode(tx.encode(msg, 1.0))
+    assert pkt is not None and pkt.msg == msg
+
+
+def test_self_certifying_hello_from_a_stranger():
+    tx = Codec(MALLORY)
+    rx = Codec(BOB)  # knows nobody
+    pkt = rx.decode(tx.encode(SampleHello(MALLORY.public_key, "m", 47800), 5.0))
+    assert pkt is not None and pkt.sender == MALLORY.peer_id
+
+
+def test_hello_claiming_someone_elses_key_is_rejected():
+    tx = Codec(MALLORY)
+    rx = Codec(BOB)
+    # Mallory puts Alice's key in the hello: the key does not hash to Mallory's sender id
+    assert rx.decode(tx.encode(SampleHello(ALICE.public_key, "alice", 1), 5.0)) is None
+    assert rx.drops["bad_key"] == 1
+
+
+def test_unknown_sender_and_forged_signature_rejected():
+    rx = Codec(BOB, key_lookup=KEYS.get)
+    assert rx.decode(Codec(MALLORY).encode(state(), 1.0)) is None
+    assert rx.drops["unknown_sender"] == 1
+    # Mallory signs but writes Alice's id in the header: Alice's key does not verify it
+    forged = bytearray(Codec(MALLORY).encode(state(), 1.0))
+    forged[7:15] = ALICE.peer_id_bytes
+    assert rx.decode(bytes(forged)) is None
+    assert rx.drops["bad_signature"] == 1
+
+
+def test_every_single_bit_flip_is_rejected():
+    tx, rx = pair()
+    good = tx.encode(SampleMixed("hi there", b"\x00\x01", (Point(1.0, 2.0),), (True,)), 10.0)
+    for i in range(len(good) * 8):
+        bad = bytearray(good)
+        bad[i // 8] ^= 1 << (i % 8)
+        assert rx.decode(bytes(bad)) is None, f"bit {i} flip accepted"
+    assert rx.accepted == 0
+    assert rx.decode(good) is not None  # the original still verifies (window untouched)
+
+
+def test_replay_and_duplicate_rejected():
+    tx, rx = pair()
+    d1, d2 = tx.encode(state(1), 1.0), tx.encode(state(2), 1.1)
+    assert rx.decode(d1) is not None
+    assert rx.decode(d1) is None and rx.drops["replay"] == 1
+    assert rx.decode(d2) is not None
+    assert rx.decode(d1) is None and rx.decode(d2) is None
+    assert rx.drops["replay"] == 3
+
+
+def test_reordering_within_window_accepted_once():
+    tx, rx = pair()
+    grams = [tx.encode(state(i), 1.0 + i / 60) for i in range(50)]
+    order = list(range(50))
+    random.Random(7).shuffle(order)
+    accepted = [i for i in order if rx.decode(grams[i]) is not None]
+    assert sorted(accepted) == list(range(50))
+    assert all(rx.decode(g) is None for g in grams)
+
+
+def test_too_old_beyond_window_rejected():
+    tx, rx = pair(window=64)
+    old = tx.encode(state(0), 1.0)
+    for i in range(100):
+        rx.decode(tx.encode(state(i), 1.0))
+    assert rx.decode(old) is None and rx.drops["too_old"] == 1
+
+
+def test_stale_timestamp_rejected():
+    tx, rx = pair(max_age=5.0)
+    old = tx.encode(state(1), 100.0)  # sent earlier but delayed in the network
+    assert rx.decode(tx.encode(state(2), 200.0)) is not None
+    assert rx.decode(old) is None and rx.drops["stale"] == 1
+
+
+def test_restarted_sender_is_not_a_replay():
+    rx = Codec(BOB, key_lookup=KEYS.get)
+    first = Codec(ALICE)  # sequence starts at the wall clock in microseconds
+    assert rx.decode(first.encode(state(1), 1.0)) is not None
+    restarted = Codec(ALICE)
+    assert restarted.seq >= first.seq
+    assert rx.decode(restarted.encode(state(1), 2.0)) is not None
+
+
+def test_streams_have_separate_windows():
+    rx = Codec(BOB, key_lookup=KEYS.get)
+    game = Codec(ALICE, stream=0, initial_seq=10)
+    chat = Codec(ALICE, stream=1, initial_seq=10)
+    assert rx.decode(game.encode(state(), 1.0)) is not None
+    assert rx.decode(chat.encode(state(), 1.0)) is not None
+
+
+def test_own_datagrams_are_ignored():
+    me = Codec(ALICE, key_lookup=KEYS.get)
+    assert me.decode(me.encode(state(), 1.0)) is None and me.drops["own"] == 1
+
+
+def test_size_limits():
+    tx, rx = pair()
+    assert len(tx.encode(state(), 1.0)) <= MAX_DATAGRAM
+    with pytest.raises(ValueError):
+        Codec(ALICE, max_size=120).encode(SampleMixed("x" * 150, b"", (), ()), 1.0)
+    assert rx.decode(b"\x00" * (MAX_DATAGRAM + 1)) is None and rx.drops["too_long"] == 1
+    assert rx.decode(b"P2RC") is None and rx.drops["too_short"] == 1
+
+
+def test_bad_values_refused_at_encode():
+    with pytest.raises(EncodeError):
+        encode_fields(SampleState(tick=-1, x=0.0, y=0.0, speed=0.0, score=0, crashed=False, lane=0))
+    with pytest.raises(EncodeError):
+        encode_fields(SampleMixed("x" * 300, b"", (), ()))
+    with pytest.raises(EncodeError):
+        encode_fields(SampleMixed("", b"", (), (1,)))  # type: ignore[arg-type]
+
+
+def test_decoder_rejects_nonfinite_and_trailing_bytes():
+    raw = bytearray(encode_fields(state()))
+    with pytest.raises(DecodeError):
+        decode_fields(SampleState, bytes(raw) + b"\x00")
+    struct.pack_into("!d", raw, 12, float("nan"))  # y
+    with pytest.raises(DecodeError):
+        decode_fields(SampleState, bytes(raw))
+
+
+def test_fuzz_100k_never_raises():
+    """>= 100,000 generated datagrams: random, truncated, extended and mutated."""
+    rng = random.Random(20261124)
+    tx, rx = pair()
+    seeds = [tx.encode(state(i), 1.0) for i in range(20)]
+    seeds += [tx.encode(SampleMixed("abc" * i, bytes(i), (Point(i, -i),) * (i % 5), (True,) * (i % 3)), 2.0) for i in range(20)]
+    seeds += [Codec(MALLORY).encode(SampleHello(MALLORY.public_key, "m" * i, i), 3.0) for i in range(10)]
+    cases = 0
+    for _ in range(25_000):
+        rx.decode(bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 200))))
+        base = rng.choice(seeds)
+        rx.decode(base[: rng.randrange(len(base))])
+        rx.decode(base + bytes(rng.randrange(1, 40)))
+        m = bytearray(base)
+        for _ in range(rng.randrange(1, 6)):
+            m[rng.randrange(len(m))] = rng.getrandbits(8)
+        # mutate the header's type/length fields in particular, which steer the decoder
+        if rng.random() < 0.3:
+            struct.pack_into("!H", m, HEADER_SIZE - 2, rng.randrange(0, 2000))
+        out = rx.decode(bytes(m))
+        assert out is None or bytes(m) == base
+        cases += 4
+    assert cases >= 100_000
+    assert rx.accepted <= len(seeds)  # only untouched originals can ever pass
+    assert sum(rx.drops.values()) >= cases - len(seeds)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(data=st.binary(max_size=1300))
+def test_property_arbitrary_bytes_never_raise(data):
+    _, rx = pair()
+    assert rx.decode(data) is None
+
+
+def test_replay_window_unit():
+    w = ReplayWindow(8)
+    for s in (5, 3, 9, 4):
+        assert w.check(s) is None
+        w.record(s)
+    assert w.check(5) == "replay" and w.check(9) == "replay"
+    assert w.check(1) == "too_old"  # 9 - 1 >= 8
+    assert w.check(2) is None
+    w.record(100)
+    assert w.check(9) == "too_old" and w.check(99) is None
