@@ -1,0 +1,228 @@
+"""The asyncio UDP endpoint every protocol of a peer speaks through.
+
+One socket, one `Codec` (so one sequence space and one replay window per sender): the
+signed-datagram rules of DESIGN.md section 2 are enforced here once, and the protocol
+layers above (discovery, match, chat mesh) only ever see verified `Packet`s, dispatched by
+message class. Bad input is counted in `codec.drops` and never raises; a handler that
+raises is logged and counted, never allowed to stop the socket.
+
+    t = UdpTransport(identity, port=47800)
+    await t.start()
+    t.on(Hello, lambda packet, addr: ...)
+    t.send(Hello(...), ("10.0.0.2", 47800))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import inspect
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from p2p_race.identity import Identity
+from p2p_race.wire import MAX_DATAGRAM, STREAM_GAME, Codec, Packet
+
+log = logging.getLogger(__name__)
+
+Addr = tuple[str, int]
+Handler = Callable[[Packet, Addr], Any]
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: UdpTransport) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.owner._received(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors (port unreachable from a peer that just died, no route): expected
+        # on a LAN with peers coming and going; liveness is the heartbeats' job.
+        self.owner.stats["send_errors"] += 1
+        log.debug("udp error: %s", exc)
+
+
+class UdpTransport:
+    """A signed-datagram UDP endpoint (CONTRACTS.md section 3).
+
+    `key_lookup(peer_id) -> public key | None` and `address_lookup(peer_id) -> (host, port)
+    | None` are normally installed by `discovery.Discovery`; `set_key` / `set_address`
+    add entries by hand (tests, static set-ups). With `fallback=True` a taken `port`
+    falls back to a free one, so several peers run side by side on one machine.
+    """
+
+    def __init__(
+        self,
+        identity: Identity,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 0,
+        stream: int = STREAM_GAME,
+        key_lookup: Callable[[str], bytes | None] | None = None,
+        address_lookup: Callable[[str], Addr | None] | None = None,
+        max_size: int = MAX_DATAGRAM,
+        fallback: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.identity = identity
+        self.host = host
+        self.requested_port = port
+        self.fallback = fallback
+        self.clock = clock
+        self.key_lookup = key_lookup
+        self.address_lookup = address_lookup
+        self.codec = Codec(identity, stream=stream, key_lookup=self._key_of, max_size=max_size)
+        self.stats: Counter[str] = Counter()
+        self._keys: dict[str, bytes] = {}
+        self._addresses: dict[str, Addr] = {}
+        self._handlers: dict[type, list[Handler]] = {}
+        self._any: list[Handler] = []
+        self._transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.port = 0
+
+    # -- life cycle -------------------------------------------------------------------
+    async def start(self) -> UdpTransport:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self), local_addr=(self.host, self.requested_port))
+        except OSError as exc:
+            if not (self.fallback and self.requested_port and exc.errno == errno.EADDRINUSE):
+                raise
+            log.info("UDP port %d is taken; using a free port", self.requested_port)
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self), local_addr=(self.host, 0))
+        self._transport = transport  # type: ignore[assignment]
+        self.port = transport.get_extra_info("sockname")[1]
+        return self
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    @property
+    def closed(self) -> bool:
+        return self._transport is None
+
+    # -- keys and addresses -------------------------------------------------------------
+    def set_key(self, peer_id: str, public_key: bytes) -> None:
+        self._keys[peer_id] = public_key
+
+    def set_address(self, peer_id: str, addr: Addr) -> None:
+        self._addresses[peer_id] = addr
+
+    def _key_of(self, peer_id: str) -> bytes | None:
+        key = self._keys.get(peer_id)
+        if key is None and self.key_lookup is not None:
+            key = self.key_lookup(peer_id)
+        return key
+
+    def address_of(self, peer_id: str) -> Addr | None:
+        addr = self._addresses.get(peer_id)
+        if addr is None and self.address_lookup is not None:
+            addr = self.address_lookup(peer_id)
+        return addr
+
+    # -- handlers -------------------------------------------------------------------------
+    def on(self, msg_class: type, handler: Handler) -> None:
+        """Call `handler(packet, addr)` for every verified message of `msg_class`.
+
+        Several handlers per class are called in registration order; a coroutine
+        function's result is scheduled as a task.
+        """
+        self._handlers.setdefault(msg_class, []).append(handler)
+
+    def off(self, msg_class: type, handler: Handler) -> None:
+        handlers = self._handlers.get(msg_class, [])
+        if handler in handlers:
+            handlers.remove(handler)
+
+    def on_any(self, handler: Handler) -> None:
+        """Call `handler(packet, addr)` for every verified packet (liveness tracking)."""
+        self._any.append(handler)
+
+    def _received(self, data: bytes, addr: Addr) -> None:
+        self.stats["received"] += 1
+        packet = self.codec.decode(data)
+        if packet is None:
+            return
+        for handler in self._any:
+            self._call(handler, packet, addr)
+        handlers = self._handlers.get(type(packet.msg))
+        if not handlers:
+            self.stats["unhandled"] += 1
+            return
+        for handler in list(handlers):
+            self._call(handler, packet, addr)
+
+    def _call(self, handler: Handler, packet: Packet, addr: Addr) -> None:
+        try:
+            result = handler(packet, addr)
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
+        except Exception:  # noqa: BLE001 - a buggy handler must not stop the socket
+            self.stats["handler_errors"] += 1
+            log.exception("handler for %s failed", type(packet.msg).__name__)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.stats["handler_errors"] += 1
+            log.error("async handler failed", exc_info=task.exception())
+
+    # -- sending ------------------------------------------------------------------------
+    def encode(self, msg: Any) -> bytes:
+        return self.codec.encode(msg, self.clock())
+
+    def send_raw(self, data: bytes, addr: Addr) -> bool:
+        if self._transport is None:
+            return False
+        self._transport.sendto(data, addr)
+        self.stats["sent"] += 1
+        self.stats["sent_bytes"] += len(data)
+        return True
+
+    def send(self, msg: Any, addr: Addr) -> bool:
+        """Sign and send `msg` to `addr`; False when the transport is closed."""
+        if self._transport is None:
+            return False
+        return self.send_raw(self.encode(msg), addr)
+
+    def send_peer(self, msg: Any, peer_id: str) -> bool:
+        """Send to a peer's known address; False when the address is unknown."""
+        addr = self.address_of(peer_id)
+        if addr is None:
+            self.stats["no_address"] += 1
+            return False
+        return self.send(msg, addr)
+
+    def broadcast(self, msg: Any, peer_ids: Iterable[str]) -> int:
+        """Send one signed datagram to many peers (one signature: each receiver keeps its
+        own replay window, so sharing the sequence number is safe). Returns how many."""
+        if self._transport is None:
+            return 0
+        addrs = []
+        for pid in peer_ids:
+            addr = self.address_of(pid)
+            if addr is None:
+                self.stats["no_address"] += 1
+            else:
+                addrs.append(addr)
+        return self.send_many(msg, addrs)
+
+    def send_many(self, msg: Any, addrs: Iterable[Addr]) -> int:
+        addrs = list(dict.fromkeys(addrs))
+        if not addrs or self._transport is None:
+            return 0
+        data = self.encode(msg)
+        for addr in addrs:
+            self.send_raw(data, addr)
+        return len(addrs)
