@@ -1,0 +1,348 @@
+"""The local result store: SQLite in the data dir, the embedded default.
+
+Durability: WAL with `synchronous=FULL`, so a committed result survives a power cut, not just
+a process crash (results are rare, a few per minute, so one fsync per commit costs nothing).
+Every `add` is one transaction that writes the result, its racers, the per-player stats, the
+sync digest bucket *and* the MongoDB outbox entry: a crash leaves all or none of them.
+
+One match id holds one result. The first valid record wins. A later record with the same
+outcome (another host after a failover signs the same adjudication) is an equivalent copy
+and ignored; one with a different outcome is a conflict: refused and logged.
+
+Sync digest: results are spread over `BUCKETS` buckets by a hash of the match id; each bucket
+keeps the XOR of its items' 64-bit hashes (of match id + outcome), maintained in the same
+transaction, so two stores compare 256 numbers instead of every id (replication.sync).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from replication.records import MatchResult
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "scores.sqlite3"
+BUCKETS = 256
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    match_id    TEXT PRIMARY KEY,
+    outcome     BLOB NOT NULL,
+    finished_at REAL NOT NULL,
+    winner_id   TEXT NOT NULL,
+    winner_name TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    bucket      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_finished ON results(finished_at);
+CREATE INDEX IF NOT EXISTS results_bucket ON results(bucket);
+CREATE TABLE IF NOT EXISTS racers (
+    match_id TEXT NOT NULL,
+    peer_id  TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    score    INTEGER NOT NULL,
+    distance REAL NOT NULL,
+    won      INTEGER NOT NULL,
+    PRIMARY KEY (match_id, peer_id)
+);
+CREATE INDEX IF NOT EXISTS racers_peer ON racers(peer_id);
+CREATE TABLE IF NOT EXISTS players (
+    peer_id  TEXT PRIMARY KEY,
+    name     TEXT NOT NULL,
+    name_t   REAL NOT NULL,
+    best     INTEGER NOT NULL,
+    matches  INTEGER NOT NULL,
+    wins     INTEGER NOT NULL,
+    distance_mm INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS players_best ON players(best DESC, wins DESC);
+CREATE INDEX IF NOT EXISTS players_name ON players(name);
+CREATE TABLE IF NOT EXISTS buckets (
+    b INTEGER PRIMARY KEY,
+    x INTEGER NOT NULL,
+    n INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    match_id   TEXT NOT NULL UNIQUE,
+    enqueued_at REAL NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_try   REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS practice (
+    name TEXT PRIMARY KEY,
+    best INTEGER NOT NULL
+);
+"""
+
+
+class AddStatus(enum.Enum):
+    NEW = "new"
+    DUPLICATE = "duplicate"  # the very same record, or an equivalent one (same outcome)
+    CONFLICT = "conflict"  # a different outcome for a match id we already hold: refused
+    INVALID = "invalid"  # bad signature or inconsistent content: refused
+
+
+@dataclass(frozen=True)
+class PlayerStats:
+    peer_id: str
+    name: str
+    best: int
+    matches: int
+    wins: int
+    distance: float
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "best": self.best, "matches": self.matches, "wins": self.wins,
+                "distance": round(self.distance, 1), "peer_id": self.peer_id}
+
+
+def bucket_of(match_id: str) -> int:
+    return hashlib.sha256(match_id.encode("utf-8")).digest()[0] % BUCKETS
+
+
+def item_hash(match_id: str, outcome: bytes) -> int:
+    """A signed 64-bit hash (fits SQLite INTEGER) of one result, XORed into its bucket."""
+    h = hashlib.sha256(match_id.encode("utf-8") + b"\x00" + outcome).digest()
+    return int.from_bytes(h[:8], "big", signed=True)
+
+
+def recent_json(r: MatchResult) -> dict:
+    """One entry of the leaderboard's `recent` list (DESIGN.md section 3)."""
+    return {"match_id": r.match_id, "winner": r.winner_name, "scores": r.scores, "t": r.finished_at}
+
+
+class ResultStore:
+    """Results, stats, digest and outbox in one SQLite file (`<data_dir>/scores.sqlite3`).
+
+    Thread-safe (one connection behind a lock): the UI thread reads while the runtime's
+    asyncio thread adds synced results. Pass `path=":memory:"` for simulations.
+    """
+
+    def __init__(self, data_dir: Path | str | None = None, *, path: str | None = None,
+                 synchronous: str = "FULL") -> None:
+        if path is None:
+            if data_dir is None:
+                raise ValueError("ResultStore needs a data_dir or a path")
+            path = str(Path(data_dir) / DB_NAME)
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+        self.rejected: dict[AddStatus, int] = {AddStatus.CONFLICT: 0, AddStatus.INVALID: 0}
+        self.listeners: list = []  # callables(result) run after a NEW result is committed
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writing --------------------------------------------------------------------
+    def add(self, result: MatchResult) -> bool:
+        """Store a signed result; True when it was new. Invalid or conflicting ones are refused."""
+        return self.offer(result) is AddStatus.NEW
+
+    def offer(self, result: MatchResult) -> AddStatus:
+        statuses = self.offer_many([result])
+        return statuses[0]
+
+    def offer_many(self, results: Iterable[MatchResult]) -> list[AddStatus]:
+        """Verify and store several results in one transaction (sync batches, benchmarks)."""
+        checked: list[tuple[MatchResult, str | None]] = [(r, r.problem()) for r in results]
+        statuses: list[AddStatus] = []
+        new: list[MatchResult] = []
+        now = time.time()
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                for result, problem in checked:
+                    if problem is not None:
+                        log.warning("refused result %s: %s", _safe_id(result), problem)
+                        self.rejected[AddStatus.INVALID] += 1
+                        statuses.append(AddStatus.INVALID)
+                        continue
+                    status = self._insert(cur, result, now)
+                    statuses.append(status)
+                    if status is AddStatus.NEW:
+                        new.append(result)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        for result in new:
+            for fn in list(self.listeners):
+                try:
+                    fn(result)
+                except Exception:  # a listener must never undo or block a stored result
+                    log.exception("result listener failed")
+        return statuses
+
+    def _insert(self, cur: sqlite3.Cursor, r: MatchResult, now: float) -> AddStatus:
+        outcome = r.outcome_hash()
+        row = cur.execute("SELECT outcome FROM results WHERE match_id=?", (r.match_id,)).fetchone()
+        if row is not None:
+            if bytes(row[0]) == outcome:
+                return AddStatus.DUPLICATE
+            log.warning("refused result %s: a different result for this match is already stored "
+                        "(host %s, term %d)", r.match_id, r.host_id, r.term)
+            self.rejected[AddStatus.CONFLICT] += 1
+            return AddStatus.CONFLICT
+        b = bucket_of(r.match_id)
+        cur.execute(
+            "INSERT INTO results VALUES (?,?,?,?,?,?,?,?)",
+            (r.match_id, outcome, r.finished_at, r.winner_id, r.winner_name,
+             json.dumps(r.to_json(), separators=(",", ":")), now, b),
+        )
+        for racer in r.racers:
+            won = 1 if racer.peer_id == r.winner_id else 0
+            cur.execute("INSERT INTO racers VALUES (?,?,?,?,?,?)",
+                        (r.match_id, racer.peer_id, racer.name, racer.score, racer.distance, won))
+            cur.execute(
+                """INSERT INTO players VALUES (?,?,?,?,1,?,?)
+                   ON CONFLICT(peer_id) DO UPDATE SET
+                     best=max(best, excluded.best), matches=matches+1, wins=wins+excluded.wins,
+                     distance_mm=distance_mm+excluded.distance_mm,
+                     name=CASE WHEN excluded.name_t >= name_t THEN excluded.name ELSE name END,
+                     name_t=max(name_t, excluded.name_t)""",
+                (racer.peer_id, racer.name, r.finished_at, racer.score, won,
+                 round(racer.distance * 1000)),
+            )
+        row = cur.execute("SELECT x, n FROM buckets WHERE b=?", (b,)).fetchone()
+        x, n = row if row else (0, 0)
+        cur.execute("INSERT OR REPLACE INTO buckets VALUES (?,?,?)",
+                    (b, x ^ item_hash(r.match_id, outcome), n + 1))
+        cur.execute("INSERT OR IGNORE INTO outbox (match_id, enqueued_at) VALUES (?,?)",
+                    (r.match_id, now))
+        return AddStatus.NEW
+
+    # -- reading --------------------------------------------------------------------
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def get(self, match_id: str) -> MatchResult | None:
+        rows = self._query("SELECT record FROM results WHERE match_id=?", (match_id,))
+        return MatchResult.from_json(json.loads(rows[0][0])) if rows else None
+
+    def get_many(self, match_ids: Iterable[str]) -> list[MatchResult]:
+        out = []
+        for mid in match_ids:
+            r = self.get(mid)
+            if r is not None:
+                out.append(r)
+        return out
+
+    def all(self) -> list[MatchResult]:
+        rows = self._query("SELECT record FROM results ORDER BY finished_at, match_id")
+        return [MatchResult.from_json(json.loads(row[0])) for row in rows]
+
+    def count(self) -> int:
+        return self._query("SELECT count(*) FROM results")[0][0]
+
+    def ids(self) -> set[str]:
+        return {row[0] for row in self._query("SELECT match_id FROM results")}
+
+    def has(self, match_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM results WHERE match_id=?", (match_id,)))
+
+    def leaderboard(self, limit: int = 20) -> list[PlayerStats]:
+        """Players by best score (then wins), derived from the stored results."""
+        rows = self._query(
+            "SELECT peer_id, name, best, matches, wins, distance_mm / 1000.0 FROM players "
+            "ORDER BY best DESC, wins DESC, peer_id LIMIT ?", (limit,))
+        return [PlayerStats(*row) for row in rows]
+
+    def player(self, name: str) -> list[PlayerStats]:
+        """Stats of every identity that (last) played under `name`."""
+        rows = self._query(
+            "SELECT peer_id, name, best, matches, wins, distance_mm / 1000.0 FROM players WHERE name=? "
+            "ORDER BY best DESC", (name,))
+        return [PlayerStats(*row) for row in rows]
+
+    def player_matches(self, name: str, limit: int = 20) -> list[MatchResult]:
+        rows = self._query(
+            "SELECT r.record FROM results r JOIN racers p ON p.match_id=r.match_id "
+            "WHERE p.name=? ORDER BY r.finished_at DESC LIMIT ?", (name, limit))
+        return [MatchResult.from_json(json.loads(row[0])) for row in rows]
+
+    def best(self, name: str) -> int:
+        """Best score ever under `name`: matches and practice runs."""
+        rows = self._query(
+            "SELECT max(s) FROM (SELECT max(score) AS s FROM racers WHERE name=? "
+            "UNION ALL SELECT best FROM practice WHERE name=?)", (name, name))
+        return int(rows[0][0] or 0)
+
+    def recent(self, limit: int = 10) -> list[MatchResult]:
+        rows = self._query(
+            "SELECT record FROM results ORDER BY finished_at DESC, match_id LIMIT ?", (limit,))
+        return [MatchResult.from_json(json.loads(row[0])) for row in rows]
+
+    def record_practice(self, name: str, score: int) -> bool:
+        """A practice run's score (not a match: not replicated). True when it is a new best."""
+        before = self.best(name)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO practice VALUES (?,?) ON CONFLICT(name) DO UPDATE SET "
+                "best=max(best, excluded.best)", (name, int(score)))
+        return score > before
+
+    # -- sync digest ----------------------------------------------------------------
+    def digest(self) -> dict[int, tuple[int, int]]:
+        """bucket -> (xor of item hashes, count), only non-empty buckets."""
+        return {b: (x, n) for b, x, n in self._query("SELECT b, x, n FROM buckets WHERE n > 0")}
+
+    def ids_in_buckets(self, buckets: Iterable[int]) -> dict[int, list[str]]:
+        wanted = set(buckets)
+        out: dict[int, list[str]] = {b: [] for b in wanted}
+        if not wanted:
+            return out
+        for b in wanted:
+            out[b] = [row[0] for row in self._query(
+                "SELECT match_id FROM results WHERE bucket=? ORDER BY match_id", (b,))]
+        return out
+
+    # -- MongoDB outbox -------------------------------------------------------------
+    def outbox_due(self, now: float, limit: int = 100) -> list[MatchResult]:
+        rows = self._query(
+            "SELECT r.record FROM outbox o JOIN results r ON r.match_id=o.match_id "
+            "WHERE o.next_try <= ? ORDER BY o.seq LIMIT ?", (now, limit))
+        return [MatchResult.from_json(json.loads(row[0])) for row in rows]
+
+    def outbox_count(self) -> int:
+        return self._query("SELECT count(*) FROM outbox")[0][0]
+
+    def outbox_next_try(self) -> float | None:
+        return self._query("SELECT min(next_try) FROM outbox")[0][0]
+
+    def outbox_done(self, match_ids: Iterable[str]) -> None:
+        """Only after MongoDB acknowledged the write."""
+        with self._lock:
+            self._db.executemany("DELETE FROM outbox WHERE match_id=?", [(m,) for m in match_ids])
+
+    def outbox_defer(self, match_id: str, next_try: float) -> None:
+        with self._lock:
+            self._db.execute("UPDATE outbox SET attempts=attempts+1, next_try=? WHERE match_id=?",
+                             (next_try, match_id))
+
+    def outbox_retry_now(self) -> None:
+        with self._lock:
+            self._db.execute("UPDATE outbox SET next_try=0")
+
+
+def _safe_id(r: object) -> str:
+    mid = getattr(r, "match_id", "?")
+    return repr(mid)[:80]

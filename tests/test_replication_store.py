@@ -1,0 +1,119 @@
+"""The local SQLite result store: first valid record wins, derived stats, digest, outbox."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from replication.fixtures import identity, make_result
+from replication.records import adjudicate
+from replication.store import AddStatus, ResultStore, bucket_of
+
+
+def test_add_get_and_first_record_wins(data_dir):
+    store = ResultStore(data_dir)
+    r = make_result(1)
+    assert store.add(r) is True
+    assert store.add(r) is False
+    assert store.get(r.match_id) == r
+    assert store.count() == 1
+
+
+def test_equivalent_record_from_another_host_is_a_duplicate(data_dir):
+    store = ResultStore(data_dir)
+    r = make_result(1)
+    store.add(r)
+    other_host = r.racers[-1].name
+    again = adjudicate(r.match_id, r.seed, r.time_limit, identity(other_host).peer_id, r.term + 1,
+                       r.started_at, r.finished_at + 1, r.racers).signed(identity(other_host))
+    assert store.offer(again) is AddStatus.DUPLICATE
+    assert store.get(r.match_id) == r
+
+
+def test_conflicting_record_is_refused_and_logged(data_dir, caplog):
+    store = ResultStore(data_dir)
+    r = make_result(1)
+    store.add(r)
+    racers = tuple(replace(x, score=x.score + 1) for x in r.racers)
+    host = identity(r.racers[0].name)
+    other = adjudicate(r.match_id, r.seed, r.time_limit, host.peer_id, r.term, r.started_at,
+                       r.finished_at, racers).signed(host)
+    assert store.offer(other) is AddStatus.CONFLICT
+    assert store.get(r.match_id) == r
+    assert store.rejected[AddStatus.CONFLICT] == 1
+    assert "different result" in caplog.text
+
+
+def test_invalid_signature_is_refused(data_dir):
+    store = ResultStore(data_dir)
+    r = replace(make_result(1), signature=bytes(64))
+    assert store.offer(r) is AddStatus.INVALID
+    assert store.count() == 0 and store.outbox_count() == 0
+
+
+def test_stats_are_derived_from_results(data_dir):
+    store = ResultStore(data_dir)
+    results = [make_result(i, players=("ann", "bob", "cyd")) for i in range(30)]
+    for r in results:
+        store.add(r)
+    store.add(results[3])  # a duplicate counts once
+    board = {p.name: p for p in store.leaderboard()}
+    for name in ("ann", "bob", "cyd"):
+        pid = identity(name).peer_id
+        mine = [r.racer(pid) for r in results]
+        assert board[name].best == max(x.score for x in mine)
+        assert board[name].matches == 30
+        assert board[name].wins == sum(r.winner_id == pid for r in results)
+        assert abs(board[name].distance - sum(x.distance for x in mine)) < 1e-6
+        assert store.best(name) == board[name].best
+    bests = [p.best for p in store.leaderboard()]
+    assert bests == sorted(bests, reverse=True)
+    recent = store.recent(5)
+    assert [r.match_id for r in recent] == [r.match_id for r in results[::-1][:5]]
+    assert len(store.player_matches("ann", 50)) == 30
+
+
+def test_practice_scores_count_for_best_but_are_not_results(data_dir):
+    store = ResultStore(data_dir)
+    assert store.record_practice("zed", 10) is True
+    assert store.record_practice("zed", 5) is False
+    assert store.best("zed") == 10 and store.count() == 0
+
+
+def test_digest_is_order_independent_and_reopened_store_keeps_everything(data_dir, tmp_path):
+    a = ResultStore(data_dir)
+    b = ResultStore(path=str(tmp_path / "b.sqlite3"))
+    results = [make_result(i) for i in range(50)]
+    for r in results:
+        a.add(r)
+    for r in reversed(results):
+        b.add(r)
+    assert a.digest() == b.digest()
+    assert sum(n for _, n in a.digest().values()) == 50
+    r = results[7]
+    assert r.match_id in a.ids_in_buckets([bucket_of(r.match_id)])[bucket_of(r.match_id)]
+    a.close()
+    again = ResultStore(data_dir)
+    assert again.digest() == b.digest() and again.count() == 50
+
+
+def test_every_new_result_is_in_the_outbox_until_done(data_dir):
+    store = ResultStore(data_dir)
+    for i in range(5):
+        store.add(make_result(i))
+    store.add(make_result(0))
+    assert store.outbox_count() == 5
+    due = store.outbox_due(now=1e12)
+    assert [r.match_id for r in due] == [make_result(i).match_id for i in range(5)]
+    store.outbox_defer(due[0].match_id, next_try=2e12)
+    assert len(store.outbox_due(now=1e12)) == 4
+    store.outbox_done([due[1].match_id])
+    assert store.outbox_count() == 4
+
+
+def test_listener_runs_for_new_results_only(data_dir):
+    store = ResultStore(data_dir)
+    seen = []
+    store.listeners.append(seen.append)
+    store.add(make_result(1))
+    store.add(make_result(1))
+    assert [r.match_id for r in seen] == [make_result(1).match_id]
