@@ -1,0 +1,219 @@
+"""The mesh sync protocol between chat services (sans-I/O, Briar-style).
+
+A node talks to each neighbour over a reliable, ordered link (TCP in the service; the
+simulator also drops, duplicates and reorders frames, and the protocol still converges):
+
+    push   {"t": "push", "m": msg}            a new message, flooded to every other link
+    digest {"t": "digest", "d": "n:xor"}      every `digest_interval`, and on link up
+    offer  {"t": "offer", "ids": [...]}       on a digest mismatch: every id we hold
+    req    {"t": "req", "ids": [...]}         the offered ids we lack (chunked)
+    msgs   {"t": "msgs", "m": [msg, ...]}     answer to req (chunked)
+    ack    {"t": "ack", "ids": [...]}         ids of a msgs/push frame now stored here
+
+Digest first: two peers with the same log exchange ~60 bytes per interval. When they
+differ both sides offer, each requests what it lacks, from whichever neighbour offered it
+first (a request not answered within `request_timeout` may go to another neighbour).
+A late joiner or a restarted peer thus pulls the whole history from any peer.
+
+Frames are plain dicts; the adapter serializes them. Every input is bounded and checked;
+garbage is counted in `drops`, never raised.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chat.history import AddResult, History
+from chat.message import ChatMessage, InvalidMessage
+
+Link = Hashable
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+DIGEST_INTERVAL = 1.0
+OFFER_INTERVAL = 1.0
+REQUEST_TIMEOUT = 1.0
+REQ_CHUNK = 500
+MSGS_CHUNK = 100
+MAX_IDS = 12_000
+
+
+@dataclass
+class Actions:
+    """What the adapter must do after feeding the node an event."""
+
+    sends: list[tuple[Link, dict[str, Any]]] = field(default_factory=list)
+    delivered: list[ChatMessage] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def extend(self, other: Actions) -> None:
+        self.sends += other.sends
+        self.delivered += other.delivered
+        self.removed += other.removed
+
+
+@dataclass
+class _LinkState:
+    last_offer: float = -1e9
+    last_digest: float = -1e9
+
+
+class ChatNode:
+    def __init__(self, history: History | None = None, *, wall: Callable[[], float] = time.time,
+                 digest_interval: float = DIGEST_INTERVAL, offer_interval: float = OFFER_INTERVAL,
+                 request_timeout: float = REQUEST_TIMEOUT) -> None:
+        self.history = history or History()
+        self.wall = wall
+        self.digest_interval = digest_interval
+        self.offer_interval = offer_interval
+        self.request_timeout = request_timeout
+        self.links: dict[Link, _LinkState] = {}
+        self._wanted: dict[str, float] = {}  # id -> when requested
+        self.drops: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()
+
+    # -- links ----------------------------------------------------------------------------
+    def link_up(self, link: Link, now: float) -> Actions:
+        self.links[link] = st = _LinkState()
+        st.last_digest = now
+        return Actions(sends=[(link, self._digest())])
+
+    def link_down(self, link: Link) -> None:
+        self.links.pop(link, None)
+
+    # -- local input ----------------------------------------------------------------------
+    def submit(self, msg: ChatMessage, now: float, source: Link | None = None) -> tuple[AddResult, Actions]:
+        """A message from a client (or the local service itself): store and flood it."""
+        res = self.history.add(msg, self.wall())
+        acts = Actions()
+        if res.new is not None:
+            acts.delivered.append(res.new)
+            self._flood(res.new, acts, exclude=source)
+        acts.removed += res.removed
+        return res, acts
+
+    def tick(self, now: float) -> Actions:
+        acts = Actions()
+        for link, st in self.links.items():
+            if now - st.last_digest >= self.digest_interval:
+                st.last_digest = now
+                acts.sends.append((link, self._digest()))
+        if len(self._wanted) > MAX_IDS:
+            self._wanted = {i: t for i, t in self._wanted.items() if now - t < self.request_timeout}
+        return acts
+
+    # -- frames from a neighbour ----------------------------------------------------------
+    def on_frame(self, link: Link, frame: Any, now: float) -> Actions:
+        if link not in self.links:
+            self.links[link] = _LinkState()
+        kind = frame.get("t") if isinstance(frame, dict) else None
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            self.drops["bad_frame"] += 1
+            return Actions()
+        try:
+            return handler(self, link, frame, now)
+        except (InvalidMessage, TypeError, ValueError, KeyError):
+            self.drops["bad_frame"] += 1
+            return Actions()
+
+    def _on_push(self, link: Link, frame: dict, now: float) -> Actions:
+        return self._store([frame["m"]], link, now, flood=True)
+
+    def _on_msgs(self, link: Link, frame: dict, now: float) -> Actions:
+        items = frame["m"]
+        if not isinstance(items, list) or len(items) > MSGS_CHUNK * 2:
+            raise ValueError("msgs")
+        return self._store(items, link, now, flood=False)
+
+    def _on_digest(self, link: Link, frame: dict, now: float) -> Actions:
+        theirs = frame["d"]
+        if not isinstance(theirs, str):
+            raise ValueError("digest")
+        st = self.links[link]
+        if theirs == self.history.digest() or now - st.last_offer < self.offer_interval:
+            return Actions()
+        st.last_offer = now
+        self.stats["offers"] += 1
+        return Actions(sends=[(link, {"t": "offer", "ids": self.history.ids()})])
+
+    def _on_offer(self, link: Link, frame: dict, now: float) -> Actions:
+        ids = _ids(frame["ids"])
+        missing = []
+        for i in ids:
+            if self.history.known(i):
+                continue
+            asked = self._wanted.get(i)
+            if asked is not None and now - asked < self.request_timeout:
+                continue
+            self._wanted[i] = now
+            missing.append(i)
+        acts = Actions()
+        for k in range(0, len(missing), REQ_CHUNK):
+            acts.sends.append((link, {"t": "req", "ids": missing[k:k + REQ_CHUNK]}))
+        # they lack something we hold (their digest differed) and may not have told us:
+        # answer with our own offer unless we just sent one
+        st = self.links[link]
+        if len(ids) < len(self.history) and now - st.last_offer >= self.offer_interval:
+            st.last_offer = now
+            acts.sends.append((link, {"t": "offer", "ids": self.history.ids()}))
+        return acts
+
+    def _on_req(self, link: Link, frame: dict, now: float) -> Actions:
+        have = [self.history.by_id[i] for i in _ids(frame["ids"]) if i in self.history.by_id]
+        self.stats["served"] += len(have)
+        return Actions(sends=[(link, {"t": "msgs", "m": [m.to_wire() for m in have[k:k + MSGS_CHUNK]]})
+                              for k in range(0, len(have), MSGS_CHUNK)])
+
+    def _on_ack(self, link: Link, frame: dict, now: float) -> Actions:
+        self.stats["acked"] += len(_ids(frame["ids"]))
+        return Actions()
+
+    _handlers: dict[str, Callable[[ChatNode, Link, dict, float], Actions]] = {
+        "push": _on_push, "msgs": _on_msgs, "digest": _on_digest, "offer": _on_offer,
+        "req": _on_req, "ack": _on_ack,
+    }
+
+    # -- internals ------------------------------------------------------------------------
+    def _store(self, items: list, link: Link, now: float, flood: bool) -> Actions:
+        acts = Actions()
+        stored = []
+        wall = self.wall()
+        for item in items:
+            try:
+                msg = ChatMessage.from_wire(item)
+            except InvalidMessage as exc:
+                self.history.drops[exc.reason] += 1
+                continue
+            res = self.history.add(msg, wall)
+            acts.removed += res.removed
+            if res.new is not None:
+                self._wanted.pop(res.new.id, None)
+                stored.append(res.new.id)
+                acts.delivered.append(res.new)
+                if flood:
+                    self._flood(res.new, acts, exclude=link)
+            elif res.duplicate and msg.id:
+                stored.append(msg.id)
+        if stored:
+            acts.sends.append((link, {"t": "ack", "ids": stored}))
+        return acts
+
+    def _flood(self, msg: ChatMessage, acts: Actions, exclude: Link | None) -> None:
+        wire = msg.to_wire()
+        for link in self.links:
+            if link != exclude:
+                acts.sends.append((link, {"t": "push", "m": wire}))
+
+    def _digest(self) -> dict[str, Any]:
+        return {"t": "digest", "d": self.history.digest()}
+
+
+def _ids(value: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_IDS:
+        raise ValueError("id list")
+    return [i for i in value if isinstance(i, str) and _ID.match(i)]

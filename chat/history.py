@@ -1,0 +1,188 @@
+"""The ordered, bounded, deduplicated message log of one peer (sans-I/O).
+
+Convergence: what a log holds is a pure function of the set of messages it has seen, not
+of the order they arrived in, so peers that have seen the same messages hold the same log
+in the same order. Every rule below keeps that property:
+
+- order: (Lamport clock, author id, message id), a total order;
+- bound: the newest `capacity` messages by that order; once full, older ones are refused;
+- per-author rate: at most `burst` messages per author per aligned `window_ms` of the
+  author's own clock; when more arrive, the ones with the smallest (t, id) stay, whichever
+  came first. A flood is therefore dropped the same way on every peer, and counted;
+- refused ids are remembered (bounded) so sync never asks for them again.
+
+Only the "from the future" check reads the receiver's clock; it never refuses for good
+(the message is accepted later), so it cannot split histories.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from chat.message import ChatMessage, InvalidMessage, content_id
+from p2p_race.identity import Verifier
+
+CAPACITY = 5000
+RATE_BURST = 5
+RATE_WINDOW_MS = 5000
+FUTURE_MS = 300_000  # a message stamped more than 5 min ahead of our clock waits
+REFUSED_MEMORY = 20_000
+
+
+@dataclass
+class AddResult:
+    """What `History.add` did: `new` is the stored message (None if not stored), `removed`
+    the ids that left the log because of it, `reason` why it was not stored."""
+
+    new: ChatMessage | None = None
+    removed: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.reason == "duplicate"
+
+
+class History:
+    def __init__(self, capacity: int = CAPACITY, *, rate_burst: int = RATE_BURST,
+                 rate_window_ms: int = RATE_WINDOW_MS, verifier: Verifier | None = None) -> None:
+        self.capacity = capacity
+        self.rate_burst = rate_burst
+        self.rate_window_ms = rate_window_ms
+        self.verifier = verifier or Verifier()
+        self.by_id: dict[str, ChatMessage] = {}
+        self._keys: list[tuple[int, str, str]] = []
+        self._windows: dict[tuple[str, int], list[tuple[int, str]]] = {}
+        self.refused: OrderedDict[str, str] = OrderedDict()
+        self.drops: Counter[str] = Counter()
+        self.clock = 0  # the highest Lamport clock seen (the next own message uses clock + 1)
+        self._xor = 0
+
+    # -- reading --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def __contains__(self, msg_id: str) -> bool:
+        return msg_id in self.by_id
+
+    def digest(self) -> str:
+        """Count and XOR of all ids: equal digests mean (with overwhelming odds) equal logs."""
+        return f"{len(self.by_id)}:{self._xor:032x}"
+
+    def ids(self) -> list[str]:
+        return [k[2] for k in self._keys]
+
+    def messages(self, channel: str | None = None, limit: int | None = None) -> list[ChatMessage]:
+        """Messages in display order (oldest first), optionally one channel, the last `limit`."""
+        out = [self.by_id[k[2]] for k in self._keys]
+        if channel is not None:
+            out = [m for m in out if m.channel == channel]
+        if limit is not None:
+            out = out[-limit:] if limit > 0 else []
+        return out
+
+    def known(self, msg_id: str) -> bool:
+        """Stored or refused for good: no need to fetch it."""
+        return msg_id in self.by_id or msg_id in self.refused
+
+    # -- writing --------------------------------------------------------------------------
+    def add(self, msg: ChatMessage, now_wall: float | None = None, *, trusted: bool = False) -> AddResult:
+        """Check and store `msg` (parsed, not yet verified). Never raises on bad input.
+
+        `trusted` skips the signature check (our own disk, already verified once).
+        """
+        try:
+            msg_id = msg.id or content_id(msg.content())
+        except InvalidMessage as exc:
+            return self._drop(exc.reason)
+        if msg_id in self.by_id:
+            return AddResult(reason="duplicate")
+        if msg_id in self.refused:
+            return self._drop(self.refused[msg_id], count=False)
+        try:
+            if trusted:
+                msg.check_rules()
+                msg = _with_id(msg, msg_id)
+            else:
+                msg = msg.verified(self.verifier)
+        except InvalidMessage as exc:
+            # the id hashes the content, not the signature: a forged copy must not poison
+            # the id of the real message, so bad signatures are never remembered
+            if exc.reason != "bad_signature":
+                self._refuse(msg_id, exc.reason)
+            return self._drop(exc.reason)
+        if now_wall is not None and msg.t_ms > now_wall * 1000 + FUTURE_MS:
+            return self._drop("future")
+        if len(self.by_id) >= self.capacity and msg.key < self._keys[0]:
+            self._refuse(msg.id, "too_old")
+            return self._drop("too_old")
+        result = AddResult()
+        wkey = (msg.author_id, msg.t_ms // self.rate_window_ms)
+        window = self._windows.setdefault(wkey, [])
+        slot = (msg.t_ms, msg.id)
+        if len(window) >= self.rate_burst:
+            if slot > window[-1]:
+                self._refuse(msg.id, "rate_limited")
+                return self._drop("rate_limited")
+            evicted = window[-1][1]
+            self._remove(evicted)
+            self._refuse(evicted, "rate_limited")
+            self.drops["rate_limited"] += 1
+            result.removed.append(evicted)
+            window = self._windows.setdefault(wkey, [])
+        bisect.insort(window, slot)
+        self.by_id[msg.id] = msg
+        bisect.insort(self._keys, msg.key)
+        self._xor ^= int(msg.id, 16)
+        self.clock = max(self.clock, msg.clock)
+        while len(self.by_id) > self.capacity:
+            oldest = self._keys[0][2]
+            self._remove(oldest)
+            self._refuse(oldest, "too_old")
+            result.removed.append(oldest)
+        if msg.id in self.by_id:
+            result.new = msg
+        else:
+            result.reason = "too_old"
+        return result
+
+    def add_many(self, msgs: Iterable[ChatMessage], now_wall: float | None = None,
+                 *, trusted: bool = False) -> list[AddResult]:
+        return [self.add(m, now_wall, trusted=trusted) for m in msgs]
+
+    # -- internals ------------------------------------------------------------------------
+    def _remove(self, msg_id: str) -> None:
+        msg = self.by_id.pop(msg_id, None)
+        if msg is None:
+            return
+        i = bisect.bisect_left(self._keys, msg.key)
+        if i < len(self._keys) and self._keys[i] == msg.key:
+            del self._keys[i]
+        self._xor ^= int(msg_id, 16)
+        wkey = (msg.author_id, msg.t_ms // self.rate_window_ms)
+        window = self._windows.get(wkey)
+        if window is not None:
+            slot = (msg.t_ms, msg.id)
+            if slot in window:
+                window.remove(slot)
+            if not window:
+                del self._windows[wkey]
+
+    def _refuse(self, msg_id: str, reason: str) -> None:
+        self.refused[msg_id] = reason
+        self.refused.move_to_end(msg_id)
+        while len(self.refused) > REFUSED_MEMORY:
+            self.refused.popitem(last=False)
+
+    def _drop(self, reason: str, count: bool = True) -> AddResult:
+        if count:
+            self.drops[reason] += 1
+        return AddResult(reason=reason)
+
+
+def _with_id(msg: ChatMessage, msg_id: str) -> ChatMessage:
+    return ChatMessage(msg.author_key, msg.name, msg.channel, msg.kind, msg.clock, msg.t_ms,
+                       msg.text, msg.signature, msg_id)
