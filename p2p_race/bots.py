@@ -1,0 +1,177 @@
+"""BotDriver: an AI that drives a CarSim through the traffic (practice, `p2p-race bot`).
+
+Why it works: the traffic flows at one common speed, so in the traffic frame (road y minus
+the flow offset) every vehicle stands still apart from a small bounded wobble. The bot turns
+each nearby vehicle into a fixed box there, and evaluates a handful of plans (target lane x
+throttle) in closed form: the car's lateral motion gives the time window in which it overlaps
+a box sideways, its forward motion (monotonic, the car is always faster than the traffic)
+the window in which it overlaps lengthwise; both windows intersecting within the horizon is
+a predicted collision. It picks the collision-free plan that makes the most progress with
+free road ahead, else the plan that collides latest (and re-plans). Pure arithmetic, no
+randomness: the same inputs give the same decisions on every machine.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from p2p_race.sim import DT, LANES, Inputs, Traffic, lane_center
+from p2p_race.sim.car import CarSim
+from p2p_race.sim.rules import (
+    ACCEL,
+    BRAKE,
+    CAR_H,
+    CAR_W,
+    COAST_DRAG,
+    HITBOX_H,
+    HITBOX_W,
+    LANE_WIDTH,
+    LAT_SPEED,
+    MAX_SPEED,
+)
+
+PLAN_STEP = 0.05  # s, resolution of the forward trajectories
+_INF = float("inf")
+
+
+class BotDriver:
+    """Decides Inputs for one car each tick. `skill` in (0, 1]: 1 plays well; lower values
+    look less far ahead, react less often, keep smaller margins and cruise slower."""
+
+    def __init__(self, car_id: str, skill: float = 1.0) -> None:
+        self.car_id = car_id
+        self.skill = skill = min(1.0, max(0.05, float(skill)))
+        self.horizon = 1.0 + 2.0 * skill
+        self.replan_ticks = 1 + int(round(6 * (1.0 - skill)))
+        self.cruise = 38.0 + (MAX_SPEED - 38.0) * skill
+        self.margin_y = 0.4 + 1.2 * skill
+        self.margin_x = 0.05 + 0.25 * skill
+        self.target_lane: int | None = None
+        self.throttle = 1
+        self._next_plan_tick = 0
+
+    # -- public ------------------------------------------------------------------------------
+    def decide(self, sim: CarSim, traffic: Traffic) -> Inputs:
+        st = sim.state
+        if st.crashed:
+            return Inputs()
+        if self.target_lane is None or sim.tick >= self._next_plan_tick:
+            self._plan(sim, traffic)
+            self._next_plan_tick = sim.tick + self.replan_ticks
+        tx = lane_center(self.target_lane)
+        dx = tx - st.x
+        steer = 0 if abs(dx) <= LAT_SPEED * DT / 2 else (1 if dx > 0 else -1)
+        throttle = self.throttle
+        if throttle > 0 and st.speed >= self.cruise:
+            throttle = 0
+        return Inputs(steer=steer, throttle=throttle)
+
+    # -- planning ------------------------------------------------------------------------------
+    def _trajectory(self, v0: float, floor: float, throttle: int, n: int) -> list[float]:
+        """Car position relative to the traffic frame at each PLAN_STEP (index 0 = now)."""
+        flow = floor  # the floor is flow + a constant; only differences matter here
+        out = [0.0]
+        y = 0.0
+        v = v0
+        for _ in range(n):
+            if throttle > 0:
+                v = min(v + ACCEL * PLAN_STEP, max(self.cruise, v0) if v0 > self.cruise else self.cruise)
+            elif throttle < 0:
+                v = max(floor, v - BRAKE * PLAN_STEP)
+            else:
+                v = max(floor, v - COAST_DRAG * PLAN_STEP)
+            y += (v - flow) * PLAN_STEP
+            out.append(y)
+        return out
+
+    def _plan(self, sim: CarSim, traffic: Traffic) -> None:
+        st = sim.state
+        t = sim.time
+        rules = sim.rules
+        floor = rules.min_speed(t)
+        flow = rules.flow_speed(t)
+        n = int(self.horizon / PLAN_STEP)
+        yf = st.y - rules.flow_offset(t)  # the car in the traffic frame
+        reach = (MAX_SPEED - flow) * self.horizon + 60.0
+        boxes = traffic.frame_vehicles(yf - 20.0, yf + reach)
+        half_len = CAR_H * HITBOX_H / 2 + self.margin_y
+        half_w = CAR_W * HITBOX_W / 2 + self.margin_x
+        cur_lane = min(LANES - 1, max(0, int(st.x // LANE_WIDTH)))
+        # Relative trajectories use (v - floor) + (floor - flow): shift by the constant lead.
+        lead = floor - flow
+        trajs = {}
+        for thr in (1, 0, -1):
+            base = self._trajectory(st.speed, floor, thr, n)
+            trajs[thr] = [yf + b + lead * PLAN_STEP * i for i, b in enumerate(base)]
+        best = None
+        for lane in self._lane_order(cur_lane):
+            tx = lane_center(lane)
+            for thr in (1, 0, -1):
+                traj = trajs[thr]
+                hit = self._first_hit(st.x, tx, traj, boxes, half_len, half_w)
+                end = traj[-1]
+                if hit == _INF:
+                    free = self._free_ahead(lane, end, boxes)
+                    value = (1, end + 0.4 * min(free, 150.0) - 4.0 * abs(lane - cur_lane))
+                else:
+                    value = (0, hit)
+                if best is None or value > best[0]:
+                    best = (value, lane, thr)
+        _, self.target_lane, self.throttle = best
+
+    @staticmethod
+    def _lane_order(cur: int) -> list[int]:
+        """Current lane first, then neighbours outward: ties go to the smaller move."""
+        order = [cur]
+        for d in range(1, LANES):
+            for lane in (cur - d, cur + d):
+                if 0 <= lane < LANES:
+                    order.append(lane)
+        return order
+
+    @staticmethod
+    def _free_ahead(lane: int, y: float, boxes) -> float:
+        best = _INF
+        for _vid, vlane, _x, vy, _w, h, amp in boxes:
+            if vlane == lane:
+                lo = vy - h / 2 - amp
+                if lo > y and lo - y < best:
+                    best = lo - y
+        return best
+
+    def _first_hit(self, x0: float, tx: float, traj: list[float], boxes, half_len: float,
+                   half_w: float) -> float:
+        """Earliest predicted collision time along this plan, or inf."""
+        n = len(traj) - 1
+        horizon = n * PLAN_STEP
+        t_lat = abs(tx - x0) / LAT_SPEED
+        sgn = 1.0 if tx >= x0 else -1.0
+        first = _INF
+        for _vid, _lane, vx, vy, vw, vh, amp in boxes:
+            r = half_w + vw * HITBOX_W / 2
+            # Sideways overlap window [ta, tb] (x moves linearly to tx, then stays).
+            if t_lat == 0.0:
+                if abs(x0 - vx) >= r:
+                    continue
+                ta, tb = 0.0, _INF
+            else:
+                e1 = (vx - r - x0) * sgn / LAT_SPEED
+                e2 = (vx + r - x0) * sgn / LAT_SPEED
+                lo_t, hi_t = (e1, e2) if e1 <= e2 else (e2, e1)
+                ta = max(0.0, lo_t)
+                tb = _INF if abs(tx - vx) < r else min(hi_t, t_lat)
+                if ta > tb or ta > t_lat:
+                    continue
+            # Lengthwise overlap window from the monotonic trajectory.
+            ext = vh * HITBOX_H / 2 + amp + half_len
+            lo, hi = vy - ext, vy + ext
+            if traj[-1] <= lo or traj[0] >= hi:
+                continue
+            i_in = bisect.bisect_right(traj, lo)  # first step with car past lo
+            i_out = bisect.bisect_left(traj, hi)  # first step with car at/after hi
+            t_in = max(0.0, (i_in - 1) * PLAN_STEP)  # conservative: the step before
+            t_out = i_out * PLAN_STEP if i_out <= n else _INF
+            start = max(ta, t_in)
+            if start < min(tb, t_out) and start <= horizon and start < first:
+                first = start
+        return first

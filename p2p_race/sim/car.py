@@ -1,0 +1,189 @@
+"""One car against the shared traffic: fixed-step physics, collisions, scoring.
+
+CarSim is the authority for its own car only; cars never collide with each other (each peer
+simulates its own car, others are drawn as ghosts). Its `state` (CarState) is the plain-number
+snapshot the network streams and the renderer interpolates with `lerp_state`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from p2p_race.sim.rules import (
+    ACCEL,
+    BRAKE,
+    CAR_H,
+    CAR_W,
+    COAST_DRAG,
+    DT,
+    HITBOX_H,
+    HITBOX_W,
+    LAT_SPEED,
+    MAX_SPEED,
+    NEAR_MISS_BONUS,
+    NEAR_MISS_GAP,
+    OFFROAD_DRAG,
+    OVERTAKE_BONUS,
+    POINTS_PER_METRE,
+    RAIL_LEFT,
+    RAIL_RIGHT,
+    ROAD_WIDTH,
+    START_SPEED,
+    Inputs,
+    Rules,
+    lane_center,
+)
+from p2p_race.sim.traffic import MAX_HALF_LEN, Traffic
+
+X_MIN = RAIL_LEFT + CAR_W / 2  # the guard rails stop the body, not the centre
+X_MAX = RAIL_RIGHT - CAR_W / 2
+_HALF_HW = CAR_W * HITBOX_W / 2
+_HALF_HH = CAR_H * HITBOX_H / 2
+_SCAN = CAR_H / 2 + MAX_HALF_LEN + 2.0  # how far around the car traffic is checked each tick
+_NO_INPUT = Inputs()
+
+
+@dataclass(frozen=True)
+class CarState:
+    """A car at one tick: what is streamed to peers and drawn. y = distance along the road."""
+
+    x: float
+    y: float
+    speed: float
+    crashed: bool
+    crash_time: float | None
+    score: int
+    distance: float
+    tick: int
+
+    @property
+    def time(self) -> float:
+        return self.tick * DT
+
+    def to_json(self) -> dict:
+        return {"x": self.x, "y": self.y, "speed": self.speed, "crashed": self.crashed,
+                "crash_time": self.crash_time, "score": self.score, "distance": self.distance,
+                "tick": self.tick}
+
+
+def lerp_state(a: CarState, b: CarState, alpha: float) -> CarState:
+    """The state between two ticks for drawing (alpha in [0, 1]); discrete fields come from b."""
+    alpha = min(1.0, max(0.0, alpha))
+
+    def mix(p: float, q: float) -> float:
+        return p + (q - p) * alpha
+
+    return CarState(mix(a.x, b.x), mix(a.y, b.y), mix(a.speed, b.speed), b.crashed, b.crash_time,
+                    b.score, mix(a.distance, b.distance), b.tick)
+
+
+def hitboxes_overlap(x: float, y: float, vx: float, vy: float, vw: float, vh: float) -> bool:
+    """Car at (x, y) vs a traffic body centred at (vx, vy) of size vw x vh, both hitboxes shrunk."""
+    return abs(x - vx) < _HALF_HW + vw * HITBOX_W / 2 and abs(y - vy) < _HALF_HH + vh * HITBOX_H / 2
+
+
+class CarSim:
+    """One car driven by Inputs at a fixed 60 Hz step against the (seed, time) traffic."""
+
+    def __init__(self, rules: Rules, car_id: str, start_x: float | None = None,
+                 traffic: Traffic | None = None) -> None:
+        self.rules = rules
+        self.car_id = car_id
+        self.traffic = traffic if traffic is not None else Traffic(rules)
+        self._limit = rules.limit_ticks
+        x = lane_center(1) if start_x is None else float(start_x)
+        self._x = min(X_MAX, max(X_MIN, x))
+        self._y = 0.0
+        self._speed = START_SPEED
+        self._tick = 0
+        self._crashed = False
+        self._crash_time: float | None = None
+        self._bonus = 0
+        self.overtakes = 0
+        self.near_misses = 0
+        self._closest: dict[int, float] = {}  # vehicle id -> smallest lateral gap while alongside
+        self._passed: set[int] = set()
+        self._state: CarState | None = None
+
+    # -- read side -------------------------------------------------------------------------
+    @property
+    def tick(self) -> int:
+        return self._tick
+
+    @property
+    def time(self) -> float:
+        return self._tick * DT
+
+    @property
+    def finished(self) -> bool:
+        """Crashed or out of time: further steps change nothing but the clock (until the limit)."""
+        return self._crashed or self._tick >= self._limit
+
+    @property
+    def offroad(self) -> bool:
+        return self._x - CAR_W / 2 < 0.0 or self._x + CAR_W / 2 > ROAD_WIDTH
+
+    @property
+    def score(self) -> int:
+        return int(self._y * POINTS_PER_METRE) + self._bonus
+
+    @property
+    def state(self) -> CarState:
+        st = self._state
+        if st is None or st.tick != self._tick:
+            st = CarState(self._x, self._y, self._speed, self._crashed, self._crash_time,
+                          self.score, self._y, self._tick)
+            self._state = st
+        return st
+
+    # -- write side ------------------------------------------------------------------------
+    def step(self, inputs: Inputs = _NO_INPUT) -> None:
+        """Advance one tick of DT. A crashed car's clock still runs (up to the time limit)."""
+        if self._tick >= self._limit:
+            return
+        self._tick += 1
+        if self._crashed:
+            return
+        steer = 1 if inputs.steer > 0 else -1 if inputs.steer < 0 else 0
+        throttle = 1 if inputs.throttle > 0 else -1 if inputs.throttle < 0 else 0
+        v = self._speed
+        offroad = self.offroad
+        if offroad:
+            v -= (BRAKE if throttle < 0 else OFFROAD_DRAG) * DT
+        elif throttle > 0:
+            v += ACCEL * DT
+        elif throttle < 0:
+            v -= BRAKE * DT
+        else:
+            v -= COAST_DRAG * DT
+        v = min(MAX_SPEED, max(self.rules.min_speed(self._tick * DT), v))
+        self._speed = v
+        self._x = min(X_MAX, max(X_MIN, self._x + steer * LAT_SPEED * DT))
+        self._y += v * DT
+        self._check_traffic(self._tick * DT)
+
+    def _check_traffic(self, t: float) -> None:
+        x, y = self._x, self._y
+        rear, front = y - CAR_H / 2, y + CAR_H / 2
+        closest = self._closest
+        for vid, _lane, vx, vy, vw, vh in self.traffic.near(t, y - _SCAN, y + _SCAN):
+            if hitboxes_overlap(x, y, vx, vy, vw, vh):
+                self._crashed = True
+                self._crash_time = t
+                self._speed = 0.0
+                return
+            half = vh / 2
+            if vy - half < front and vy + half > rear:  # alongside: track the closest lateral gap
+                gap = abs(x - vx) - (CAR_W + vw) / 2
+                if gap < closest.get(vid, 1e9):
+                    closest[vid] = gap
+            elif vy + half <= rear:  # fully behind the car: passed
+                if vid in closest and vid not in self._passed:
+                    self._passed.add(vid)
+                    self._bonus += OVERTAKE_BONUS
+                    self.overtakes += 1
+                    if closest.pop(vid) < NEAR_MISS_GAP:
+                        self._bonus += NEAR_MISS_BONUS
+                        self.near_misses += 1
+            else:  # fully ahead again (it overtook us): forget it until it is alongside again
+                closest.pop(vid, None)

@@ -1,0 +1,101 @@
+"""Reject car states no honest CarSim could produce (for reports received over the network).
+
+A peer simulates its own car, so a cheating or broken peer could report anything. These are
+necessary conditions derived from the physics constants: they never reject a real state
+(tests replay honest races through them) and catch teleports, speed hacks, score inflation,
+un-crashing and time travel. They cannot prove a state honest; replaying inputs would.
+"""
+
+from __future__ import annotations
+
+import math
+
+from p2p_race.sim.car import X_MAX, X_MIN, CarState
+from p2p_race.sim.rules import (
+    ACCEL,
+    BRAKE,
+    DT,
+    LANES,
+    LAT_SPEED,
+    MAX_SPEED,
+    NEAR_MISS_BONUS,
+    OVERTAKE_BONUS,
+    POINTS_PER_METRE,
+    Rules,
+)
+from p2p_race.sim.traffic import KINDS
+
+EPS = 1e-6
+_PASS_POINTS = OVERTAKE_BONUS + NEAR_MISS_BONUS
+_MIN_BODY = min(h for _, h in KINDS.values())
+
+
+def max_score_rate(rules: Rules) -> float:
+    """Upper bound on points per second: distance points at top speed plus every vehicle of
+    the densest traffic passed with a near miss."""
+    p = rules.params
+    rows_per_s = (MAX_SPEED - min(p.speed0, p.speed1)) / (p.gap1 + _MIN_BODY)
+    return MAX_SPEED * POINTS_PER_METRE + rows_per_s * (LANES - 1) * _PASS_POINTS
+
+
+def _slack(rules: Rules) -> float:
+    # Integer flooring and a pass landing on a tick boundary: a burst of one full row.
+    return 2.0 + (LANES - 1) * _PASS_POINTS
+
+
+def _finite(st: CarState) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+               for v in (st.x, st.y, st.speed, st.distance)) and isinstance(st.crashed, bool)
+
+
+def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
+    """True when `new` could follow `prev` (or, with prev None, could occur at all) under rules.
+
+    Reports must arrive in tick order: a `new` older than `prev` is rejected (drop it).
+    """
+    if not _finite(new) or not isinstance(new.tick, int) or not isinstance(new.score, int):
+        return False
+    t = new.tick * DT
+    if new.tick < 0 or new.tick > rules.limit_ticks or new.score < 0:
+        return False
+    if not (X_MIN - EPS <= new.x <= X_MAX + EPS) or abs(new.y - new.distance) > EPS * (1 + abs(new.y)):
+        return False
+    if not (-EPS <= new.distance <= MAX_SPEED * t + EPS * (1 + new.distance)):
+        return False
+    if new.score > max_score_rate(rules) * t + _slack(rules):
+        return False
+    if new.score < int(new.distance * POINTS_PER_METRE) - 1:  # distance points are always there
+        return False
+    if new.crashed:
+        ct = new.crash_time
+        if ct is None or not isinstance(ct, int | float) or not (0.0 < ct <= t + EPS):
+            return False
+        if new.speed != 0.0:
+            return False
+    else:
+        if new.crash_time is not None or not (rules.min_speed(t) - EPS <= new.speed <= MAX_SPEED + EPS):
+            return False
+    if prev is None:
+        return True
+    if new.tick < prev.tick:
+        return False
+    if prev.crashed:  # a crash is final: nothing may change any more
+        return (new.crashed and new.crash_time == prev.crash_time and new.score == prev.score
+                and new.x == prev.x and new.y == prev.y and new.distance == prev.distance)
+    dt = (new.tick - prev.tick) * DT
+    if new.tick == prev.tick:
+        return new == prev
+    if abs(new.x - prev.x) > LAT_SPEED * dt + EPS:
+        return False
+    dd = new.distance - prev.distance
+    if dd > MAX_SPEED * dt + EPS * (1 + new.distance):
+        return False
+    if new.score < prev.score or new.score - prev.score > max_score_rate(rules) * dt + _slack(rules):
+        return False
+    if new.crashed:
+        ct = new.crash_time
+        return prev.tick * DT < ct + EPS and dd >= -EPS
+    if dd < rules.min_speed(prev.tick * DT) * dt - EPS * (1 + new.distance):
+        return False
+    dv = new.speed - prev.speed
+    return -BRAKE * dt - EPS <= dv <= ACCEL * dt + EPS
