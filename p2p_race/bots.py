@@ -14,6 +14,7 @@ randomness: the same inputs give the same decisions on every machine.
 from __future__ import annotations
 
 import bisect
+import random
 
 from p2p_race.sim import DT, LANES, Inputs, Traffic, lane_center
 from p2p_race.sim.car import CarSim
@@ -33,6 +34,17 @@ from p2p_race.sim.rules import (
 PLAN_STEP = 0.05  # s, resolution of the forward trajectories
 _INF = float("inf")
 
+BOT_NAMES = ("Ada", "Blaze", "Comet", "Dash", "Echo", "Flint", "Gale", "Hex", "Ivy", "Jet",
+             "Kite", "Lux", "Moss", "Nova", "Onyx")
+DEFAULT_SKILL = {"easy": 0.55, "normal": 0.8, "hard": 1.0}
+
+
+def practice_skills(difficulty: str, n: int) -> list[float]:
+    """Skills of `n` practice bots: around the difficulty's default, slightly different so the
+    bots do not drive in formation."""
+    base = DEFAULT_SKILL.get(difficulty, 0.8)
+    return [round(max(0.05, base - 0.04 * (i % 4)), 2) for i in range(n)]
+
 
 class BotDriver:
     """Decides Inputs for one car each tick. `skill` in (0, 1]: 1 plays well; lower values
@@ -49,6 +61,10 @@ class BotDriver:
         self.target_lane: int | None = None
         self.throttle = 1
         self._next_plan_tick = 0
+        # Lapses of attention (skill < 1): now and then the bot keeps its plan for a while.
+        # Seeded from the car id (a string seed is hashed with SHA-512, not hash()).
+        self._rng = random.Random(f"p2p-race/bot/{car_id}")
+        self.lapse_chance = 0.03 * (1.0 - skill)
 
     # -- public ------------------------------------------------------------------------------
     def decide(self, sim: CarSim, traffic: Traffic) -> Inputs:
@@ -58,6 +74,8 @@ class BotDriver:
         if self.target_lane is None or sim.tick >= self._next_plan_tick:
             self._plan(sim, traffic)
             self._next_plan_tick = sim.tick + self.replan_ticks
+            if self.lapse_chance and self._rng.random() < self.lapse_chance:
+                self._next_plan_tick += int(60 + 120 * self._rng.random())
         tx = lane_center(self.target_lane)
         dx = tx - st.x
         steer = 0 if abs(dx) <= LAT_SPEED * DT / 2 else (1 if dx > 0 else -1)
