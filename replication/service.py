@@ -1,0 +1,100 @@
+"""ScoreService: the local store, the outbox drainer and the MongoDB sink, tied together.
+
+This is what a peer process holds: `service.add(result)` stores a signed result (and queues
+it for MongoDB in the same transaction); the drainer thread delivers queued results when a
+MongoDB URI is configured. `leaderboard()` reads MongoDB when it answers within a short
+timeout and the local store otherwise, and says which in `source`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from pymongo import errors
+
+from replication.mongo import MongoSink, redact, safe_error
+from replication.outbox import DrainerThread, OutboxDrainer
+from replication.records import MatchResult
+from replication.store import ResultStore, recent_json
+
+log = logging.getLogger(__name__)
+
+ENV_URI = "P2P_RACE_MONGODB_URI"
+READ_TIMEOUT = 1.5  # seconds the leaderboard waits for MongoDB before showing local data
+
+
+def resolve_uri(cli_value: str | None, config_value: str = "") -> str | None:
+    """--mongodb-uri wins over P2P_RACE_MONGODB_URI, which wins over config.json."""
+    return cli_value or os.environ.get(ENV_URI) or config_value or None
+
+
+def local_leaderboard(store: ResultStore, limit: int = 20, player: str | None = None,
+                      recent: int = 10) -> dict:
+    stats = store.player(player) if player is not None else store.leaderboard(limit)
+    matches = store.player_matches(player, recent) if player is not None else store.recent(recent)
+    return {
+        "source": "local",
+        "players": [p.to_json() for p in stats[:limit]],
+        "recent": [recent_json(r) for r in matches],
+    }
+
+
+def read_leaderboard(store: ResultStore, uri: str | None, limit: int = 20,
+                     player: str | None = None, recent: int = 10,
+                     timeout: float = READ_TIMEOUT) -> dict:
+    """MongoDB's leaderboard when it answers, else the local one (with `mongodb_error`)."""
+    if uri:
+        try:
+            sink = MongoSink(uri, server_selection_timeout=timeout, socket_timeout=timeout * 2)
+        except ValueError as exc:
+            board = local_leaderboard(store, limit, player, recent)
+            board["mongodb_error"] = str(exc)
+            return board
+        try:
+            return sink.leaderboard(limit, player, recent)
+        except errors.PyMongoError as exc:
+            msg = safe_error(exc, uri)
+            log.info("MongoDB leaderboard unavailable (%s); showing local scores", msg)
+            board = local_leaderboard(store, limit, player, recent)
+            board["mongodb_error"] = msg
+            return board
+        finally:
+            sink.close()
+    return local_leaderboard(store, limit, player, recent)
+
+
+class ScoreService:
+    """One peer's scores: `ResultStore` + (when a URI is given) outbox drainer + MongoDB sink."""
+
+    def __init__(self, data_dir: Path | str, mongodb_uri: str | None = None, *,
+                 start: bool = True) -> None:
+        self.store = ResultStore(data_dir)
+        self.uri = mongodb_uri or None
+        self.sink: MongoSink | None = None
+        self.drainer: DrainerThread | None = None
+        if self.uri:
+            try:
+                self.sink = MongoSink(self.uri)
+            except ValueError as exc:
+                log.error("%s; scores stay local", exc)
+            else:
+                self.drainer = DrainerThread(OutboxDrainer(self.store, self.sink))
+                self.store.listeners.append(self.drainer.kick)
+                if start:
+                    self.drainer.start()
+                log.info("scores sync to MongoDB at %s", redact(self.uri))
+
+    def add(self, result: MatchResult) -> bool:
+        return self.store.add(result)
+
+    def leaderboard(self, limit: int = 20, player: str | None = None, recent: int = 10) -> dict:
+        return read_leaderboard(self.store, self.uri, limit, player, recent)
+
+    def close(self) -> None:
+        if self.drainer is not None:
+            self.drainer.stop()
+        if self.sink is not None:
+            self.sink.close()
+        self.store.close()
