@@ -1,0 +1,305 @@
+"""`Discovery`: the asyncio adapter that drives the `PeerTable` core (CONTRACTS.md section 3).
+
+It owns no socket of its own: it speaks Hello / Heartbeat / Leave / PeerList through the
+caller's `UdpTransport` (installing the table as the transport's key and address book),
+runs the zeroconf adapter, and ticks the table's timers every 50 ms. The chat service
+reuses it with its own transport, service type and ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from discovery.mdns import MdnsAdapter
+from discovery.messages import HELLO_KNOWN, PEERLIST_MAX, Heartbeat, Hello, Leave, PeerList, PeerRef
+from discovery.table import (
+    HEARTBEAT_INTERVAL,
+    TIMEOUT,
+    Answer,
+    Beat,
+    Event,
+    Greet,
+    HelloInfo,
+    Output,
+    Peer,
+    PeerTable,
+    Pins,
+    Share,
+)
+from discovery.txt import SERVICE_TYPE, TxtRecord, build_txt, instance_name
+from p2p_race import netinfo
+from p2p_race.errors import UserError
+from p2p_race.transport import Addr, UdpTransport
+from p2p_race.wire import Packet
+
+log = logging.getLogger(__name__)
+
+TICK = 0.05
+Subscriber = Callable[[str, Peer], None]
+
+
+def parse_peer_address(text: str, default_port: int = netinfo.DEFAULT_GAME_PORT) -> Addr:
+    """`HOST`, `HOST:PORT` or `[V6]:PORT` -> (host, port); raises UserError when malformed."""
+    text = text.strip()
+    host, port = text, default_port
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise UserError(f"--peer {text}: missing ']'")
+        host, rest = text[1:end], text[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise UserError(f"--peer {text}: expected [ADDRESS]:PORT")
+            port = _port(rest[1:], text)
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = _port(port_text, text)
+    if not host:
+        raise UserError(f"--peer {text}: missing host")
+    return host, port
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UserError(f"--peer {whole}: port must be 1-65535")
+    return int(text)
+
+
+class Discovery:
+    def __init__(
+        self,
+        identity,
+        transport: UdpTransport,
+        name: str,
+        service_type: str = SERVICE_TYPE,
+        interface: str | None = None,
+        peers: Iterable[str | Addr] = (),
+        txt_extra: dict[str, str] | None = None,
+        *,
+        game_port: int | None = None,
+        chat_port: int = 0,
+        state: str = "lobby",
+        match_id: str = "",
+        pins: Pins | None = None,
+        mdns: bool = True,
+        mdns_interfaces: list[str] | None = None,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.identity = identity
+        self.transport = transport
+        self.name = name
+        self.service_type = service_type
+        self.interface = interface or None
+        self.static = [p if isinstance(p, tuple) else parse_peer_address(p) for p in peers]
+        self.txt_extra = dict(txt_extra or {})
+        self._game_port = game_port
+        self.chat_port = chat_port
+        self.state = state
+        self.match_id = match_id
+        self.use_mdns = mdns
+        self.mdns_interfaces = mdns_interfaces
+        self.table = PeerTable(identity.peer_id, pins=pins, timeout=timeout,
+                               heartbeat_interval=heartbeat_interval,
+                               wall_offset=time.time() - time.monotonic())
+        self.mdns: MdnsAdapter | None = None
+        self.times: dict[str, float] = {}
+        self._subscribers: list[Subscriber] = []
+        self._ticker: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._started = False
+
+    # -- public API ------------------------------------------------------------------------
+    @property
+    def peer_id(self) -> str:
+        return self.identity.peer_id
+
+    @property
+    def game_port(self) -> int:
+        return self._game_port or self.transport.port
+
+    def peers(self) -> list[Peer]:
+        return self.table.list()
+
+    def peer(self, peer_id: str) -> Peer | None:
+        p = self.table.peers.get(peer_id)
+        return p.snapshot() if p else None
+
+    def key_of(self, peer_id: str) -> bytes | None:
+        return self.table.key_of(peer_id)
+
+    def address_of(self, peer_id: str) -> Addr | None:
+        return self.table.address_of(peer_id)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """`callback(event, peer)` for every added / updated / removed; returns unsubscribe."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def set_state(self, state: str, match_id: str = "") -> None:
+        """Change what we advertise: peers hear it within one datagram, DNS-SD follows."""
+        if (state, match_id) == (self.state, self.match_id):
+            return
+        self.state, self.match_id = state, match_id
+        if not self._started:
+            return
+        self._send_heartbeats_now()
+        if self.mdns is not None:
+            self._spawn(self.mdns.update(self._txt()))
+
+    def add_peer_address(self, addr: str | Addr) -> None:
+        """Like `--peer`: greet this address until someone answers there."""
+        target = addr if isinstance(addr, tuple) else parse_peer_address(addr)
+        self.static.append(target)
+        if self._started:
+            self._apply(self.table.add_static(target, time.monotonic()))
+
+    async def start(self) -> None:
+        """Begin answering hellos, greet `--peer` addresses and start mDNS in the background
+        (registration probing takes ~1 s; browsing finds existing peers in ~30 ms)."""
+        if self.transport.closed:
+            await self.transport.start()
+        self.times["start"] = time.time()
+        t = self.transport
+        if t.key_lookup is None:
+            t.key_lookup = self.table.key_of
+        if t.address_lookup is None:
+            t.address_lookup = self.table.address_of
+        t.on(Hello, self._on_hello)
+        t.on(Heartbeat, self._on_heartbeat)
+        t.on(Leave, self._on_leave)
+        t.on(PeerList, self._on_peerlist)
+        t.on_any(self._on_any)
+        self._started = True
+        now = time.monotonic()
+        for addr in self.static:
+            self._apply(self.table.add_static(addr, now))
+        self._ticker = asyncio.ensure_future(self._tick_loop())
+        if self.use_mdns:
+            await self._start_mdns()
+
+    async def stop(self, reason: str = "exit") -> None:
+        """Clean exit: a signed Leave to every peer, then DNS-SD goodbyes."""
+        if not self._started:
+            return
+        self._started = False
+        peers = list(self.table.peers)
+        if peers and not self.transport.closed:
+            self.transport.broadcast(Leave(reason[:32]), peers)
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self.mdns is not None:
+            await self.mdns.close()
+        self.times["stopped"] = time.time()
+
+    # -- mDNS -------------------------------------------------------------------------------
+    def mdns_addresses(self) -> list[str]:
+        if self.mdns_interfaces is not None:
+            return list(self.mdns_interfaces)
+        addrs = netinfo.lan_ipv4(self.interface)
+        if self.interface and not addrs:
+            raise UserError(f"--interface {self.interface} matches no interface with an IPv4 address "
+                            "(see `p2p-race doctor`)")
+        return addrs
+
+    async def _start_mdns(self) -> None:
+        addrs = self.mdns_addresses()
+        self.mdns = MdnsAdapter(self.service_type, interfaces=addrs,
+                                on_record=self._on_mdns_record, on_removed=self._on_mdns_removed)
+        if not await self.mdns.start():
+            return
+        self.times["browsing"] = self.mdns.times["browsing"]
+        instance = instance_name(self.name, self.peer_id, self.service_type)
+        server = f"p2prace-{self.peer_id}-{self.transport.port}.local."
+        self._spawn(self.mdns.register(instance, server, self.transport.port, self._txt(), addrs))
+
+    def _txt(self) -> dict[str, str]:
+        return build_txt(self.identity.public_key, self.name, self.game_port, self.chat_port,
+                         self.state, self.match_id, self.txt_extra)
+
+    def _on_mdns_record(self, instance: str, record: TxtRecord, addrs: list[str], port: int) -> None:
+        self._apply(self.table.mdns_seen(instance, record.peer_id, addrs, port, time.monotonic()))
+
+    def _on_mdns_removed(self, instance: str) -> None:
+        self._apply(self.table.mdns_removed(instance, time.monotonic()))
+
+    # -- messages ---------------------------------------------------------------------------
+    def _hello(self, reply: bool, exclude: str | None = None) -> Hello:
+        known = tuple(PeerRef(k, h, p) for k, h, p in self.table.refs(exclude, HELLO_KNOWN))
+        return Hello(self.identity.public_key, self.service_type, self.name, self.game_port,
+                     self.chat_port, self.state, self.match_id, reply, known)
+
+    def _on_hello(self, packet: Packet, addr: Addr) -> None:
+        msg: Hello = packet.msg
+        if msg.service != self.service_type:
+            return
+        info = HelloInfo(msg.public_key, msg.name, msg.game_port, msg.chat_port, msg.state,
+                         msg.match_id, msg.reply, tuple((r.public_key, r.host, r.port) for r in msg.known))
+        self._apply(self.table.on_hello(packet.sender, info, addr, time.monotonic()))
+
+    def _on_heartbeat(self, packet: Packet, addr: Addr) -> None:
+        m: Heartbeat = packet.msg
+        self._apply(self.table.on_heartbeat(packet.sender, m.state, m.match_id, m.sent, m.echo,
+                                            m.echo_delay, addr, time.monotonic()))
+
+    def _on_leave(self, packet: Packet, addr: Addr) -> None:
+        self._apply(self.table.on_leave(packet.sender, time.monotonic()))
+
+    def _on_peerlist(self, packet: Packet, addr: Addr) -> None:
+        if packet.sender not in self.table.peers:
+            return  # only peers we know may point us at others
+        now = time.monotonic()
+        for ref in packet.msg.peers:
+            self.table.add_shared(ref.public_key, ref.host, ref.port, now)
+        self._apply(self.table.tick(now, expire=False))
+
+    def _on_any(self, packet: Packet, addr: Addr) -> None:
+        self.table.on_packet(packet.sender, addr, time.monotonic())
+
+    # -- outputs ------------------------------------------------------------------------------
+    def _apply(self, outputs: list[Output]) -> None:
+        t = self.transport
+        for out in outputs:
+            if isinstance(out, Event):
+                self._emit(out)
+            elif isinstance(out, Beat):
+                t.send(Heartbeat(self.state, self.match_id, time.monotonic(), out.echo, out.echo_delay), out.addr)
+            elif isinstance(out, Greet):
+                t.send(self._hello(True), out.addr)
+            elif isinstance(out, Answer):
+                t.send(self._hello(False), out.addr)
+            elif isinstance(out, Share):
+                self._share(out.peer_id)
+
+    def _share(self, peer_id: str) -> None:
+        refs = [PeerRef(k, h, p) for k, h, p in self.table.refs(exclude=peer_id)]
+        for i in range(0, len(refs), PEERLIST_MAX):
+            self.transport.send_peer(PeerList(tuple(refs[i:i + PEERLIST_MAX])), peer_id)
+
+    def _emit(self, event: Event) -> None:
+        for cb in list(self._subscribers):
+            try:
+                cb(event.kind, event.peer)
+            except Exception:  # noqa: BLE001 - a subscriber bug must not stop discovery
+                log.exception("discovery subscriber failed")
+
+    def _send_heartbeats_now(self) -> None:
+        self._apply(self.table.beat_now(time.monotonic()))
+
+    async def _tick_loop(self) -> None:
+        while True:
+            try:
+                self._apply(self.table.tick(time.monotonic()))
+            except Exception:  # noqa: BLE001
+                log.exception("discovery tick failed")
+            await asyncio.sleep(TICK)
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

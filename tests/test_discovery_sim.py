@@ -1,0 +1,118 @@
+"""Many peer tables on the deterministic simulator (tests/support/simnet.py): loss, jitter,
+crashes, restarts and partitions over many seeds. Every node knows only node n0's address
+(like `--peer`), so convergence also proves table sharing."""
+
+from __future__ import annotations
+
+import pytest
+
+from discovery.table import Answer, Beat, Event, Greet, HelloInfo, PeerTable, Share
+from p2p_race.identity import Identity
+from tests.support.simnet import Faults, SimNet
+
+PORT = 47800
+
+
+class Node:
+    """A PeerTable plus the few lines an adapter needs to turn its outputs into sends."""
+
+    def __init__(self, net: SimNet, name: str, static: list[str]) -> None:
+        self.net, self.name = net, name
+        self.ident = Identity.from_seed(name.encode())
+        self.id = self.ident.peer_id
+        self.table = PeerTable(self.id)
+        self.log: list[tuple[float, str, str]] = []  # (t, event, peer name)
+        for s in static:
+            self.apply(self.table.add_static((s, PORT), net.now))
+
+    def hello(self, reply: bool) -> HelloInfo:
+        return HelloInfo(self.ident.public_key, self.name, PORT, 0, "lobby", "", reply,
+                         tuple(self.table.refs(limit=8)))
+
+    def apply(self, outputs) -> None:
+        for o in outputs:
+            if isinstance(o, Event):
+                self.log.append((self.net.now, o.kind, o.peer.name))
+            elif isinstance(o, Greet):
+                self.net.send(self.name, o.addr[0], ("hello", self.id, self.hello(True)))
+            elif isinstance(o, Answer):
+                self.net.send(self.name, o.addr[0], ("hello", self.id, self.hello(False)))
+            elif isinstance(o, Beat):
+                self.net.send(self.name, o.addr[0], ("hb", self.id, self.net.now, o.echo, o.echo_delay))
+            elif isinstance(o, Share):
+                addr = self.table.address_of(o.peer_id)
+                if addr:
+                    self.net.send(self.name, addr[0], ("list", self.id, self.table.refs(exclude=o.peer_id)))
+
+    def on_message(self, src: str, payload, now: float) -> None:
+        kind, sender = payload[0], payload[1]
+        addr = (src, PORT)
+        if kind == "hello":
+            self.apply(self.table.on_hello(sender, payload[2], addr, now))
+        elif kind == "hb":
+            self.apply(self.table.on_heartbeat(sender, "lobby", "", payload[2], payload[3], payload[4], addr, now))
+        elif kind == "list" and sender in self.table.peers:
+            for key, host, port in payload[2]:
+                self.table.add_shared(key, host, port, now)
+            self.apply(self.table.tick(now, expire=False))
+
+    def on_tick(self, now: float) -> None:
+        self.apply(self.table.tick(now))
+
+    def sees(self) -> set[str]:
+        return {p.name for p in self.table.peers.values()}
+
+
+def build(seed: int, n: int, loss: float) -> tuple[SimNet, dict[str, Node]]:
+    net = SimNet(seed, Faults(loss=loss, duplicate=0.01, delay=0.0005, jitter=0.003), tick=0.05)
+    nodes: dict[str, Node] = {}
+    for i in range(n):
+        name = f"n{i}"
+        nodes[name] = Node(net, name, [] if i == 0 else ["n0"])
+        net.add(name, nodes[name])
+    return net, nodes
+
+
+def converged(nodes: dict[str, Node], alive: set[str]) -> bool:
+    return all(nodes[a].sees() == alive - {a} for a in alive)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_converge_detect_crash_rejoin_and_heal_partition(seed: int) -> None:
+    n = 6
+    net, nodes = build(seed, n, loss=0.02)
+    everyone = set(nodes)
+    assert net.run_for(5.0, lambda: converged(nodes, everyone)), f"seed {seed}: no convergence"
+
+    # crash one node: every other table drops it within the timeout (+ one tick)
+    net.run_for(2.0)
+    victim = f"n{1 + seed % (n - 1)}"
+    crash_t = net.now
+    net.crash(victim)
+    alive = everyone - {victim}
+    assert net.run_for(3.0, lambda: converged(nodes, alive))
+    for name in alive:
+        removed = [t for t, ev, who in nodes[name].log if ev == "removed" and who == victim and t >= crash_t]
+        assert removed and removed[0] - crash_t <= 1.5, (seed, name, removed)
+
+    # it restarts (same key, fresh table): everyone lists it again
+    nodes[victim] = Node(net, victim, ["n0"])
+    net.restart(victim, nodes[victim])
+    assert net.run_for(3.0, lambda: converged(nodes, everyone)), f"seed {seed}: rejoin"
+
+    # a partition splits the LAN; after it heals everyone finds everyone again
+    left = {"n0", "n1", "n2"}
+    net.partition(left, everyone - left)
+    assert net.run_for(4.0, lambda: all(nodes[a].sees() <= (left if a in left else everyone - left) for a in everyone))
+    net.heal()
+    assert net.run_for(6.0, lambda: converged(nodes, everyone)), f"seed {seed}: partition did not heal"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_heavy_loss_still_converges_and_heals(seed: int) -> None:
+    net, nodes = build(seed, 5, loss=0.25)
+    everyone = set(nodes)
+    assert net.run_for(10.0, lambda: converged(nodes, everyone))
+    # with 25% loss a pair may flap (4 beats lost in a row), but it always comes back
+    net.run_for(10.0)
+    assert net.run_for(5.0, lambda: converged(nodes, everyone))

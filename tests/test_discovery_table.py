@@ -1,0 +1,249 @@
+"""The sans-I/O peer table driven by a fake clock: adds, updates, heartbeats, leave,
+timeout expiry, TOFU pins, candidates (mDNS, --peer, shared) and their greeting schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from discovery.messages import Heartbeat
+from discovery.table import (
+    STALL,
+    Answer,
+    Beat,
+    Event,
+    Greet,
+    HelloInfo,
+    MemoryPins,
+    PeerTable,
+    Share,
+)
+from p2p_race.identity import Identity, PinStore
+from p2p_race.wire import Codec
+
+ME = Identity.from_seed(b"me")
+A = Identity.from_seed(b"alice")
+B = Identity.from_seed(b"bob")
+A_ADDR = ("10.0.0.1", 47800)
+B_ADDR = ("10.0.0.2", 47800)
+
+
+def hello(ident: Identity, name: str = "alice", reply: bool = True, state: str = "lobby",
+          match_id: str = "", known: tuple = ()) -> HelloInfo:
+    return HelloInfo(ident.public_key, name, 47800, 47801, state, match_id, reply, known)
+
+
+def events(outputs) -> list[tuple[str, str]]:
+    return [(o.kind, o.peer.id) for o in outputs if isinstance(o, Event)]
+
+
+def of(outputs, cls) -> list:
+    return [o for o in outputs if isinstance(o, cls)]
+
+
+def table(**kw) -> PeerTable:
+    return PeerTable(ME.peer_id, wall_offset=1000.0, **kw)
+
+
+def test_hello_adds_peer_and_answers_only_when_asked() -> None:
+    t = table()
+    out = t.on_hello(A.peer_id, hello(A, reply=True), A_ADDR, 1.0)
+    assert events(out) == [("added", A.peer_id)]
+    assert of(out, Answer) == [Answer(A_ADDR)]
+    peer = t.list()[0]
+    assert (peer.name, peer.addresses, peer.game_port, peer.chat_port, peer.state) == (
+        "alice", ["10.0.0.1"], 47800, 47801, "lobby")
+    assert peer.last_seen == 1001.0 and peer.addr == A_ADDR and not peer.key_changed
+    assert t.key_of(A.peer_id) == A.public_key and t.address_of(A.peer_id) == A_ADDR
+    # the same hello again without a reply request: nothing new, nothing sent
+    out = t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, 1.1)
+    assert out == []
+    # our own hello (e.g. looped back by a --peer pointing at ourselves) is ignored
+    assert t.on_hello(ME.peer_id, hello(ME, "me"), ("10.0.0.9", 1), 1.2) == []
+    assert [p.id for p in t.list()] == [A.peer_id]
+
+
+def test_heartbeat_carries_state_and_measures_rtt() -> None:
+    t = table()
+    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    beats = of(t.tick(0.0), Beat)
+    assert beats == [Beat(A.peer_id, A_ADDR, 0.0, 0.0)]  # first beat at once, nothing to echo
+    # A echoes our beat's send time (0.0) after holding it 0.004 s; it arrives at 0.010
+    out = t.on_heartbeat(A.peer_id, "lobby", "", sent=50.0, echo=0.0, echo_delay=0.004, addr=A_ADDR, now=0.010)
+    assert out == []  # no visible change
+    # echo == 0 means "nothing to echo": the first rtt needs a real echo
+    assert t.peers[A.peer_id].rtt is None
+    out = t.on_heartbeat(A.peer_id, "racing", "m1", sent=50.25, echo=0.25, echo_delay=0.002, addr=A_ADDR, now=0.258)
+    assert events(out) == [("updated", A.peer_id)]
+    peer = t.list()[0]
+    assert (peer.state, peer.match_id) == ("racing", "m1")
+    assert abs(peer.rtt - 0.006) < 1e-9
+    # our next beat echoes A's newest `sent` with how long we held it
+    beats = of(t.tick(0.30), Beat)
+    assert len(beats) == 1 and beats[0].echo == 50.25 and abs(beats[0].echo_delay - 0.042) < 1e-9
+
+
+def test_beats_every_interval_and_fit_one_kilobyte_per_second() -> None:
+    t = table()
+    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    n = 0
+    now = 0.0
+    while now < 10.0:
+        out = t.tick(now)
+        n += len(of(out, Beat))
+        t.on_packet(A.peer_id, A_ADDR, now)  # keep A alive
+        now = round(now + 0.05, 6)
+    assert 39 <= n <= 41  # every 0.25 s
+    codec = Codec(ME)
+    size = len(codec.encode(Heartbeat("spectating", "x" * 40, 1e9, 1e9, 1.0), 1.0)) + 28  # + IPv4/UDP
+    assert n / 10.0 * size <= 1000, f"{size} bytes x {n / 10.0}/s"
+
+
+def test_silence_expires_a_peer_and_traffic_keeps_it() -> None:
+    t = table(timeout=1.1)
+    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    t.on_hello(B.peer_id, hello(B, "bob"), B_ADDR, 0.0)
+    removed_at = None
+    now = 0.0
+    while now < 3.0 and removed_at is None:
+        t.on_packet(B.peer_id, B_ADDR, now)  # B keeps talking (any verified datagram counts)
+        out = t.tick(now)
+        if ("removed", A.peer_id) in events(out):
+            removed_at = now
+            assert [e.reason for e in of(out, Event)] == ["timeout"]
+        now = round(now + 0.05, 6)
+    assert removed_at is not None and 1.1 < removed_at <= 1.2
+    assert [p.id for p in t.list()] == [B.peer_id]
+
+
+def test_a_frozen_process_does_not_expire_everyone() -> None:
+    t = table(timeout=1.1)
+    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    t.tick(0.0)
+    # our loop stalls for 2 s (CPU starved); A's datagrams wait in the socket buffer
+    assert events(t.tick(2.0 + STALL)) == []
+    t.on_heartbeat(A.peer_id, "lobby", "", 2.0, 0.0, 0.0, A_ADDR, 2.0 + STALL + 0.01)
+    assert events(t.tick(2.0 + STALL + 0.05)) == []
+    assert A.peer_id in t.peers
+
+
+def test_leave_removes_at_once_and_rejoin_readds() -> None:
+    t = table()
+    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    out = t.on_leave(A.peer_id, 0.5)
+    assert events(out) == [("removed", A.peer_id)] and out[0].reason == "leave"
+    # a heartbeat still in flight must not resurrect or re-greet it
+    assert t.on_heartbeat(A.peer_id, "lobby", "", 1.0, 0.0, 0.0, A_ADDR, 0.51) == []
+    assert A.peer_id not in t.peers
+    # the peer comes back (new process, same key): re-added
+    out = t.on_hello(A.peer_id, hello(A), ("10.0.0.1", 40000), 2.0)
+    assert events(out) == [("added", A.peer_id)]
+    assert t.address_of(A.peer_id) == ("10.0.0.1", 40000)
+
+
+def test_timed_out_peer_still_beating_is_greeted_back() -> None:
+    t = table(timeout=1.1)
+    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    t.tick(0.0)
+    for i in range(1, 25):
+        t.tick(0.05 * i)
+    assert A.peer_id not in t.peers
+    # key kept, so its heartbeats still verify; the table asks for a hello (rate limited)
+    assert t.key_of(A.peer_id) == A.public_key
+    assert t.on_heartbeat(A.peer_id, "lobby", "", 9.0, 0.0, 0.0, A_ADDR, 1.3) == [Greet(A_ADDR)]
+    assert t.on_heartbeat(A.peer_id, "lobby", "", 9.1, 0.0, 0.0, A_ADDR, 1.4) == []
+    assert events(t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, 1.41)) == [("added", A.peer_id)]
+
+
+def test_tofu_flags_a_different_key_under_a_pinned_name(tmp_path: Path) -> None:
+    pins = PinStore(tmp_path)
+    t = table(pins=pins)
+    t.on_hello(A.peer_id, hello(A, "alice"), A_ADDR, 0.0)
+    out = t.on_hello(B.peer_id, hello(B, "alice"), B_ADDR, 0.1)  # bob claims alice's name
+    assert events(out) == [("added", B.peer_id)]
+    assert out[0].peer.key_changed and not t.peers[A.peer_id].key_changed
+    assert pins.pinned("alice") == A.public_key  # the pin is not moved
+    assert PinStore(tmp_path).pinned("alice") == A.public_key  # and it persisted
+    # renaming to a fresh name clears the flag (and pins the new name)
+    out = t.on_hello(B.peer_id, hello(B, "bob"), B_ADDR, 0.2)
+    assert events(out) == [("updated", B.peer_id)] and not out[0].peer.key_changed
+    # a peer table without a data dir still pins in memory
+    mem = PeerTable(ME.peer_id, pins=MemoryPins())
+    mem.on_hello(A.peer_id, hello(A, "x"), A_ADDR, 0.0)
+    assert mem.on_hello(B.peer_id, hello(B, "x"), B_ADDR, 0.0)[0].peer.key_changed
+
+
+def test_mdns_record_is_only_a_candidate_until_a_signed_hello() -> None:
+    t = table()
+    out = t.mdns_seen("alice-x._p2prace._udp.local.", A.peer_id, ["10.0.0.1", "192.168.1.5"], 47800, 0.0)
+    assert events(out) == []  # unsigned: not in the table
+    assert sorted(g.addr for g in of(out, Greet)) == sorted([A_ADDR, ("192.168.1.5", 47800)])
+    greets_at = []
+    now = 0.0
+    while now < 4.0:
+        if of(t.tick(now), Greet):
+            greets_at.append(now)
+        now = round(now + 0.05, 6)
+    assert greets_at == [0.1, 0.3, 0.7, 1.5, 3.0]  # backoff, while nobody answers
+    out = t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, 4.0)
+    assert events(out) == [("added", A.peer_id)]
+    assert t.peers[A.peer_id].addresses == ["10.0.0.1", "192.168.1.5"]
+    # live peers are not greeted
+    for i in range(200):
+        now = round(4.0 + 0.05 * i, 6)
+        t.on_packet(A.peer_id, A_ADDR, now)
+        assert not of(t.tick(now), Greet)
+    # a DNS-SD goodbye removes it at once
+    out = t.mdns_removed("alice-x._p2prace._udp.local.", 14.1)
+    assert events(out) == [("removed", A.peer_id)] and out[0].reason == "goodbye"
+    assert t.candidate_count() == 0
+
+
+def test_own_mdns_record_is_ignored() -> None:
+    t = table()
+    assert t.mdns_seen("me", ME.peer_id, ["10.0.0.9"], 47800, 0.0) == []
+    assert t.candidate_count() == 0
+
+
+def test_static_peer_is_greeted_every_second_until_it_answers_and_again_after_it_dies() -> None:
+    t = table(timeout=1.1)
+    out = t.add_static(A_ADDR, 0.0)
+    assert of(out, Greet) == [Greet(A_ADDR)]
+    count = 0
+    now = 0.0
+    while now < 10.0:
+        count += len(of(t.tick(now), Greet))
+        now = round(now + 0.05, 6)
+    assert 9 <= count <= 13  # 0.1, 0.3, 0.7 then every second
+    t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, now)
+    assert not any(of(t.tick(round(now + 0.05 * i, 6)), Greet) for i in range(1, 10))
+    # A dies: after the timeout the static address is greeted again (rejoin works)
+    later = [round(now + 0.05 * i, 6) for i in range(10, 80)]
+    outs = [t.tick(x) for x in later]
+    assert any(("removed", A.peer_id) in events(o) for o in outs)
+    assert any(of(o, Greet) for o in outs)
+
+
+def test_shared_peers_are_greeted_briefly_and_new_peers_get_our_table() -> None:
+    t = table()
+    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    # B introduces itself listing A and C (unknown): only C is a new candidate
+    C = Identity.from_seed(b"carol")
+    known = ((A.public_key, "10.0.0.1", 47800), (C.public_key, "10.0.0.3", 47800), (ME.public_key, "10.0.0.9", 1))
+    out = t.on_hello(B.peer_id, hello(B, "bob", known=known), B_ADDR, 1.0)
+    assert Share(B.peer_id) in out  # B gets our peers
+    assert t.candidate_count("shared") == 1
+    assert of(t.tick(1.0), Greet) == [Greet(("10.0.0.3", 47800))]
+    refs = t.refs(exclude=B.peer_id)
+    assert refs == [(A.public_key, "10.0.0.1", 47800)]
+    # C never answers: the hint is dropped after a few tries
+    for i in range(1, 100):
+        t.tick(1.0 + 0.05 * i)
+    assert t.candidate_count("shared") == 0
+
+
+def test_shared_candidate_stops_once_it_answers() -> None:
+    t = table()
+    t.add_shared(B.public_key, "10.0.0.2", 47800, 0.0)
+    assert of(t.tick(0.0), Greet) == [Greet(B_ADDR)]
+    t.on_hello(B.peer_id, hello(B, "bob", reply=False), B_ADDR, 0.01)
+    assert t.candidate_count("shared") == 0
