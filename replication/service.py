@@ -51,6 +51,7 @@ def read_leaderboard(store: ResultStore, uri: str | None, limit: int = 20,
         except ValueError as exc:
             board = local_leaderboard(store, limit, player, recent)
             board["mongodb_error"] = str(exc)
+            board["mongodb_uri"] = redact(uri)
             return board
         try:
             return sink.leaderboard(limit, player, recent)
@@ -59,6 +60,7 @@ def read_leaderboard(store: ResultStore, uri: str | None, limit: int = 20,
             log.info("MongoDB leaderboard unavailable (%s); showing local scores", msg)
             board = local_leaderboard(store, limit, player, recent)
             board["mongodb_error"] = msg
+            board["mongodb_uri"] = redact(uri)
             return board
         finally:
             sink.close()
@@ -69,14 +71,14 @@ class ScoreService:
     """One peer's scores: `ResultStore` + (when a URI is given) outbox drainer + MongoDB sink."""
 
     def __init__(self, data_dir: Path | str, mongodb_uri: str | None = None, *,
-                 start: bool = True) -> None:
+                 start: bool = True, **sink_options: object) -> None:
         self.store = ResultStore(data_dir)
         self.uri = mongodb_uri or None
         self.sink: MongoSink | None = None
         self.drainer: DrainerThread | None = None
         if self.uri:
             try:
-                self.sink = MongoSink(self.uri)
+                self.sink = MongoSink(self.uri, **sink_options)  # type: ignore[arg-type]
             except ValueError as exc:
                 log.error("%s; scores stay local", exc)
             else:
