@@ -209,6 +209,9 @@ class Discovery:
 
     async def _start_mdns(self) -> None:
         addrs = self.mdns_addresses()
+        if all(a.startswith("127.") for a in addrs):
+            log.warning("no LAN interface with multicast: mDNS reaches only this machine; "
+                        "add other players with --peer HOST (see `p2p-race doctor`)")
         self.mdns = MdnsAdapter(self.service_type, interfaces=addrs,
                                 on_record=self._on_mdns_record, on_removed=self._on_mdns_removed)
         if not await self.mdns.start():
