@@ -11,9 +11,9 @@ import uuid
 import pytest
 
 from replication.fixtures import make_result
+from replication.nx import NxServer, free_port
 from replication.service import ScoreService, local_leaderboard, read_leaderboard
 from replication.store import ResultStore
-from tests.mongo_support import NxServer, free_port
 from tests.support.proc import PYTHON, cli_env, p2p_race_cmd, spawn, wait_until
 
 

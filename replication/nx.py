@@ -1,4 +1,5 @@
-"""Helpers for the MongoDB tests: an nx-27017 server on a loopback port, URI helpers."""
+"""An nx-27017 server (MongoDB wire protocol over SQLite) on a loopback port, for the
+MongoDB tests and the benchmarks; plus URI helpers. Never binds anything but 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import re
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pymongo
-
-from tests.support.proc import wait_until
 
 NX = Path(sys.executable).with_name("nx-27017")
 
@@ -45,7 +46,13 @@ class NxServer:
              "--pid-file", str(self.workdir / "nx.pid")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        wait_until(self._answers, 20.0, interval=0.05, what="nx-27017 to answer")
+        deadline = time.monotonic() + 20.0
+        pause = threading.Event()
+        while not self._answers():
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("nx-27017 did not answer within 20 s")
+            pause.wait(0.05)
         return self
 
     def uri(self, db: str = "p2p_test") -> str:
@@ -56,7 +63,7 @@ class NxServer:
 
     def _answers(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"nx-27017 exited with {self.proc.returncode}")
+            raise RuntimeError(f"nx-27017 exited with {self.proc.returncode}")
         c = pymongo.MongoClient(self.uri(), serverSelectionTimeoutMS=200, connectTimeoutMS=200)
         try:
             c.admin.command("ping")
