@@ -1,0 +1,81 @@
+"""BotDriver: dodges traffic well, deterministic, skill makes a difference."""
+
+from __future__ import annotations
+
+from p2p_race.bots import BotDriver, practice_skills
+from p2p_race.sim import LANES, Inputs, Race, Rules
+
+
+def run_bot(seed, seconds, skill=1.0, difficulty="normal"):
+    race = Race(Rules(seed, time_limit=seconds, difficulty=difficulty), ["b"])
+    bot, car = BotDriver("b", skill), race.cars["b"]
+    lanes = set()
+    while not race.finished:
+        race.step({"b": bot.decide(car, race.traffic)})
+        lanes.add(int(car.state.x // 3.5))
+    st = car.state
+    return (st.crash_time if st.crashed else race.time), car, lanes
+
+
+def test_default_bot_mean_survival_at_least_60s():
+    """DESIGN/issue 4 target: mean survival >= 60 s at the default difficulty (normal).
+    The bench measures more seeds over the full 180 s."""
+    results = [run_bot(seed, 75.0) for seed in range(6)]
+    survival = [r[0] for r in results]
+    assert sum(survival) / len(survival) >= 60.0, survival
+    for _, car, lanes in results:
+        assert car.overtakes > 30  # it really drives through the traffic, not around it
+        assert len(lanes) >= 3  # and uses the lanes
+        assert car.state.distance / car.time > 35.0  # at a good pace, not crawling
+
+
+def test_bot_survives_hard_traffic_for_a_while():
+    survival = [run_bot(seed, 40.0, difficulty="hard")[0] for seed in (1, 2)]
+    assert min(survival) >= 40.0
+
+
+def test_bot_beats_driving_straight():
+    straight = Race(Rules(3, time_limit=60.0), ["s"])
+    while not straight.finished:
+        straight.step({"s": Inputs(throttle=1)})
+    assert straight.cars["s"].state.crashed
+    t, _, _ = run_bot(3, 60.0)
+    assert t > straight.cars["s"].state.crash_time
+
+
+def test_decisions_are_deterministic():
+    def trace():
+        race = Race(Rules(9, time_limit=20.0), ["a", "b"])
+        bots = {"a": BotDriver("a", 1.0), "b": BotDriver("b", 0.4)}
+        out = []
+        while not race.finished:
+            moves = {cid: bots[cid].decide(race.cars[cid], race.traffic) for cid in bots}
+            out.append(tuple(moves.values()))
+            race.step(moves)
+        return out
+
+    assert trace() == trace()
+
+
+def test_low_skill_is_worse_than_full_skill():
+    seeds = range(4)
+    good = [run_bot(s, 90.0, 1.0) for s in seeds]
+    weak = [run_bot(s, 90.0, 0.2) for s in seeds]
+    assert sum(g[0] for g in good) >= sum(w[0] for w in weak)
+    assert sum(g[1].state.distance for g in good) > sum(w[1].state.distance for w in weak)
+    assert any(w[1].state.crashed for w in weak)
+
+
+def test_crashed_bot_lets_go():
+    race = Race(Rules(1), ["b"])
+    car = race.cars["b"]
+    while not car.state.crashed:
+        race.step({"b": Inputs(throttle=1)})
+    assert BotDriver("b").decide(car, race.traffic) == Inputs()
+
+
+def test_practice_skills_vary_and_stay_in_range():
+    sk = practice_skills("normal", 7)
+    assert len(set(sk)) > 1 and all(0.05 <= s <= 1.0 for s in sk)
+    assert max(practice_skills("hard", 3)) > max(practice_skills("easy", 3))
+    assert LANES == 4

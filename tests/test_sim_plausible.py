@@ -1,0 +1,109 @@
+"""plausible(): honest states always pass; impossible reports are rejected."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+
+from p2p_race.bots import BotDriver
+from p2p_race.sim import DT, MAX_SPEED, Inputs, Race, Rules, plausible
+from p2p_race.sim.car import X_MAX
+
+RULES = Rules(21, time_limit=60.0)
+
+
+def honest_states():
+    """States of a bot and of a random driver over a whole race (including a crash)."""
+    race = Race(RULES, ["bot", "wild"])
+    bot = BotDriver("bot")
+    rng = random.Random(3)
+    seqs = {"bot": [race.cars["bot"].state], "wild": [race.cars["wild"].state]}
+    while not race.finished:
+        race.step({"bot": bot.decide(race.cars["bot"], race.traffic),
+                   "wild": Inputs(rng.choice((-1, 0, 1)), rng.choice((-1, 1, 1)))})
+        for cid in seqs:
+            seqs[cid].append(race.cars[cid].state)
+    return seqs
+
+
+@pytest.fixture(scope="module")
+def seqs():
+    return honest_states()
+
+
+def test_every_honest_state_is_plausible(seqs):
+    assert seqs["wild"][-1].crashed  # the random driver's crash is covered too
+    for states in seqs.values():
+        prev = None
+        for st in states:
+            assert plausible(prev, st, RULES), (prev, st)
+            assert plausible(None, st, RULES)
+            prev = st
+
+
+def test_honest_states_pass_with_gaps(seqs):
+    """Lost packets: a report may skip many ticks."""
+    for states in seqs.values():
+        for gap in (2, 7, 61):
+            for a, b in zip(states[::gap], states[gap::gap], strict=False):
+                assert plausible(a, b, RULES)
+
+
+def mid(seqs):
+    s = seqs["bot"]
+    return s[1000], s[1001]
+
+
+def test_rejects_speed_over_max(seqs):
+    a, b = mid(seqs)
+    assert not plausible(a, dataclasses.replace(b, speed=MAX_SPEED + 1), RULES)
+    assert not plausible(None, dataclasses.replace(b, speed=MAX_SPEED * 2), RULES)
+
+
+def test_rejects_speed_under_the_floor(seqs):
+    _, b = mid(seqs)
+    assert not plausible(None, dataclasses.replace(b, speed=1.0), RULES)
+
+
+def test_rejects_distance_beyond_max_speed(seqs):
+    a, b = mid(seqs)
+    far = a.distance + MAX_SPEED * DT * 3
+    assert not plausible(a, dataclasses.replace(b, distance=far, y=far), RULES)
+    huge = MAX_SPEED * b.time + 10
+    assert not plausible(None, dataclasses.replace(b, distance=huge, y=huge), RULES)
+
+
+def test_rejects_teleport_sideways_and_off_road(seqs):
+    a, b = mid(seqs)
+    assert not plausible(a, dataclasses.replace(b, x=a.x + 3.5), RULES)
+    assert not plausible(None, dataclasses.replace(b, x=X_MAX + 1), RULES)
+
+
+def test_rejects_score_inflation(seqs):
+    a, b = mid(seqs)
+    assert not plausible(a, dataclasses.replace(b, score=a.score + 500), RULES)
+    assert not plausible(None, dataclasses.replace(b, score=10**6), RULES)
+    assert not plausible(a, dataclasses.replace(b, score=a.score - 1), RULES)
+
+
+def test_rejects_time_travel_and_bad_fields(seqs):
+    a, b = mid(seqs)
+    assert not plausible(b, a, RULES)
+    assert not plausible(None, dataclasses.replace(b, tick=RULES.limit_ticks + 1), RULES)
+    assert not plausible(None, dataclasses.replace(b, x=float("nan")), RULES)
+    assert not plausible(None, dataclasses.replace(b, y=b.y + 5), RULES)  # y != distance
+
+
+def test_rejects_uncrashing_and_changing_a_crash(seqs):
+    wild = seqs["wild"]
+    crashed = next(s for s in wild if s.crashed)
+    later = wild[-1]
+    assert plausible(crashed, later, RULES)
+    assert not plausible(crashed, dataclasses.replace(later, crashed=False, crash_time=None,
+                                                     speed=30.0), RULES)
+    assert not plausible(crashed, dataclasses.replace(later, score=later.score + 5), RULES)
+    assert not plausible(crashed, dataclasses.replace(later, crash_time=later.crash_time + 1), RULES)
+    assert not plausible(None, dataclasses.replace(crashed, crash_time=crashed.time + 5), RULES)
+    assert not plausible(None, dataclasses.replace(crashed, crash_time=None), RULES)
