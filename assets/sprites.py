@@ -1,0 +1,306 @@
+"""Sprites drawn with pygame primitives: cars, traffic, scenery, explosion frames.
+
+Everything is drawn top-down, facing up (the driving direction), at `SS` times the target
+size and smooth-scaled down, which gives anti-aliased edges without any image files. The
+results are cached as PNGs (see `assets.cache_dir`) keyed by name, size and version.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pygame
+
+from assets import ASSET_VERSION, cache_dir
+
+SS = 3  # supersampling factor
+
+Color = tuple[int, int, int]
+
+CAR_COLORS: dict[str, Color] = {
+    "red": (220, 40, 50),
+    "blue": (40, 110, 230),
+    "green": (40, 180, 80),
+    "yellow": (245, 200, 30),
+    "orange": (250, 130, 30),
+    "purple": (150, 70, 210),
+    "cyan": (30, 200, 210),
+    "white": (235, 235, 240),
+    "pink": (240, 100, 170),
+    "black": (45, 45, 55),
+}
+
+TRAFFIC_KINDS = ("sedan", "hatchback", "truck", "van", "bus", "motorbike")
+TRAFFIC_COLORS: list[Color] = [(90, 100, 120), (170, 170, 160), (120, 70, 60), (70, 110, 90),
+                               (200, 190, 150), (60, 70, 140), (150, 40, 40), (230, 230, 225)]
+
+
+def shade(c: Color, k: float) -> Color:
+    """Darken (k<1) or lighten (k>1) a colour."""
+    if k <= 1:
+        return (int(c[0] * k), int(c[1] * k), int(c[2] * k))
+    return tuple(int(v + (255 - v) * (k - 1)) for v in c)  # type: ignore[return-value]
+
+
+def _canvas(w: int, h: int) -> pygame.Surface:
+    return pygame.Surface((w * SS, h * SS), pygame.SRCALPHA)
+
+
+def _finish(big: pygame.Surface, w: int, h: int) -> pygame.Surface:
+    return pygame.transform.smoothscale(big, (w, h))
+
+
+def _rr(s: pygame.Surface, color, rect, radius: int, width: int = 0) -> None:
+    pygame.draw.rect(s, color, pygame.Rect(rect), width, border_radius=max(0, int(radius)))
+
+
+def car(color: Color, w: int, h: int) -> pygame.Surface:
+    """A sports car: body, cabin with windscreen and rear window, lights, mirrors, stripe.
+
+    The returned surface is (w + 2*pad) x (h + 2*pad) with a soft shadow; the car body is
+    centred, so blitting the sprite centred on the car's position is exact.
+    """
+    pad = max(2, w // 6)
+    W, H = (w + 2 * pad) * SS, (h + 2 * pad) * SS
+    s = pygame.Surface((W, H), pygame.SRCALPHA)
+    p = pad * SS
+    bw, bh = w * SS, h * SS
+    # shadow
+    _rr(s, (0, 0, 0, 70), (p + bw * 0.08 + SS * 2, p + bh * 0.05 + SS * 3, bw * 0.92, bh * 0.95), bw * 0.3)
+    # wheels
+    ww, wh = bw * 0.16, bh * 0.17
+    for wy in (0.14, 0.70):
+        for wx in (-0.03, 0.87):
+            _rr(s, (25, 25, 28), (p + bw * wx, p + bh * wy, ww, wh), ww * 0.3)
+    # body
+    _rr(s, shade(color, 0.55), (p + bw * 0.06, p, bw * 0.88, bh), bw * 0.32)
+    _rr(s, color, (p + bw * 0.09, p + SS, bw * 0.82, bh - 2 * SS), bw * 0.30)
+    # highlight along the left flank
+    _rr(s, shade(color, 1.35), (p + bw * 0.16, p + bh * 0.12, bw * 0.10, bh * 0.70), bw * 0.05)
+    # bonnet stripe
+    _rr(s, shade(color, 1.6), (p + bw * 0.44, p + bh * 0.03, bw * 0.12, bh * 0.22), SS)
+    _rr(s, shade(color, 1.6), (p + bw * 0.44, p + bh * 0.82, bw * 0.12, bh * 0.15), SS)
+    # cabin
+    _rr(s, shade(color, 0.8), (p + bw * 0.18, p + bh * 0.27, bw * 0.64, bh * 0.52), bw * 0.18)
+    glass = (40, 60, 85)
+    glint = (140, 180, 220)
+    pygame.draw.polygon(s, glass, [(p + bw * 0.22, p + bh * 0.40), (p + bw * 0.78, p + bh * 0.40),
+                                   (p + bw * 0.72, p + bh * 0.28), (p + bw * 0.28, p + bh * 0.28)])
+    pygame.draw.line(s, glint, (p + bw * 0.32, p + bh * 0.31), (p + bw * 0.45, p + bh * 0.31), SS * 2)
+    _rr(s, shade(color, 0.95), (p + bw * 0.24, p + bh * 0.42, bw * 0.52, bh * 0.24), bw * 0.08)  # roof
+    pygame.draw.polygon(s, glass, [(p + bw * 0.24, p + bh * 0.68), (p + bw * 0.76, p + bh * 0.68),
+                                   (p + bw * 0.70, p + bh * 0.77), (p + bw * 0.30, p + bh * 0.77)])
+    # mirrors
+    _rr(s, shade(color, 0.6), (p + bw * 0.0, p + bh * 0.33, bw * 0.12, bh * 0.05), SS)
+    _rr(s, shade(color, 0.6), (p + bw * 0.88, p + bh * 0.33, bw * 0.12, bh * 0.05), SS)
+    # head and tail lights
+    for x in (0.16, 0.66):
+        _rr(s, (255, 250, 200), (p + bw * x, p + bh * 0.012, bw * 0.18, bh * 0.045), SS * 2)
+        _rr(s, (230, 20, 30), (p + bw * x, p + bh * 0.945, bw * 0.18, bh * 0.04), SS * 2)
+    return _finish(s, w + 2 * pad, h + 2 * pad)
+
+
+def vehicle(kind: str, color: Color, w: int, h: int) -> pygame.Surface:
+    """A traffic vehicle of `kind` (sedan, truck, van, bus), same framing as `car`."""
+    pad = max(2, w // 6)
+    W, H = (w + 2 * pad) * SS, (h + 2 * pad) * SS
+    s = pygame.Surface((W, H), pygame.SRCALPHA)
+    p = pad * SS
+    bw, bh = w * SS, h * SS
+    _rr(s, (0, 0, 0, 70), (p + SS * 3, p + SS * 4, bw, bh), bw * 0.15)
+    glass = (45, 60, 80)
+    dark = shade(color, 0.6)
+    if kind == "motorbike":
+        _rr(s, (20, 20, 24), (p + bw * 0.38, p, bw * 0.24, bh * 0.22), SS * 2)  # front wheel
+        _rr(s, (20, 20, 24), (p + bw * 0.38, p + bh * 0.78, bw * 0.24, bh * 0.22), SS * 2)
+        _rr(s, color, (p + bw * 0.28, p + bh * 0.18, bw * 0.44, bh * 0.62), bw * 0.2)
+        pygame.draw.line(s, (60, 60, 70), (p, p + bh * 0.25), (p + bw, p + bh * 0.25), SS * 2)  # bars
+        pygame.draw.circle(s, (30, 30, 35), (p + bw * 0.5, p + bh * 0.52), bw * 0.36)  # rider
+        pygame.draw.circle(s, shade(color, 1.4), (p + bw * 0.5, p + bh * 0.42), bw * 0.26)  # helmet
+        pygame.draw.circle(s, (255, 255, 255), (p + bw * 0.42, p + bh * 0.38), bw * 0.07)
+        return _finish(s, w + 2 * pad, h + 2 * pad)
+    if kind == "truck":
+        cab_h = bh * 0.24
+        _rr(s, dark, (p, p, bw, cab_h), bw * 0.18)
+        _rr(s, color, (p + SS * 2, p + SS * 2, bw - SS * 4, cab_h - SS * 4), bw * 0.16)
+        _rr(s, glass, (p + bw * 0.12, p + cab_h * 0.12, bw * 0.76, cab_h * 0.25), SS * 2)
+        trailer = (200, 200, 195)
+        _rr(s, (90, 90, 90), (p + bw * 0.02, p + cab_h + SS * 2, bw * 0.96, bh - cab_h - SS * 2), SS * 3)
+        _rr(s, trailer, (p + bw * 0.05, p + cab_h + SS * 4, bw * 0.90, bh - cab_h - SS * 6), SS * 2)
+        for k in range(1, 6):
+            y = p + cab_h + (bh - cab_h) * k / 6
+            pygame.draw.line(s, (170, 170, 165), (p + bw * 0.08, y), (p + bw * 0.92, y), SS)
+        _rr(s, shade(color, 1.2), (p + bw * 0.15, p + cab_h + (bh - cab_h) * 0.35, bw * 0.7, (bh - cab_h) * 0.2), SS * 2)
+    elif kind == "bus":
+        _rr(s, dark, (p, p, bw, bh), bw * 0.16)
+        _rr(s, color, (p + SS * 2, p + SS * 2, bw - SS * 4, bh - SS * 4), bw * 0.14)
+        _rr(s, glass, (p + bw * 0.1, p + bh * 0.02, bw * 0.8, bh * 0.06), SS * 2)
+        _rr(s, shade(color, 1.25), (p + bw * 0.2, p + bh * 0.12, bw * 0.6, bh * 0.8), SS * 3)
+        for k in range(6):  # roof vents / AC units
+            _rr(s, shade(color, 0.85), (p + bw * 0.3, p + bh * (0.16 + k * 0.13), bw * 0.4, bh * 0.07), SS * 2)
+        _rr(s, (230, 20, 30), (p + bw * 0.08, p + bh * 0.97, bw * 0.18, bh * 0.02), SS)
+        _rr(s, (230, 20, 30), (p + bw * 0.74, p + bh * 0.97, bw * 0.18, bh * 0.02), SS)
+    elif kind == "van":
+        _rr(s, dark, (p + bw * 0.03, p, bw * 0.94, bh), bw * 0.22)
+        _rr(s, color, (p + bw * 0.06, p + SS * 2, bw * 0.88, bh - SS * 4), bw * 0.2)
+        pygame.draw.polygon(s, glass, [(p + bw * 0.15, p + bh * 0.2), (p + bw * 0.85, p + bh * 0.2),
+                                       (p + bw * 0.8, p + bh * 0.1), (p + bw * 0.2, p + bh * 0.1)])
+        _rr(s, shade(color, 1.15), (p + bw * 0.14, p + bh * 0.24, bw * 0.72, bh * 0.7), SS * 3)
+        pygame.draw.line(s, shade(color, 0.8), (p + bw * 0.5, p + bh * 0.26), (p + bw * 0.5, p + bh * 0.92), SS)
+        for x in (0.12, 0.70):
+            _rr(s, (255, 250, 200), (p + bw * x, p + SS, bw * 0.18, bh * 0.035), SS)
+            _rr(s, (230, 20, 30), (p + bw * x, p + bh * 0.96, bw * 0.18, bh * 0.03), SS)
+    else:  # sedan
+        _rr(s, dark, (p + bw * 0.04, p, bw * 0.92, bh), bw * 0.3)
+        _rr(s, color, (p + bw * 0.07, p + SS * 2, bw * 0.86, bh - SS * 4), bw * 0.28)
+        _rr(s, shade(color, 0.85), (p + bw * 0.17, p + bh * 0.27, bw * 0.66, bh * 0.48), bw * 0.16)
+        pygame.draw.polygon(s, glass, [(p + bw * 0.2, p + bh * 0.38), (p + bw * 0.8, p + bh * 0.38),
+                                       (p + bw * 0.74, p + bh * 0.27), (p + bw * 0.26, p + bh * 0.27)])
+        _rr(s, shade(color, 1.1), (p + bw * 0.22, p + bh * 0.40, bw * 0.56, bh * 0.22), bw * 0.06)
+        pygame.draw.polygon(s, glass, [(p + bw * 0.22, p + bh * 0.64), (p + bw * 0.78, p + bh * 0.64),
+                                       (p + bw * 0.72, p + bh * 0.74), (p + bw * 0.28, p + bh * 0.74)])
+        for x in (0.14, 0.68):
+            _rr(s, (255, 250, 200), (p + bw * x, p + SS, bw * 0.18, bh * 0.04), SS)
+            _rr(s, (230, 20, 30), (p + bw * x, p + bh * 0.95, bw * 0.18, bh * 0.035), SS)
+    return _finish(s, w + 2 * pad, h + 2 * pad)
+
+
+def tree(size: int, seed: int = 0) -> pygame.Surface:
+    """A round tree crown seen from above: shadow, layered greens, light from the top-left."""
+    rnd = random.Random(seed)
+    S = size * SS
+    s = pygame.Surface((S, S), pygame.SRCALPHA)
+    c = S / 2
+    pygame.draw.circle(s, (0, 0, 0, 60), (c + S * 0.07, c + S * 0.09), S * 0.42)
+    greens = [(30, 95, 40), (40, 125, 50), (60, 150, 60), (95, 180, 80)]
+    pygame.draw.circle(s, greens[0], (c, c), S * 0.42)
+    for _k in range(7):
+        a = rnd.uniform(0, math.tau)
+        r = S * 0.2
+        pygame.draw.circle(s, greens[1], (c + math.cos(a) * r, c + math.sin(a) * r), S * 0.2)
+    pygame.draw.circle(s, greens[2], (c - S * 0.06, c - S * 0.06), S * 0.24)
+    for _k in range(4):
+        a = rnd.uniform(math.pi, 1.5 * math.pi)
+        pygame.draw.circle(s, greens[3], (c + math.cos(a) * S * 0.15, c + math.sin(a) * S * 0.15), S * 0.07)
+    return _finish(s, size, size)
+
+
+def bush(size: int, seed: int = 0) -> pygame.Surface:
+    rnd = random.Random(seed + 100)
+    S = size * SS
+    s = pygame.Surface((S, S), pygame.SRCALPHA)
+    for _k in range(5):
+        x, y = rnd.uniform(S * 0.3, S * 0.7), rnd.uniform(S * 0.3, S * 0.7)
+        pygame.draw.circle(s, (0, 0, 0, 40), (x + SS * 2, y + SS * 2), S * 0.22)
+        pygame.draw.circle(s, (50, 120, 45), (x, y), S * 0.22)
+        pygame.draw.circle(s, (80, 155, 65), (x - S * 0.05, y - S * 0.05), S * 0.11)
+    if seed % 3 == 0:  # a few flowers
+        for _k in range(4):
+            pygame.draw.circle(s, (250, 220, 90), (rnd.uniform(S * 0.25, S * 0.75), rnd.uniform(S * 0.25, S * 0.75)), SS * 1.5)
+    return _finish(s, size, size)
+
+
+def lamp(length: int, facing_right: bool) -> pygame.Surface:
+    """A street lamp from above: pole base, arm reaching over the road, lamp head, glow."""
+    L = length * SS
+    H = int(L * 0.6)
+    s = pygame.Surface((L, H), pygame.SRCALPHA)
+    cy = H / 2
+    hx = L - H * 0.5
+    for k in range(6):  # warm glow, brighter towards the lamp
+        pygame.draw.circle(s, (255, 230, 140, 14 + 6 * k), (hx, cy), H * (0.48 - 0.06 * k))
+    pygame.draw.line(s, (0, 0, 0, 70), (L * 0.08 + SS * 3, cy + SS * 3), (hx + SS * 3, cy + SS * 3), SS * 3)
+    pygame.draw.line(s, (110, 115, 125), (L * 0.08, cy), (hx, cy), SS * 3)
+    pygame.draw.circle(s, (70, 75, 85), (L * 0.08, cy), SS * 5)
+    _rr(s, (80, 85, 95), (hx - L * 0.1, cy - SS * 5, L * 0.2, SS * 10), SS * 3)
+    _rr(s, (255, 245, 200), (hx - L * 0.07, cy - SS * 3, L * 0.14, SS * 6), SS * 2)
+    out = _finish(s, length, max(1, H // SS))
+    return out if facing_right else pygame.transform.flip(out, True, False)
+
+
+def smoke_puff(size: int) -> pygame.Surface:
+    S = size * SS
+    s = pygame.Surface((S, S), pygame.SRCALPHA)
+    for r, a in ((0.5, 50), (0.38, 70), (0.25, 90)):
+        pygame.draw.circle(s, (95, 95, 100, a), (S / 2, S / 2), S * r)
+    return _finish(s, size, size)
+
+
+def explosion_frames(size: int, count: int = 10, seed: int = 5) -> list[pygame.Surface]:
+    """Crash animation: a flash, a fireball with debris that grows and cools into smoke."""
+    rnd = random.Random(seed)
+    debris = [(rnd.uniform(0, math.tau), rnd.uniform(0.5, 1.0), rnd.uniform(0.03, 0.06)) for _ in range(14)]
+    puffs = [(rnd.uniform(0, math.tau), rnd.uniform(0.0, 0.7), rnd.uniform(0.18, 0.30)) for _ in range(9)]
+    frames = []
+    S = size * SS
+    c = S / 2
+    for f in range(count):
+        k = f / max(1, count - 1)  # 0..1
+        s = pygame.Surface((S, S), pygame.SRCALPHA)
+        # smoke puffs (grey, growing, fading late)
+        alpha = int(200 * min(1.0, k * 3) * (1 - k * 0.6))
+        for a, r, pr in puffs:
+            rr = r * S * 0.32 * (0.4 + k)
+            g = int(60 + 50 * k)
+            pygame.draw.circle(s, (g, g, g + 5, alpha), (c + math.cos(a) * rr, c + math.sin(a) * rr), S * pr * (0.5 + k * 0.6))
+        # fireball
+        if k < 0.75:
+            fire = 1 - k / 0.75
+            rad = S * (0.16 + 0.24 * math.sqrt(k))
+            pygame.draw.circle(s, (220, 60, 20, int(230 * fire)), (c, c), rad)
+            pygame.draw.circle(s, (255, 150, 30, int(240 * fire)), (c, c), rad * 0.72)
+            pygame.draw.circle(s, (255, 235, 120, int(255 * fire)), (c, c), rad * 0.42)
+            if f == 0:
+                pygame.draw.circle(s, (255, 255, 230, 255), (c, c), rad * 0.3)
+        # debris
+        for a, sp, dsz in debris:
+            d = S * 0.45 * sp * min(1.0, k * 1.6)
+            col = (255, 200, 80, int(255 * max(0.0, 1 - k))) if k < 0.4 else (40, 40, 40, int(255 * max(0.0, 1 - k)))
+            pygame.draw.circle(s, col, (c + math.cos(a) * d, c + math.sin(a) * d), S * dsz * (1 - k * 0.5))
+        frames.append(_finish(s, size, size))
+    return frames
+
+
+class SpriteCache:
+    """Surfaces by key, generated once and kept as PNGs in the asset cache dir."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.dir = Path(directory) if directory else cache_dir()
+        self._mem: dict[str, pygame.Surface] = {}
+
+    def get(self, key: str, make: Callable[[], pygame.Surface]) -> pygame.Surface:
+        surf = self._mem.get(key)
+        if surf is not None:
+            return surf
+        path = self.dir / f"{key}-v{ASSET_VERSION}.png"
+        surf = None
+        if path.exists():
+            try:
+                surf = pygame.image.load(str(path))
+            except pygame.error:
+                surf = None
+        if surf is None:
+            surf = make()
+            tmp = path.with_name(path.stem + ".tmp.png")
+            try:
+                pygame.image.save(surf, str(tmp))
+                tmp.replace(path)
+            except (OSError, pygame.error):
+                pass
+        if pygame.display.get_init() and pygame.display.get_surface() is not None:
+            surf = surf.convert_alpha()
+        self._mem[key] = surf
+        return surf
+
+    def frames(self, key: str, count: int, make: Callable[[], list[pygame.Surface]]) -> list[pygame.Surface]:
+        made: list[pygame.Surface] = []
+
+        def frame(i: int) -> pygame.Surface:
+            if not made:
+                made.extend(make())
+            return made[i]
+
+        return [self.get(f"{key}-{i}", lambda i=i: frame(i)) for i in range(count)]

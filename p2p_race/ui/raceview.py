@@ -1,0 +1,113 @@
+"""What the race screen draws from: a `RaceView`. Practice implements it over a local
+`Race` with bots; the networked match implements it over the peers' streamed states, so
+the same screen, HUD and renderer serve both.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from p2p_race.sim import CarSim, CarState, Inputs, Race, Rules, TrafficCar
+
+BOT_NAMES = ("Ada", "Blaze", "Comet", "Dash", "Echo", "Flint", "Gale", "Hex", "Ivy", "Jet",
+             "Kite", "Lux", "Moss", "Nova", "Onyx")
+LOCAL_ID = "you"
+
+
+@runtime_checkable
+class RaceView(Protocol):
+    """The race as the screen sees it.
+
+    `time` is the race clock (tick * DT); `step(inputs)` advances one fixed tick with the
+    local player's inputs (a spectator view ignores them). `traffic(t, y0, y1)` returns the
+    traffic at time t overlapping road span [y0, y1] (defaults: around the local car).
+    `remote_cars()` gives (name, colour name, state, connected) for every other car.
+    Optional extras the screen uses when present: `local_name`, `local_color`,
+    `countdown_remaining() -> float | None` (network start time), `local_sim` (CarSim:
+    overtake / near-miss counters), `fast_forward(ticks) -> None` (practice only).
+    """
+
+    rules: Rules
+
+    @property
+    def time(self) -> float: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    def local_car(self) -> CarState | None: ...
+
+    def remote_cars(self) -> list[tuple[str, str, CarState, bool]]: ...
+
+    def traffic(self, t: float, y0: float | None = None, y1: float | None = None) -> list[TrafficCar]: ...
+
+    def step(self, inputs: Inputs) -> None: ...
+
+
+def bot_colors(player_color: str, n: int) -> list[str]:
+    from assets.sprites import CAR_COLORS
+
+    others = [c for c in CAR_COLORS if c != player_color]
+    return [others[i % len(others)] for i in range(n)]
+
+
+class PracticeView:
+    """A local race: the player's car plus `bots` BotDriver cars, all in one `Race`."""
+
+    def __init__(self, rules: Rules, player_name: str = "You", player_color: str = "red",
+                 bots: int = 3, bot_skill: float | None = None, autopilot: bool = False) -> None:
+        from p2p_race.bots import BotDriver
+
+        if not 0 <= bots <= 15:
+            raise ValueError("bots must be 0..15")
+        self.rules = rules
+        self.local_name = player_name
+        self.local_color = player_color
+        skill = bot_skill if bot_skill is not None else {"easy": 0.55, "normal": 0.8, "hard": 1.0}.get(rules.difficulty, 0.8)
+        self.bot_ids = [f"bot{i + 1}" for i in range(bots)]
+        self.names = {bid: BOT_NAMES[i % len(BOT_NAMES)] for i, bid in enumerate(self.bot_ids)}
+        self.colors = dict(zip(self.bot_ids, bot_colors(player_color, bots), strict=True))
+        self.race = Race(rules, [LOCAL_ID, *self.bot_ids])
+        # Slightly different skills so bots do not drive in formation.
+        self.drivers = {bid: BotDriver(bid, max(0.05, skill - 0.04 * (i % 4))) for i, bid in enumerate(self.bot_ids)}
+        self.autopilot = BotDriver(LOCAL_ID, 1.0) if autopilot else None
+
+    @property
+    def time(self) -> float:
+        return self.race.time
+
+    @property
+    def finished(self) -> bool:
+        return self.race.finished
+
+    @property
+    def local_sim(self) -> CarSim:
+        return self.race.cars[LOCAL_ID]
+
+    def local_car(self) -> CarState | None:
+        return self.race.cars[LOCAL_ID].state
+
+    def remote_cars(self) -> list[tuple[str, str, CarState, bool]]:
+        return [(self.names[b], self.colors[b], self.race.cars[b].state, True) for b in self.bot_ids]
+
+    def traffic(self, t: float, y0: float | None = None, y1: float | None = None) -> list[TrafficCar]:
+        if y0 is None or y1 is None:
+            y = self.race.cars[LOCAL_ID].state.y
+            y0, y1 = y - 40.0, y + 80.0
+        return self.race.traffic.vehicles_between(t, y0, y1)
+
+    def step(self, inputs: Inputs) -> None:
+        cars = self.race.cars
+        tr = self.race.traffic
+        moves = {bid: d.decide(cars[bid], tr) for bid, d in self.drivers.items() if not cars[bid].finished}
+        if self.autopilot is not None:
+            inputs = self.autopilot.decide(cars[LOCAL_ID], tr)
+        moves[LOCAL_ID] = inputs
+        self.race.step(moves)
+
+    def fast_forward(self, ticks: int) -> None:
+        """Advance up to `ticks` ticks with the player's car idle (after it crashed)."""
+        for _ in range(ticks):
+            if self.race.finished:
+                return
+            self.step(Inputs())

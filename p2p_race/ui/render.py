@@ -1,0 +1,317 @@
+"""Draws a race from the top: road, scenery, traffic, cars, crash effects, speed lines.
+
+Pure drawing from plain data (CarState / TrafficCar): the same renderer serves practice,
+networked matches and spectating. World x is metres from the left asphalt edge, y is the
+distance along the road; the camera follows a y, the screen shows the road's centre.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import pygame
+
+from assets import sprites as sp
+from p2p_race.sim import (
+    CAR_H,
+    CAR_W,
+    LANE_WIDTH,
+    LANES,
+    RAIL_LEFT,
+    RAIL_RIGHT,
+    ROAD_WIDTH,
+    CarState,
+    TrafficCar,
+)
+from p2p_race.ui import style
+
+PPM = 13.0  # pixels per metre
+CAR_SCREEN_Y = 470  # where the followed car's centre is drawn
+PERIOD = 24.0  # the road tile repeats every PERIOD metres
+SEGMENT = 7.0  # scenery slot length (m)
+EXPLOSION_FRAMES = 10
+EXPLOSION_TIME = 0.9  # s
+
+GRASS_A = (70, 140, 60)
+GRASS_B = (62, 128, 54)
+ASPHALT = (62, 64, 72)
+SHOULDER = (120, 112, 96)
+LINE = (235, 235, 225)
+
+
+@dataclass
+class DrawCar:
+    name: str
+    color: str
+    state: CarState
+    local: bool = False
+    connected: bool = True
+
+
+def _h(k: int, salt: int) -> float:
+    """Deterministic hash of a scenery slot to [0, 1) (no global random, stable per run)."""
+    v = (k * 2654435761 + salt * 40503 + 0x9E3779B9) & 0xFFFFFFFF
+    v ^= v >> 15
+    v = (v * 2246822519) & 0xFFFFFFFF
+    v ^= v >> 13
+    return v / 4294967296.0
+
+
+class RaceRenderer:
+    def __init__(self, cache: sp.SpriteCache, ppm: float = PPM, car_screen_y: int = CAR_SCREEN_Y) -> None:
+        self.cache = cache
+        self.ppm = ppm
+        self.car_y = car_screen_y
+        self.road_left_px = style.WIDTH / 2 - ROAD_WIDTH * ppm / 2
+        self._tile = self._make_tile()
+        self._crashes: dict[str, tuple[float, float, float]] = {}  # name -> (x, y, t0)
+        cw, ch = round(CAR_W * ppm), round(CAR_H * ppm)
+        self._car_size = (cw, ch)
+        es = int(ch * 2.3)
+        self._expl = cache.frames(f"explosion-{es}", EXPLOSION_FRAMES,
+                                  lambda: sp.explosion_frames(es, EXPLOSION_FRAMES))
+        self._smoke = cache.get(f"smoke-{int(ch * 0.5)}", lambda: sp.smoke_puff(int(ch * 0.5)))
+        self._trees = [cache.get(f"tree-{s}-{i}", lambda s=s, i=i: sp.tree(s, i))
+                       for i, s in enumerate((46, 58, 70, 84))]
+        self._bushes = [cache.get(f"bush-{i}", lambda i=i: sp.bush(30, i)) for i in range(3)]
+        lamp_len = int(2.2 * ppm + 30)
+        self._lamp_l = cache.get(f"lamp-{lamp_len}-r", lambda: sp.lamp(lamp_len, True))
+        self._lamp_r = cache.get(f"lamp-{lamp_len}-l", lambda: sp.lamp(lamp_len, False))
+        self._lines_rng = random.Random(1)
+        self.shake = 0.0
+
+    # -- coordinates ---------------------------------------------------------------------
+    def sx(self, x: float) -> float:
+        return self.road_left_px + x * self.ppm
+
+    def sy(self, y: float, cam_y: float) -> float:
+        return self.car_y - (y - cam_y) * self.ppm
+
+    # -- sprites -------------------------------------------------------------------------
+    def car_sprite(self, color: str, crashed: bool = False) -> pygame.Surface:
+        w, h = self._car_size
+        rgb = sp.CAR_COLORS.get(color, sp.CAR_COLORS["red"])
+        base = self.cache.get(f"car-{color}-{w}x{h}", lambda: sp.car(rgb, w, h))
+        if not crashed:
+            return base
+        key = f"wreck-{color}-{w}x{h}"
+        mem = self.cache._mem.get(key)
+        if mem is None:
+            mem = pygame.transform.rotate(base, 24)
+            mem.fill((95, 85, 80, 255), special_flags=pygame.BLEND_RGBA_MULT)
+            self.cache._mem[key] = mem
+        return mem
+
+    def vehicle_sprite(self, v: TrafficCar) -> pygame.Surface:
+        w, h = max(4, round(v.w * self.ppm)), max(4, round(v.h * self.ppm))
+        kind = v.kind if v.kind in sp.TRAFFIC_KINDS else "sedan"
+        ci = v.variant % len(sp.TRAFFIC_COLORS)
+        color = sp.TRAFFIC_COLORS[ci]
+        if kind == "bus":
+            color = ((230, 180, 40), (200, 60, 50), (60, 120, 200), (240, 240, 235))[ci % 4]
+        return self.cache.get(f"veh-{kind}-{ci}-{w}x{h}", lambda: sp.vehicle(kind, color, w, h))
+
+    # -- road ----------------------------------------------------------------------------
+    def _make_tile(self) -> pygame.Surface:
+        """One PERIOD of road across the full width: grass stripes, shoulders, rails, lines."""
+        ppm = self.ppm
+        h = round(PERIOD * ppm)
+        tile = pygame.Surface((style.WIDTH, h))
+        half = h // 2
+        tile.fill(GRASS_A)
+        tile.fill(GRASS_B, (0, 0, style.WIDTH, half))
+        rnd = random.Random(4)
+        for _ in range(900):  # grass texture
+            x, y = rnd.randrange(style.WIDTH), rnd.randrange(h)
+            c = GRASS_A if y >= half else GRASS_B
+            k = rnd.choice((0.85, 1.12))
+            tile.set_at((x, y), tuple(min(255, int(v * k)) for v in c))
+        rl, rr = self.sx(RAIL_LEFT), self.sx(RAIL_RIGHT)
+        tile.fill(SHOULDER, (int(rl), 0, int(rr - rl) + 1, h))
+        al, ar = self.sx(0.0), self.sx(ROAD_WIDTH)
+        tile.fill(ASPHALT, (int(al), 0, int(ar - al) + 1, h))
+        for _ in range(1400):  # asphalt grain
+            x, y = rnd.uniform(al, ar), rnd.randrange(h)
+            c = rnd.choice((52, 56, 70, 74))
+            tile.set_at((int(x), y), (c, c + 2, c + 8))
+        for _ in range(60):
+            x, y = rnd.uniform(rl, rr), rnd.randrange(h)
+            if x < al or x > ar:
+                tile.set_at((int(x), y), (150, 140, 120))
+        # edge lines (solid) and lane dashes (3 m every 12 m)
+        lw = max(2, int(0.15 * ppm))
+        for x in (0.25, ROAD_WIDTH - 0.25):
+            pygame.draw.line(tile, LINE, (self.sx(x), 0), (self.sx(x), h), lw)
+        dash, gap = 3.0 * ppm, 9.0 * ppm
+        for lane in range(1, LANES):
+            x = self.sx(lane * LANE_WIDTH)
+            y = 0.0
+            while y < h:
+                pygame.draw.line(tile, LINE, (x, y), (x, min(h, y + dash)), lw)
+                y += dash + gap
+        # guard rails with posts every 2 m
+        for x in (rl, rr):
+            pygame.draw.line(tile, (40, 42, 48), (x + 2, 0), (x + 2, h), 4)
+            pygame.draw.line(tile, (185, 190, 200), (x, 0), (x, h), 3)
+            for k in range(int(PERIOD / 2)):
+                y = k * 2 * ppm
+                pygame.draw.rect(tile, (90, 92, 100), (x - 3, y, 7, 4))
+        return tile.convert() if pygame.display.get_surface() is not None else tile
+
+    def draw_road(self, surf: pygame.Surface, cam_y: float) -> None:
+        h = self._tile.get_height()
+        y_bottom = cam_y - (style.HEIGHT - self.car_y) / self.ppm
+        y_top = cam_y + self.car_y / self.ppm
+        j = math.floor(y_bottom / PERIOD)
+        while j * PERIOD <= y_top:
+            top = round(self.sy((j + 1) * PERIOD, cam_y))
+            surf.blit(self._tile, (0, top))
+            j += 1
+        del h
+
+    def draw_scenery(self, surf: pygame.Surface, cam_y: float, lamps: bool) -> None:
+        """Trees/bushes (lamps=False) or lamp posts (lamps=True, drawn over the cars)."""
+        y_bottom = cam_y - (style.HEIGHT - self.car_y) / self.ppm - 8
+        y_top = cam_y + self.car_y / self.ppm + 8
+        k0, k1 = math.floor(y_bottom / SEGMENT), math.ceil(y_top / SEGMENT)
+        left_edge = self.sx(RAIL_LEFT) - 14
+        right_edge = self.sx(RAIL_RIGHT) + 14
+        for k in range(k0, k1 + 1):
+            y = k * SEGMENT
+            syy = self.sy(y, cam_y)
+            if lamps:
+                if k % 6 == 0:
+                    img = self._lamp_l
+                    surf.blit(img, (self.sx(RAIL_LEFT) - 10, syy - img.get_height() / 2))
+                elif k % 6 == 3:
+                    img = self._lamp_r
+                    surf.blit(img, (self.sx(RAIL_RIGHT) + 10 - img.get_width(), syy - img.get_height() / 2))
+                continue
+            for side in (0, 1):
+                for n in range(2):
+                    r = _h(k, side * 7 + n)
+                    if r > 0.62:
+                        continue
+                    span = left_edge if side == 0 else style.WIDTH - right_edge
+                    dx = _h(k, 50 + side * 3 + n) * span
+                    x = left_edge - dx if side == 0 else right_edge + dx
+                    yy = syy + _h(k, 90 + n) * SEGMENT * self.ppm
+                    img = self._bushes[int(r * 10) % 3] if r < 0.18 else self._trees[int(r * 40) % 4]
+                    if side == 0:
+                        x = min(x, left_edge - img.get_width() / 2)
+                    else:
+                        x = max(x, right_edge + img.get_width() / 2)
+                    surf.blit(img, (x - img.get_width() / 2, yy - img.get_height() / 2))
+
+    # -- whole frame ---------------------------------------------------------------------
+    def draw(self, surf: pygame.Surface, cam_y: float, t: float, cars: list[DrawCar],
+             traffic: list[TrafficCar], speed: float = 0.0) -> None:
+        if self.shake > 0:
+            cam_y += math.sin(t * 90) * self.shake * 0.4
+        self.draw_road(surf, cam_y)
+        self.draw_scenery(surf, cam_y, lamps=False)
+        # wrecks under the traffic
+        for c in cars:
+            if c.state.crashed:
+                self._draw_car(surf, c, cam_y)
+        for v in traffic:
+            img = self.vehicle_sprite(v)
+            surf.blit(img, img.get_rect(center=(self.sx(v.x), self.sy(v.y, cam_y))))
+        for c in sorted(cars, key=lambda c: c.local):
+            if not c.state.crashed:
+                self._draw_car(surf, c, cam_y)
+        self._draw_effects(surf, cam_y, t, cars)
+        self.draw_scenery(surf, cam_y, lamps=True)
+        self._speed_lines(surf, speed, t)
+        self._offscreen(surf, cam_y, cars)
+
+    def _draw_car(self, surf: pygame.Surface, c: DrawCar, cam_y: float) -> None:
+        st = c.state
+        x, y = self.sx(st.x), self.sy(st.y, cam_y)
+        if y < -80 or y > style.HEIGHT + 80:
+            return
+        img = self.car_sprite(c.color, st.crashed)
+        if not c.local and not st.crashed:
+            img = img.copy()
+            img.set_alpha(150 if c.connected else 70)
+        surf.blit(img, img.get_rect(center=(x, y)))
+        if c.local and not st.crashed:
+            return
+        label = c.name if c.connected else f"{c.name} (lost)"
+        style.text(surf, label, (x, y - self._car_size[1] / 2 - 6), 16,
+                   style.TEXT if c.connected else style.DIM, anchor="midbottom", shadow=1)
+
+    def _draw_effects(self, surf: pygame.Surface, cam_y: float, t: float, cars: list[DrawCar]) -> None:
+        for c in cars:
+            st = c.state
+            if st.crashed and c.name not in self._crashes:
+                ct = st.crash_time if st.crash_time is not None else t
+                self._crashes[c.name] = (st.x, st.y, ct)
+            elif not st.crashed:
+                self._crashes.pop(c.name, None)
+        for x0, y0, t0 in self._crashes.values():
+            age = t - t0
+            x, y = self.sx(x0), self.sy(y0, cam_y)
+            if y < -120 or y > style.HEIGHT + 120 or age < 0:
+                continue
+            f = int(age / EXPLOSION_TIME * EXPLOSION_FRAMES)
+            if f < EXPLOSION_FRAMES:
+                img = self._expl[f]
+                surf.blit(img, img.get_rect(center=(x, y)))
+            # smoke rising (drifting up the screen) forever after
+            for i in range(4):
+                ph = (age * 0.6 + i / 4) % 1.0
+                if age < 0.4 + i * 0.15:
+                    continue
+                img = self._smoke
+                a = int(170 * (1 - ph))
+                img.set_alpha(a)
+                d = ph * 45
+                surf.blit(img, img.get_rect(center=(x + math.sin(i * 2.1 + age) * 8 + d * 0.3, y - d)))
+            self._smoke.set_alpha(255)
+
+    def _speed_lines(self, surf: pygame.Surface, speed: float, t: float) -> None:
+        k = (speed - 34.0) / 26.0
+        if k <= 0:
+            return
+        n = int(6 + 16 * k)
+        rnd = random.Random(int(t * 30))
+        color = (255, 255, 255, int(40 + 90 * k))
+        lines = pygame.Surface((style.WIDTH, style.HEIGHT), pygame.SRCALPHA)
+        for _ in range(n):
+            side = rnd.random() < 0.5
+            x = rnd.uniform(self.sx(RAIL_LEFT) - 160, self.sx(RAIL_LEFT) + 60) if side else \
+                rnd.uniform(self.sx(RAIL_RIGHT) - 60, self.sx(RAIL_RIGHT) + 160)
+            y = rnd.uniform(-50, style.HEIGHT)
+            ln = 40 + 120 * k * rnd.random()
+            pygame.draw.line(lines, color, (x, y), (x, y + ln), 2)
+        surf.blit(lines, (0, 0))
+
+    def _offscreen(self, surf: pygame.Surface, cam_y: float, cars: list[DrawCar]) -> None:
+        """Arrows at the screen edge for cars ahead of or behind the view, with the gap;
+        labels stack so that several cars never print over each other."""
+        margin = self._car_size[1] / 2
+        ahead, behind = [], []
+        for c in cars:
+            y = self.sy(c.state.y, cam_y)
+            if y < -margin:
+                ahead.append(c)
+            elif y > style.HEIGHT + margin:
+                behind.append(c)
+        for group, top in ((sorted(ahead, key=lambda c: c.state.y), True),
+                           (sorted(behind, key=lambda c: -c.state.y), False)):
+            for i, c in enumerate(group[:4]):
+                x = max(20, min(style.WIDTH - 20, self.sx(c.state.x)))
+                gap = c.state.y - cam_y
+                rgb = sp.CAR_COLORS.get(c.color, style.TEXT)
+                if top:
+                    pygame.draw.polygon(surf, rgb, [(x, 4), (x - 8, 16), (x + 8, 16)])
+                    style.text(surf, f"{c.name} +{gap:.0f} m", (self.sx(ROAD_WIDTH / 2), 20 + 17 * i), 16, rgb,
+                               anchor="midtop", shadow=1)
+                else:
+                    yb = style.HEIGHT - 4
+                    pygame.draw.polygon(surf, rgb, [(x, yb), (x - 8, yb - 12), (x + 8, yb - 12)])
+                    style.text(surf, f"{c.name} {gap:.0f} m", (self.sx(ROAD_WIDTH / 2), yb - 16 - 17 * i), 16, rgb,
+                               anchor="midbottom", shadow=1)

@@ -1,0 +1,364 @@
+"""The race screen: countdown 3-2-1-GO, the race with HUD, the crash, then the results.
+
+It reads everything from a `RaceView` (practice or networked match) and only sends the
+local player's inputs back through `view.step`. It keeps the previous and current tick's
+snapshot and draws between them with `app.alpha`, so motion is smooth at any frame rate
+while the simulation runs at a fixed 60 Hz.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pygame
+
+from assets.sprites import CAR_COLORS
+from p2p_race.sim import DT, MAX_SPEED, Inputs, Rules, lerp_state
+from p2p_race.ui import style
+from p2p_race.ui.raceview import PracticeView, RaceView
+from p2p_race.ui.render import DrawCar, RaceRenderer
+from p2p_race.ui.screen import Screen
+
+CRASH_HOLD = 1.8  # s of crash animation before results / spectating
+FF_TICKS = 6  # practice: ticks per update while watching the bots finish
+
+
+@dataclass
+class Standing:
+    name: str
+    color: str
+    score: int
+    distance: float
+    crashed: bool
+    crash_time: float | None
+    local: bool
+    connected: bool = True
+
+
+def standings(cars: list[DrawCar]) -> list[Standing]:
+    """Order: score, then survival (not crashed = longest), then distance."""
+    rows = [Standing(c.name, c.color, c.state.score, c.state.distance, c.state.crashed, c.state.crash_time,
+                     c.local, c.connected) for c in cars]
+    rows.sort(key=lambda s: (-s.score, -(s.crash_time if s.crashed and s.crash_time is not None else 1e18),
+                             -s.distance, s.name))
+    return rows
+
+
+class RaceScreen(Screen):
+    name = "race"
+    chat_enabled = True
+
+    def __init__(self, app, view: RaceView, *, countdown: float = 3.0, mode: str = "practice",
+                 restart: Callable[[], None] | None = None,
+                 on_finish: Callable[[RaceScreen, list[Standing]], None] | None = None) -> None:
+        super().__init__(app)
+        self.view = view
+        self.mode = mode
+        self.restart = restart
+        self.on_finish = on_finish
+        self.renderer = RaceRenderer(app.sprites)
+        self.local_name = getattr(view, "local_name", app.player_name)
+        self.local_color = getattr(view, "local_color", app.config.car_color)
+        self.phase = "countdown"
+        self.countdown = countdown
+        self.cd_left = countdown
+        self._last_count: int | None = None
+        self.go_time: float | None = None
+        self.cur = self._snapshot()
+        self.prev = self.cur
+        self.cur_t = self.prev_t = view.time
+        local = view.local_car()
+        self.cam_y = self.prev_cam = local.y if local else 0.0
+        self.best = app.scores.best(app.player_name)
+        self.popups: list[tuple[str, tuple, float]] = []
+        self._counters = (0, 0)
+        self.crash_at: float | None = None
+        self.watching: str | None = None
+        self.result: list[Standing] | None = None
+        self._end_timer = 0.0
+        self._ff = 0
+        self._confetti = random.Random(3)
+
+    # -- data --------------------------------------------------------------------------
+    def _snapshot(self) -> dict[str, DrawCar]:
+        out = {}
+        for name, color, st, connected in self.view.remote_cars():
+            out[name] = DrawCar(name, color, st, False, connected)
+        local = self.view.local_car()
+        if local is not None:
+            out[self.local_name] = DrawCar(self.local_name, self.local_color, local, True)
+        return out
+
+    def cars(self, alpha: float) -> list[DrawCar]:
+        res = []
+        for name, c in self.cur.items():
+            p = self.prev.get(name)
+            st = lerp_state(p.state, c.state, alpha) if p is not None and p.state.tick <= c.state.tick else c.state
+            res.append(DrawCar(name, c.color, st, c.local, c.connected))
+        return res
+
+    @property
+    def local_state(self):
+        c = self.cur.get(self.local_name)
+        return c.state if c else None
+
+    # -- input -------------------------------------------------------------------------
+    def handle_event(self, ev: pygame.event.Event) -> None:
+        if ev.type != pygame.KEYDOWN:
+            return
+        if getattr(ev, "from_pad", False) and getattr(ev, "pad_button", -1) in (0, 1):
+            return  # A/B drive the car; only Start pauses
+        if self.app.controls.is_action(ev, "pause") and self.phase != "finished":
+            from p2p_race.ui.screens.pause import PauseScreen
+
+            self.app.audio.engine(None)
+            self.app.controls.release_all()
+            self.app.push(PauseScreen(self.app, self))
+        elif self.phase == "spectating" and ev.key in (pygame.K_SPACE, pygame.K_RETURN):
+            self.skip_to_end()
+
+    def skip_to_end(self) -> None:
+        ff = getattr(self.view, "fast_forward", None)
+        if ff is not None:
+            ff(int(self.view.rules.time_limit / DT) + 1)
+            self.cur = self._snapshot()
+            self.cur_t = self.view.time
+        self.finish()
+
+    # -- simulation --------------------------------------------------------------------
+    def update(self, dt: float) -> None:
+        if self.phase == "finished":
+            return
+        if self.phase == "countdown":
+            self._update_countdown(dt)
+            return
+        self.prev, self.prev_t, self.prev_cam = self.cur, self.cur_t, self.cam_y
+        if self.phase == "racing":
+            steer, throttle = self.app.controls.steer_throttle()
+            self.view.step(Inputs(steer, throttle))
+        elif self.phase == "spectating" and getattr(self.view, "fast_forward", None) is not None:
+            self._ff = min(FF_TICKS, self._ff + 1)  # ramp up: the wreck fades, the race speeds on
+            self.view.fast_forward(self._ff)
+        else:
+            self.view.step(Inputs())
+        self.cur, self.cur_t = self._snapshot(), self.view.time
+        self._events()
+        self._camera()
+        self.renderer.shake = max(0.0, self.renderer.shake - dt * 12)
+        local = self.local_state
+        if local is not None and not local.crashed and self.phase == "racing":
+            self.app.audio.engine(local.speed / MAX_SPEED)
+        if self.view.finished:
+            self._end_timer += dt
+            if self._end_timer > (0.8 if self.phase == "racing" else 0.3):
+                self.finish()
+        elif self.phase == "crashed" and self.cur_t - (self.crash_at or 0) > CRASH_HOLD:
+            self.phase = "spectating"
+
+    def _update_countdown(self, dt: float) -> None:
+        rem_fn = getattr(self.view, "countdown_remaining", None)
+        if rem_fn is not None:
+            rem = rem_fn()
+            self.cd_left = 0.0 if rem is None else float(rem)
+        else:
+            self.cd_left -= dt
+        n = math.ceil(self.cd_left)
+        if n != self._last_count and n > 0:
+            self._last_count = n
+            self.app.audio.play("beep")
+        if self.cd_left <= 0:
+            self.phase = "racing"
+            self.go_time = self.app.time
+            self.app.audio.play("go")
+
+    def _events(self) -> None:
+        local = self.local_state
+        for name, c in self.cur.items():
+            p = self.prev.get(name)
+            if p is not None and c.state.crashed and not p.state.crashed:
+                if c.local:
+                    self.app.audio.play("crash")
+                    self.app.audio.engine(None)
+                    self.renderer.shake = 6.0
+                    self.phase = "crashed"
+                    self.crash_at = self.cur_t
+                elif local is not None and abs(c.state.y - self.cam_y) < 45:
+                    self.app.audio.play("crash", 0.4)
+        sim = getattr(self.view, "local_sim", None)
+        if sim is not None:
+            counters = (sim.overtakes, sim.near_misses)
+            if counters[1] > self._counters[1]:
+                self.popups.append(("NEAR MISS +25", style.ACCENT2, self.app.time))
+            elif counters[0] > self._counters[0]:
+                self.popups.append(("OVERTAKE +5", style.GOOD, self.app.time))
+            self._counters = counters
+        self.popups = [p for p in self.popups if self.app.time - p[2] < 1.4]
+
+    def _camera(self) -> None:
+        local = self.local_state
+        target = None
+        if local is not None and (not local.crashed or self.phase == "crashed"):
+            target = local.y
+            self.watching = None
+        else:
+            alive = [c for c in self.cur.values() if not c.state.crashed and not c.local]
+            if alive:
+                lead = max(alive, key=lambda c: c.state.y)
+                self.watching = lead.name
+                target = lead.state.y
+            elif local is not None:
+                target = local.y
+        if target is None:
+            return
+        if self.watching is None and self.phase in ("racing", "countdown"):
+            self.cam_y = target
+        else:
+            self.cam_y += (target - self.cam_y) * 0.12
+
+    def finish(self) -> None:
+        if self.phase == "finished":
+            return
+        self.phase = "finished"
+        self.app.audio.engine(None)
+        self.result = standings(list(self.cur.values()))
+        if self.on_finish is not None:
+            self.on_finish(self, self.result)
+            return
+        from p2p_race.ui.screens.results import ResultScreen
+
+        snap = self.app.logical.copy()
+        self.draw(snap)
+        me = next((s for s in self.result if s.local), None)
+        new_best = False
+        best_before = self.best
+        if me is not None:
+            new_best = self.app.scores.record(self.app.player_name, me.score, mode=self.mode, distance=me.distance)
+        rank = next((i for i, s in enumerate(self.result, 1) if s.local), 0)
+        survived = me is not None and not me.crashed
+        victory = rank == 1 and (len(self.result) > 1 or survived)
+        self.app.replace(ResultScreen(self.app, self.result, victory=victory, new_best=new_best,
+                                      best=max(best_before, me.score if me else 0), backdrop=snap,
+                                      restart=self.restart, rules=self.view.rules))
+
+    # -- drawing -----------------------------------------------------------------------
+    def draw(self, surface: pygame.Surface) -> None:
+        a = self.app.alpha if self.phase not in ("countdown", "finished") else 1.0
+        cars = self.cars(a)
+        cam = self.prev_cam + (self.cam_y - self.prev_cam) * a
+        t = self.prev_t + (self.cur_t - self.prev_t) * a
+        speed = 0.0
+        local = next((c.state for c in cars if c.local), None)
+        if local is not None and not local.crashed:
+            speed = local.speed
+        traffic = self.view.traffic(t, cam - 45, cam + 45)
+        self.renderer.draw(surface, cam, t, cars, traffic, speed)
+        self._hud(surface, cars, local)
+        self._overlays(surface, local)
+
+    def _hud(self, surface: pygame.Surface, cars: list[DrawCar], local) -> None:
+        # left: score, speed, distance
+        r = style.panel(surface, (12, 12, 200, 172), alpha=200)
+        score = local.score if local else 0
+        style.text(surface, "SCORE", (r.left + 16, r.top + 12), 20, style.DIM, shadow=1)
+        style.text(surface, f"{score:,}", (r.left + 16, r.top + 32), 48, style.ACCENT)
+        spd = local.speed if local else 0.0
+        style.text(surface, "SPEED", (r.left + 16, r.top + 82), 20, style.DIM, shadow=1)
+        style.text(surface, f"{spd * 3.6:.0f} km/h", (r.right - 16, r.top + 80), 26, style.TEXT, anchor="topright")
+        bar = pygame.Rect(r.left + 16, r.top + 106, r.w - 32, 10)
+        pygame.draw.rect(surface, (10, 12, 26), bar, border_radius=5)
+        k = max(0.0, min(1.0, spd / MAX_SPEED))
+        col = style.GOOD if k < 0.6 else style.ACCENT if k < 0.85 else style.DANGER
+        pygame.draw.rect(surface, col, (bar.left, bar.top, int(bar.w * k), bar.h), border_radius=5)
+        dist = local.distance if local else 0.0
+        style.text(surface, "DISTANCE", (r.left + 16, r.top + 130), 20, style.DIM, shadow=1)
+        style.text(surface, f"{dist / 1000:.2f} km", (r.right - 16, r.top + 128), 26, style.TEXT, anchor="topright")
+        # right: time and best
+        r2 = style.panel(surface, (style.WIDTH - 212, 12, 200, 96), alpha=200)
+        left = max(0.0, self.view.rules.time_limit - self.cur_t)
+        style.text(surface, "TIME", (r2.left + 16, r2.top + 12), 20, style.DIM, shadow=1)
+        tcol = style.DANGER if left < 10 and math.sin(self.app.time * 10) > 0 else style.TEXT
+        style.text(surface, f"{int(left) // 60}:{int(left) % 60:02d}", (r2.right - 16, r2.top + 8), 34, tcol,
+                   anchor="topright")
+        best = max(self.best, score)
+        style.text(surface, "BEST", (r2.left + 16, r2.top + 56), 20, style.DIM, shadow=1)
+        style.text(surface, f"{best:,}", (r2.right - 16, r2.top + 52), 34,
+                   style.GOOD if score > self.best > 0 or (score > 0 and self.best == 0) else style.TEXT,
+                   anchor="topright")
+        # right: standings
+        rows = standings(cars)
+        if len(rows) > 1:
+            shown = rows[:8]
+            me = next((i for i, s in enumerate(rows) if s.local), None)
+            if me is not None and me >= 8:
+                shown = rows[:7] + [rows[me]]
+            h = 38 + 24 * len(shown)
+            r3 = style.panel(surface, (style.WIDTH - 212, 118, 200, h), alpha=190)
+            style.text(surface, "STANDINGS", (r3.left + 16, r3.top + 10), 20, style.DIM, shadow=1)
+            for i, s in enumerate(shown):
+                rank = rows.index(s) + 1
+                y = r3.top + 34 + 24 * i
+                col = style.ACCENT if s.local else (style.DIM if s.crashed or not s.connected else style.TEXT)
+                style.text(surface, f"{rank}", (r3.left + 24, y), 20, col, anchor="midtop", shadow=1)
+                pygame.draw.rect(surface, CAR_COLORS.get(s.color, style.TEXT), (r3.left + 38, y + 2, 10, 14),
+                                 border_radius=3)
+                name = s.name if len(s.name) <= 11 else s.name[:10] + "."
+                style.text(surface, name, (r3.left + 56, y), 20, col, shadow=1)
+                if s.crashed:
+                    pygame.draw.line(surface, style.DANGER, (r3.left + 56, y + 8),
+                                     (r3.left + 56 + style.font(20).size(name)[0], y + 8), 2)
+                style.text(surface, f"{s.score:,}", (r3.right - 14, y), 20, col, anchor="topright", shadow=1)
+
+    def _overlays(self, surface: pygame.Surface, local) -> None:
+        now = self.app.time
+        for i, (msg, col, t0) in enumerate(self.popups):
+            k = (now - t0) / 1.4
+            if local is not None:
+                x = self.renderer.sx(local.x)
+                y = self.renderer.car_y - 80 - 50 * k - 30 * i
+                style.text(surface, msg, (x, y), 30, col, anchor="center", alpha=int(255 * (1 - k * k)))
+        cx, cy = style.WIDTH // 2, style.HEIGHT // 2 - 40
+        if self.phase == "countdown":
+            n = max(1, math.ceil(self.cd_left))
+            frac = self.cd_left - math.floor(self.cd_left) if self.cd_left > 0 else 0
+            size = int(110 + 90 * frac)
+            pygame.draw.circle(surface, (20, 24, 48), (cx, cy), 95)
+            pygame.draw.circle(surface, style.ACCENT, (cx, cy), 95, 5)
+            pygame.draw.arc(surface, style.ACCENT2, (cx - 105, cy - 105, 210, 210), math.pi / 2,
+                            math.pi / 2 + 2 * math.pi * frac, 6)
+            style.text(surface, str(n), (cx, cy), size, style.ACCENT, anchor="center", shadow=5)
+            style.text(surface, "GET READY", (cx, cy + 120), 34, style.TEXT, anchor="midtop")
+        elif self.go_time is not None and now - self.go_time < 0.9 and self.phase == "racing":
+            k = (now - self.go_time) / 0.9
+            style.text(surface, "GO!", (cx, cy), int(140 + 80 * k), style.GOOD, anchor="center", shadow=6,
+                       alpha=int(255 * (1 - k)))
+        elif self.phase == "crashed":
+            style.panel(surface, (cx - 170, cy - 50, 340, 90), edge=style.DANGER)
+            style.text(surface, "CRASHED!", (cx, cy - 5), 64, style.DANGER, anchor="center", shadow=4)
+        elif self.phase == "spectating":
+            r = style.panel(surface, (cx - 230, style.HEIGHT - 92, 460, 70), edge=style.ACCENT2)
+            who = self.watching or "the race"
+            style.text(surface, f"You crashed. Watching {who}  >>", (r.centerx, r.top + 12), 26, style.TEXT,
+                       anchor="midtop")
+            style.text(surface, "Space: skip to the results", (r.centerx, r.top + 42), 20, style.DIM, anchor="midtop")
+
+
+def start_practice(app, *, bots: int = 3, seed: int | None = None, seconds: float | None = None,
+                   difficulty: str = "normal", replace: bool = False) -> RaceScreen:
+    """Push (or replace the top with) a practice race; restarting draws a new seed unless fixed."""
+    fixed_seed = seed
+    use_seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
+    rules = Rules(int(use_seed), time_limit=float(seconds or 180.0), difficulty=difficulty)
+    view = PracticeView(rules, app.player_name, app.config.car_color, bots=int(bots))
+
+    def again() -> None:
+        start_practice(app, bots=bots, seed=fixed_seed, seconds=seconds, difficulty=difficulty, replace=True)
+
+    screen = RaceScreen(app, view, restart=again)
+    if replace:
+        app.replace(screen)
+    else:
+        app.push(screen)
+    return screen

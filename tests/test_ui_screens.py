@@ -1,0 +1,306 @@
+"""The game screens driven headless by synthetic input, from the intro to the results.
+
+Each step checks the screen's state and saves a PNG (docs/screens/_tmp/; run with
+P2P_RACE_UPDATE_SCREENS=1 to refresh the committed docs/screens/*.png).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pygame
+import pytest
+
+from p2p_race.config import Config
+from p2p_race.sim import DT, Rules
+from p2p_race.ui import registry
+from p2p_race.ui.app import App
+from p2p_race.ui.raceview import PracticeView
+from p2p_race.ui.screen import Screen
+from p2p_race.ui.screens.intro import IntroScreen
+from p2p_race.ui.screens.race import RaceScreen, start_practice
+from p2p_race.ui.testing import Driver, key, keyup
+
+
+@pytest.fixture
+def app(data_dir: Path):
+    a = App(Config(), data_dir)
+    yield a
+    a.close()
+
+
+def names(app: App) -> list[str]:
+    return [s.name for s in app.stack]
+
+
+def read_config(data_dir: Path) -> dict:
+    return json.loads((data_dir / "config.json").read_text())
+
+
+def to_menu(d: Driver, name: str = "Zoe") -> None:
+    d.app.push(IntroScreen(d.app))
+    d.run(0.3)
+    assert d.app.top.state == "name"
+    d.type(name)
+    d.press(pygame.K_RETURN)
+    assert d.app.top.state == "menu"
+
+
+def drive_into_traffic(d: Driver, race: RaceScreen, seconds: float = 90.0) -> bool:
+    """Hold the throttle and steer at the nearest vehicle ahead until the car crashes."""
+    held: set[int] = set()
+
+    def want(keys: set[int]) -> list[pygame.event.Event]:
+        evs = [key(k) for k in keys - held] + [keyup(k) for k in held - keys]
+        held.clear()
+        held.update(keys)
+        return evs
+
+    for _ in range(int(seconds / (4 * DT))):
+        st = race.view.local_car()
+        if st.crashed:
+            d.send(*want(set()))
+            return True
+        ahead = [v for v in race.view.traffic(race.view.time, st.y, st.y + 80) if v.y > st.y]
+        keys = {pygame.K_UP}
+        if ahead:
+            target = min(ahead, key=lambda v: v.y).x
+            if target > st.x + 0.3:
+                keys.add(pygame.K_RIGHT)
+            elif target < st.x - 0.3:
+                keys.add(pygame.K_LEFT)
+        d.app.frame(want(keys), 4 * DT)
+    return False
+
+
+def test_intro_name_entry_and_menu(app: App, data_dir: Path) -> None:
+    d = Driver(app)
+    app.push(IntroScreen(app))
+    d.run(0.5)
+    assert app.top.name == "intro" and app.top.state == "name"
+    d.press(pygame.K_RETURN)  # empty name is refused
+    assert app.top.state == "name" and app.top.error
+    d.type("Zoex")
+    d.press(pygame.K_BACKSPACE)
+    assert app.top.entry == "Zoe"
+    d.shot("intro")
+    d.press(pygame.K_RETURN)
+    assert app.top.state == "menu"
+    assert read_config(data_dir)["name"] == "Zoe"
+    d.press(pygame.K_DOWN, pygame.K_DOWN, pygame.K_UP)
+    assert app.top.menu.selected == "Practice"
+    d.run(0.5)
+    d.shot("menu")
+    # Tab goes back to the name entry, Esc there keeps the saved name
+    d.press(pygame.K_TAB)
+    assert app.top.state == "name"
+    d.press(pygame.K_ESCAPE)
+    assert app.top.state == "menu" and app.config.name == "Zoe"
+    # Esc in the menu quits
+    d.press(pygame.K_ESCAPE)
+    assert not app.running
+
+
+def test_menu_plugs_in_other_areas_screens_by_registry(app: App, monkeypatch) -> None:
+    d = Driver(app)
+    to_menu(d)
+
+    class FakeLobby(Screen):
+        name = "fake-lobby"
+
+    import sys
+    import types
+
+    mod = types.ModuleType("fake_lobby_mod")
+    mod.FakeLobby = FakeLobby
+    monkeypatch.setitem(sys.modules, "fake_lobby_mod", mod)
+    monkeypatch.setitem(registry.SCREENS, "lobby", "fake_lobby_mod:FakeLobby")
+    monkeypatch.setitem(registry.SCREENS, "leaderboard", "p2p_race.ui.no_such_leaderboard:LeaderboardScreen")
+    app.top.menu.index = app.top.menu.items.index("Play on LAN")
+    d.press(pygame.K_RETURN)
+    assert names(app) == ["intro", "fake-lobby"]
+    app.pop()
+    app.top.menu.index = app.top.menu.items.index("Leaderboard")
+    d.press(pygame.K_RETURN)
+    assert names(app) == ["intro", "message"]
+    assert "not available" in app.top.lines[0]
+    d.run(0.2)
+    d.shot("missing_screen")
+    d.press(pygame.K_SPACE)
+    assert names(app) == ["intro"]
+
+
+def test_practice_countdown_race_pause_crash_gameover(app: App, data_dir: Path) -> None:
+    d = Driver(app)
+    to_menu(d)
+    app.top.menu.index = app.top.menu.items.index("Practice")
+    d.press(pygame.K_RETURN)
+    setup = app.top
+    assert setup.name == "practice_setup" and setup.bots == 3
+    d.press(pygame.K_LEFT)  # 2 bots
+    d.press(pygame.K_DOWN, pygame.K_RIGHT)  # difficulty normal -> hard
+    d.press(pygame.K_LEFT)  # back to normal
+    assert (setup.bots, setup.difficulty) == (2, "normal")
+    d.run(0.3)
+    d.shot("practice_setup")
+    d.press(pygame.K_DOWN, pygame.K_DOWN, pygame.K_RETURN)  # Start race
+    assert read_config(data_dir)["practice"] == {"bots": 2, "difficulty": "normal", "seconds": 180}
+    race = app.top
+    assert names(app) == ["intro", "race"] and race.phase == "countdown"
+    assert len(race.view.remote_cars()) == 2
+    d.run(1.4)
+    assert race.phase == "countdown" and race.view.time == 0.0  # nothing moves before GO
+    d.shot("countdown")
+    d.run(1.7)
+    assert race.phase == "racing"
+    assert app.audio.played.count("beep") == 3 and "go" in app.audio.played
+    # accelerate for a second: speed rises, the car travels
+    v0 = race.view.local_car().speed
+    d.send(key(pygame.K_w))
+    d.run(1.0)
+    st = race.view.local_car()
+    assert st.speed > v0 and st.y > 20
+    d.run(0.6)
+    d.shot("race")
+    # pause freezes the race; P resumes
+    d.press(pygame.K_ESCAPE)
+    assert names(app)[-1] == "pause"
+    t = race.view.time
+    d.run(1.0)
+    assert race.view.time == t
+    d.shot("pause")
+    d.press(pygame.K_p)
+    assert app.top is race
+    d.send(keyup(pygame.K_w))
+    # crash into traffic
+    assert drive_into_traffic(d, race)
+    assert race.phase == "crashed" and "crash" in app.audio.played
+    d.run(0.35)
+    d.shot("crash")
+    d.run(2.0, step=4 * DT, until=lambda: race.phase != "crashed")
+    if not race.view.finished:
+        assert race.phase == "spectating"
+        d.run(0.5)
+        d.shot("spectating")
+        d.press(pygame.K_SPACE)  # skip to the results
+    d.run(1.5, until=lambda: app.top is not race)
+    res = app.top
+    assert res.name in ("gameover", "victory")
+    me = next(r for r in res.rows if r.local)
+    assert me.crashed and me.score == race.view.local_car().score
+    assert app.scores.best("Zoe") == me.score
+    stored = json.loads((data_dir / "highscores.json").read_text())
+    assert stored["best"]["Zoe"] == me.score
+    if res.name == "gameover":
+        d.run(0.5)
+        d.shot("gameover")
+    # Space restarts: a new race in countdown
+    d.press(pygame.K_SPACE)
+    assert app.top.name == "race" and app.top is not race and app.top.phase == "countdown"
+    # Esc from a result goes back to the menu
+    app.top.finish()
+    assert app.top.name in ("gameover", "victory")
+    d.press(pygame.K_ESCAPE)
+    assert names(app) == ["intro"]
+
+
+def test_victory_against_bot(app: App, data_dir: Path) -> None:
+    d = Driver(app)
+    to_menu(d)
+    rules = Rules(seed=21, time_limit=12.0)
+    view = PracticeView(rules, "Zoe", "blue", bots=1, bot_skill=0.3, autopilot=True)
+    race = RaceScreen(app, view, restart=lambda: start_practice(app, bots=1, seed=21, seconds=12, replace=True))
+    app.push(race)
+    d.run(3.1)
+    assert race.phase == "racing"
+    d.run(13.0, step=4 * DT, until=lambda: app.top is not race)
+    res = app.top
+    assert res.name == "victory", [(r.name, r.score, r.crashed) for r in res.rows]
+    assert res.rank == 1 and res.new_best and not res.me.crashed
+    d.run(0.8)
+    d.shot("victory")
+    d.press(pygame.K_SPACE)
+    assert app.top.name == "race" and app.top.view.rules.seed == 21
+
+
+def test_game_over_against_time_when_alone(app: App) -> None:
+    """Alone, surviving to the flag is a victory; crashing is a game over."""
+    d = Driver(app)
+    to_menu(d)
+    race = start_practice(app, bots=0, seed=5, seconds=60)
+    d.run(3.1)
+    assert drive_into_traffic(d, race)
+    d.run(4.0, step=4 * DT, until=lambda: app.top is not race)
+    assert app.top.name == "gameover" and len(app.top.rows) == 1
+    d.press(pygame.K_ESCAPE)
+    assert names(app) == ["intro"]
+
+
+def test_high_scores_screen(app: App) -> None:
+    d = Driver(app)
+    for n, s in (("Zoe", 1520), ("Ada", 980), ("Max", 2210), ("Zoe", 640), ("Kim", 400)):
+        app.scores.record(n, s, distance=s * 9.0)
+    to_menu(d)
+    app.top.menu.index = app.top.menu.items.index("High Scores")
+    d.press(pygame.K_RETURN)
+    hs = app.top
+    assert hs.name == "highscores"
+    assert [(e.name, e.score) for e in hs.entries][:3] == [("Max", 2210), ("Zoe", 1520), ("Ada", 980)]
+    d.run(0.3)
+    d.shot("highscores")
+    d.press(pygame.K_ESCAPE)
+    assert names(app) == ["intro"]
+
+
+def test_settings_saved_to_config(app: App, data_dir: Path) -> None:
+    d = Driver(app)
+    to_menu(d)
+    app.top.menu.index = app.top.menu.items.index("Settings")
+    d.press(pygame.K_RETURN)
+    st = app.top
+    assert st.name == "settings"
+    music0 = app.config.music_volume
+    d.press(pygame.K_RIGHT)  # music +10%
+    assert read_config(data_dir)["music_volume"] == pytest.approx(min(1.0, music0 + 0.1))
+    d.press(pygame.K_DOWN, pygame.K_LEFT, pygame.K_LEFT)  # sound -20%
+    assert read_config(data_dir)["sound_volume"] == pytest.approx(0.6)
+    assert app.audio.sound_volume == pytest.approx(0.6)
+    d.press(pygame.K_DOWN, pygame.K_DOWN, pygame.K_RIGHT)  # car colour red -> blue
+    assert read_config(data_dir)["car_color"] == "blue"
+    # rebind "left" to J
+    d.press(pygame.K_DOWN)
+    assert st.row == "Key: left"
+    d.press(pygame.K_RETURN)
+    assert st.capturing == "left"
+    d.press(pygame.K_j)
+    assert st.capturing is None
+    assert read_config(data_dir)["keys"]["left"][0] == "j"
+    assert pygame.K_j in app.controls.bindings["left"]
+    d.run(0.3)
+    d.shot("settings")
+    # the new binding steers the car
+    d.press(pygame.K_ESCAPE)
+    race = start_practice(app, bots=0, seed=3, seconds=30)
+    d.run(3.1)
+    x0 = race.view.local_car().x
+    d.send(key(pygame.K_j))
+    d.run(0.3)
+    assert race.view.local_car().x < x0 - 1.0
+
+
+def test_interpolated_drawing_between_ticks(app: App) -> None:
+    race = start_practice(app, bots=1, seed=8, seconds=30)
+    d = Driver(app)
+    d.run(3.2)
+    d.run(0.5)
+    a = race.cars(0.0)
+    b = race.cars(1.0)
+    m = race.cars(0.5)
+    for ca, cb, cm in zip(a, b, m, strict=True):
+        assert ca.state.y <= cm.state.y <= cb.state.y
+        assert cm.state.y == pytest.approx((ca.state.y + cb.state.y) / 2)
+    # a frame shorter than a tick renders between ticks without stepping
+    t = race.view.time
+    app.frame([], DT / 2)
+    assert race.view.time == t and app.alpha == pytest.approx(0.5, abs=0.05)
