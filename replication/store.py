@@ -81,9 +81,17 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_try   REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS practice (
-    name TEXT PRIMARY KEY,
-    best INTEGER NOT NULL
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    name     TEXT NOT NULL,
+    score    INTEGER NOT NULL,
+    t        REAL NOT NULL,
+    mode     TEXT NOT NULL,
+    distance REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS practice_score ON practice(score DESC);
+CREATE INDEX IF NOT EXISTS practice_name ON practice(name, score);
+CREATE INDEX IF NOT EXISTS racers_score ON racers(score DESC);
+CREATE INDEX IF NOT EXISTS racers_name ON racers(name, score);
 """
 
 
@@ -283,7 +291,7 @@ class ResultStore:
         """Best score ever under `name`: matches and practice runs."""
         rows = self._query(
             "SELECT max(s) FROM (SELECT max(score) AS s FROM racers WHERE name=? "
-            "UNION ALL SELECT best FROM practice WHERE name=?)", (name, name))
+            "UNION ALL SELECT max(score) FROM practice WHERE name=?)", (name, name))
         return int(rows[0][0] or 0)
 
     def recent(self, limit: int = 10) -> list[MatchResult]:
@@ -291,14 +299,23 @@ class ResultStore:
             "SELECT record FROM results ORDER BY finished_at DESC, match_id LIMIT ?", (limit,))
         return [MatchResult.from_json(json.loads(row[0])) for row in rows]
 
-    def record_practice(self, name: str, score: int) -> bool:
-        """A practice run's score (not a match: not replicated). True when it is a new best."""
-        before = self.best(name)
+    def record_practice(self, name: str, score: int, *, mode: str = "practice",
+                        distance: float = 0.0, t: float | None = None) -> bool:
+        """A run outside a signed match (practice vs bots): kept locally, never replicated,
+        since no host signed it. True when it is a new best for `name`."""
         with self._lock:
-            self._db.execute(
-                "INSERT INTO practice VALUES (?,?) ON CONFLICT(name) DO UPDATE SET "
-                "best=max(best, excluded.best)", (name, int(score)))
-        return score > before
+            before = self.best(name)
+            self._db.execute("INSERT INTO practice (name, score, t, mode, distance) VALUES (?,?,?,?,?)",
+                             (name, int(score), time.time() if t is None else t, mode, float(distance)))
+        return int(score) > before
+
+    def top_runs(self, n: int = 10) -> list[tuple[str, int, float, str, float]]:
+        """The best single runs, matches and practice: (name, score, t, mode, distance)."""
+        return [tuple(row) for row in self._query(  # type: ignore[misc]
+            "SELECT * FROM (SELECT p.name, p.score, r.finished_at, 'match', p.distance FROM racers p "
+            "JOIN results r ON r.match_id=p.match_id ORDER BY p.score DESC LIMIT ?) "
+            "UNION ALL SELECT * FROM (SELECT name, score, t, mode, distance FROM practice "
+            "ORDER BY score DESC LIMIT ?) ORDER BY 2 DESC, 3 LIMIT ?", (n, n, n))]
 
     # -- sync digest ----------------------------------------------------------------
     def digest(self) -> dict[int, tuple[int, int]]:
