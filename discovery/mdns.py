@@ -44,6 +44,7 @@ class MdnsAdapter:
         self.times: dict[str, float] = {}  # wall-clock milestones, for benchmarks
         self._tasks: set[asyncio.Task] = set()
         self._resolving: set[str] = set()
+        self._pending_txt: dict[str, str] | None = None
 
     async def start(self) -> bool:
         """Open the sockets and start browsing; False (and `error`) if mDNS is unusable."""
@@ -73,15 +74,19 @@ class MdnsAdapter:
             self.times["registered"] = time.time()
             await announced
             self.times["announced"] = time.time()
+            if self._pending_txt is not None:  # the state changed while we were probing
+                txt, self._pending_txt = self._pending_txt, None
+                await self.update(txt)
         except Exception as exc:  # noqa: BLE001 - mDNS trouble must not take the peer down
             self.error = f"mDNS registration failed: {exc}"
             log.warning("%s", self.error)
 
     async def update(self, txt: dict[str, str]) -> None:
         """Publish a new TXT record (state or match change)."""
-        if self.azc is None or self.info is None or "registered" not in self.times:
-            if self.info is not None:
-                self.info._set_properties(txt)  # picked up by the pending registration
+        if self.azc is None:
+            return
+        if self.info is None or "announced" not in self.times:
+            self._pending_txt = txt  # published as soon as the registration completes
             return
         info = self.info
         self.info = AsyncServiceInfo(

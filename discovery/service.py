@@ -62,6 +62,18 @@ def parse_peer_address(text: str, default_port: int = netinfo.DEFAULT_GAME_PORT)
     return host, port
 
 
+def bind_host(interface: str | None) -> str:
+    """The address a peer's UDP sockets bind to: every interface, or the one `--interface`
+    (a name or an IP) chose. Raises UserError when it matches nothing."""
+    if not interface:
+        return "0.0.0.0"
+    addrs = netinfo.lan_ipv4(interface)
+    if not addrs:
+        raise UserError(f"--interface {interface} matches no interface with an IPv4 address "
+                        "(see `p2p-race doctor`)")
+    return addrs[0]
+
+
 def _port(text: str, whole: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise UserError(f"--peer {whole}: port must be 1-65535")

@@ -148,6 +148,7 @@ class PeerTable:
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         wall_offset: float = 0.0,
         max_keys: int = 4096,
+        max_peers: int = 256,
     ) -> None:
         self.self_id = self_id
         self.pins = pins if pins is not None else MemoryPins()
@@ -155,6 +156,8 @@ class PeerTable:
         self.heartbeat_interval = heartbeat_interval
         self.wall_offset = wall_offset
         self.max_keys = max_keys
+        self.max_peers = max_peers
+        self.refused = 0  # hellos ignored because the table was full (a key flood)
         self.peers: dict[str, Peer] = {}
         self.keys: dict[str, bytes] = {}  # every verified key, also of peers gone since
         self._candidates: dict[Addr, _Candidate] = {}
@@ -192,6 +195,9 @@ class PeerTable:
     def on_hello(self, peer_id: str, hello: HelloInfo, addr: Addr, now: float) -> list[Output]:
         """A verified hello (the codec checked that the key hashes to `peer_id`)."""
         if peer_id == self.self_id:
+            return []
+        if peer_id not in self.peers and len(self.peers) >= self.max_peers:
+            self.refused += 1  # keys are free to make: never let a flood grow us unbounded
             return []
         out: list[Output] = []
         self._remember_key(peer_id, hello.public_key)

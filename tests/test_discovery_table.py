@@ -247,3 +247,15 @@ def test_shared_candidate_stops_once_it_answers() -> None:
     assert of(t.tick(0.0), Greet) == [Greet(B_ADDR)]
     t.on_hello(B.peer_id, hello(B, "bob", reply=False), B_ADDR, 0.01)
     assert t.candidate_count("shared") == 0
+
+
+def test_a_flood_of_fresh_keys_cannot_grow_the_table_unbounded() -> None:
+    t = table(max_peers=5)
+    for i in range(20):
+        ident = Identity.from_seed(f"sybil{i}".encode())
+        t.on_hello(ident.peer_id, hello(ident, f"s{i}"), ("10.0.1.1", 1000 + i), 0.0)
+    assert len(t.peers) == 5 and t.refused == 15
+    # known peers still update while the table is full
+    first = Identity.from_seed(b"sybil0")
+    out = t.on_hello(first.peer_id, hello(first, "s0", state="racing"), ("10.0.1.1", 1000), 0.1)
+    assert events(out) == [("updated", first.peer_id)]

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-from discovery import Discovery, Peer
+from discovery import Discovery, Peer, bind_host
 from p2p_race import netinfo
 from p2p_race.config import Config
 from p2p_race.errors import UserError
@@ -65,13 +65,7 @@ def build(args: argparse.Namespace) -> tuple[Discovery, UdpTransport]:
     if len(name.encode()) > 64:
         raise UserError("--name must be at most 64 bytes")
     interface = args.interface or cfg.interface or None
-    host = "0.0.0.0"
-    if interface:
-        addrs = netinfo.lan_ipv4(interface)
-        if not addrs:
-            raise UserError(f"--interface {interface} matches no interface with an IPv4 address "
-                            "(see `p2p-race doctor`)")
-        host = addrs[0]
+    host = bind_host(interface)
     port = args.port if args.port is not None else (cfg.game_port or netinfo.DEFAULT_GAME_PORT)
     if not 0 <= port < 65536:
         raise UserError("--port must be 0-65535")
