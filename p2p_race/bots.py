@@ -54,7 +54,7 @@ class BotDriver:
         self.car_id = car_id
         self.skill = skill = min(1.0, max(0.05, float(skill)))
         self.horizon = 1.0 + 2.0 * skill
-        self.replan_ticks = 1 + int(round(6 * (1.0 - skill)))
+        self.replan_ticks = 2 + int(round(5 * (1.0 - skill)))
         self.cruise = 38.0 + (MAX_SPEED - 38.0) * skill
         self.margin_y = 0.4 + 1.2 * skill
         self.margin_x = 0.05 + 0.25 * skill
@@ -85,20 +85,28 @@ class BotDriver:
         return Inputs(steer=steer, throttle=throttle)
 
     # -- planning ------------------------------------------------------------------------------
-    def _trajectory(self, v0: float, floor: float, throttle: int, n: int) -> list[float]:
-        """Car position relative to the traffic frame at each PLAN_STEP (index 0 = now)."""
-        flow = floor  # the floor is flow + a constant; only differences matter here
+    def _trajectory(self, v0: float, floor: float, lead: float, throttle: int, n: int) -> list[float]:
+        """Car position gained on the traffic at each PLAN_STEP (index 0 = now); `lead` is how
+        much faster than the traffic the speed floor is."""
         out = [0.0]
         y = 0.0
         v = v0
+        base = lead - floor
+        if throttle > 0:
+            cap, dv = max(self.cruise, v0), ACCEL * PLAN_STEP
+            for _ in range(n):
+                v += dv
+                if v > cap:
+                    v = cap
+                y += (v + base) * PLAN_STEP
+                out.append(y)
+            return out
+        dv = (BRAKE if throttle < 0 else COAST_DRAG) * PLAN_STEP
         for _ in range(n):
-            if throttle > 0:
-                v = min(v + ACCEL * PLAN_STEP, max(self.cruise, v0) if v0 > self.cruise else self.cruise)
-            elif throttle < 0:
-                v = max(floor, v - BRAKE * PLAN_STEP)
-            else:
-                v = max(floor, v - COAST_DRAG * PLAN_STEP)
-            y += (v - flow) * PLAN_STEP
+            v -= dv
+            if v < floor:
+                v = floor
+            y += (v + base) * PLAN_STEP
             out.append(y)
         return out
 
@@ -109,25 +117,29 @@ class BotDriver:
         floor = rules.min_speed(t)
         flow = rules.flow_speed(t)
         n = int(self.horizon / PLAN_STEP)
+        horizon = n * PLAN_STEP
         yf = st.y - rules.flow_offset(t)  # the car in the traffic frame
         reach = (MAX_SPEED - flow) * self.horizon + 60.0
         boxes = traffic.frame_vehicles(yf - 20.0, yf + reach)
         half_len = CAR_H * HITBOX_H / 2 + self.margin_y
         half_w = CAR_W * HITBOX_W / 2 + self.margin_x
         cur_lane = min(LANES - 1, max(0, int(st.x // LANE_WIDTH)))
-        # Relative trajectories use (v - floor) + (floor - flow): shift by the constant lead.
-        lead = floor - flow
-        trajs = {}
-        for thr in (1, 0, -1):
-            base = self._trajectory(st.speed, floor, thr, n)
-            trajs[thr] = [yf + b + lead * PLAN_STEP * i for i, b in enumerate(base)]
+        trajs = {thr: self._trajectory(st.speed, floor, floor - flow, thr, n) for thr in (1, 0, -1)}
+        # Lengthwise overlap windows per throttle, sideways windows per target lane, per box.
+        lon = {thr: [self._lon_window(traj, yf, box, half_len, n) for box in boxes]
+               for thr, traj in trajs.items()}
         best = None
         for lane in self._lane_order(cur_lane):
-            tx = lane_center(lane)
+            lat = [self._lat_window(st.x, lane_center(lane), box, half_w) for box in boxes]
             for thr in (1, 0, -1):
-                traj = trajs[thr]
-                hit = self._first_hit(st.x, tx, traj, boxes, half_len, half_w)
-                end = traj[-1]
+                hit = _INF
+                for lw, tw in zip(lat, lon[thr], strict=True):
+                    if lw is None or tw is None:
+                        continue
+                    start = lw[0] if lw[0] > tw[0] else tw[0]
+                    if start < hit and start <= horizon and start < min(lw[1], tw[1]):
+                        hit = start
+                end = yf + trajs[thr][-1]
                 if hit == _INF:
                     free = self._free_ahead(lane, end, boxes)
                     value = (1, end + 0.4 * min(free, 150.0) - 4.0 * abs(lane - cur_lane))
@@ -157,39 +169,34 @@ class BotDriver:
                     best = lo - y
         return best
 
-    def _first_hit(self, x0: float, tx: float, traj: list[float], boxes, half_len: float,
-                   half_w: float) -> float:
-        """Earliest predicted collision time along this plan, or inf."""
-        n = len(traj) - 1
-        horizon = n * PLAN_STEP
+    @staticmethod
+    def _lat_window(x0: float, tx: float, box, half_w: float) -> tuple[float, float] | None:
+        """When the car (moving straight to tx at LAT_SPEED, then staying) overlaps the box sideways."""
+        vx, vw = box[2], box[4]
+        r = half_w + vw * HITBOX_W / 2
+        if tx == x0:
+            return (0.0, _INF) if abs(x0 - vx) < r else None
         t_lat = abs(tx - x0) / LAT_SPEED
         sgn = 1.0 if tx >= x0 else -1.0
-        first = _INF
-        for _vid, _lane, vx, vy, vw, vh, amp in boxes:
-            r = half_w + vw * HITBOX_W / 2
-            # Sideways overlap window [ta, tb] (x moves linearly to tx, then stays).
-            if t_lat == 0.0:
-                if abs(x0 - vx) >= r:
-                    continue
-                ta, tb = 0.0, _INF
-            else:
-                e1 = (vx - r - x0) * sgn / LAT_SPEED
-                e2 = (vx + r - x0) * sgn / LAT_SPEED
-                lo_t, hi_t = (e1, e2) if e1 <= e2 else (e2, e1)
-                ta = max(0.0, lo_t)
-                tb = _INF if abs(tx - vx) < r else min(hi_t, t_lat)
-                if ta > tb or ta > t_lat:
-                    continue
-            # Lengthwise overlap window from the monotonic trajectory.
-            ext = vh * HITBOX_H / 2 + amp + half_len
-            lo, hi = vy - ext, vy + ext
-            if traj[-1] <= lo or traj[0] >= hi:
-                continue
-            i_in = bisect.bisect_right(traj, lo)  # first step with car past lo
-            i_out = bisect.bisect_left(traj, hi)  # first step with car at/after hi
-            t_in = max(0.0, (i_in - 1) * PLAN_STEP)  # conservative: the step before
-            t_out = i_out * PLAN_STEP if i_out <= n else _INF
-            start = max(ta, t_in)
-            if start < min(tb, t_out) and start <= horizon and start < first:
-                first = start
-        return first
+        e1 = (vx - r - x0) * sgn / LAT_SPEED
+        e2 = (vx + r - x0) * sgn / LAT_SPEED
+        lo_t, hi_t = (e1, e2) if e1 <= e2 else (e2, e1)
+        ta = max(0.0, lo_t)
+        tb = _INF if abs(tx - vx) < r else min(hi_t, t_lat)
+        if ta > tb or ta > t_lat:
+            return None
+        return ta, tb
+
+    @staticmethod
+    def _lon_window(traj: list[float], yf: float, box, half_len: float, n: int) -> tuple[float, float] | None:
+        """When the car (monotonic: always faster than the traffic) overlaps the box lengthwise."""
+        vy, vh, amp = box[3], box[5], box[6]
+        ext = vh * HITBOX_H / 2 + amp + half_len
+        lo, hi = vy - ext - yf, vy + ext - yf
+        if traj[-1] <= lo or traj[0] >= hi:
+            return None
+        i_in = bisect.bisect_right(traj, lo)  # first step with the car past lo
+        i_out = bisect.bisect_left(traj, hi)  # first step with the car at/after hi
+        t_in = max(0.0, (i_in - 1) * PLAN_STEP)  # conservative: the step before
+        t_out = i_out * PLAN_STEP if i_out <= n else _INF
+        return t_in, t_out
