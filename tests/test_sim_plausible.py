@@ -107,3 +107,37 @@ def test_rejects_uncrashing_and_changing_a_crash(seqs):
     assert not plausible(crashed, dataclasses.replace(later, crash_time=later.crash_time + 1), RULES)
     assert not plausible(None, dataclasses.replace(crashed, crash_time=crashed.time + 5), RULES)
     assert not plausible(None, dataclasses.replace(crashed, crash_time=None), RULES)
+
+
+def test_accepts_network_reports_duck_typed(seqs):
+    """A match's report type (crash_time -1 when alive) and rules type work as well."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Report:
+        tick: int
+        x: float
+        y: float
+        speed: float
+        score: int
+        distance: float
+        crashed: bool
+        crash_time: float
+        input_seq: int = 0
+
+    @dataclasses.dataclass(frozen=True)
+    class MatchRules:
+        seed: int
+        time_limit: float
+
+    def report(st, seq=0):
+        return Report(st.tick, st.x, st.y, st.speed, st.score, st.distance, st.crashed,
+                      -1.0 if st.crash_time is None else st.crash_time, seq)
+
+    rules = MatchRules(21, 60.0)
+    a, b = mid(seqs)
+    assert plausible(report(a), report(b), rules)
+    assert plausible(report(b), report(b, seq=5), rules)  # a repeat with other extra fields
+    assert not plausible(report(a), dataclasses.replace(report(b), speed=99.0), rules)
+    wild = seqs["wild"]
+    crashed = next(s for s in wild if s.crashed)
+    assert plausible(report(wild[wild.index(crashed) - 1]), report(crashed), rules)

@@ -48,11 +48,32 @@ def _finite(st: CarState) -> bool:
                for v in (st.x, st.y, st.speed, st.distance)) and isinstance(st.crashed, bool)
 
 
+def _crash_time(st) -> float | None:
+    ct = st.crash_time
+    return None if ct is None or (not st.crashed and ct < 0) else ct
+
+
+def _same(a, b) -> bool:
+    return all(getattr(a, f) == getattr(b, f) for f in _FIELDS)
+
+
+_FIELDS = ("x", "y", "speed", "crashed", "crash_time", "score", "distance", "tick")
+
+
+def _as_rules(rules) -> Rules:
+    if isinstance(rules, Rules):
+        return rules
+    return Rules(int(rules.seed), float(rules.time_limit), str(getattr(rules, "difficulty", "normal")))
+
+
 def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
     """True when `new` could follow `prev` (or, with prev None, could occur at all) under rules.
 
-    Reports must arrive in tick order: a `new` older than `prev` is rejected (drop it).
+    Duck-typed: any object with CarState's fields works (a network report whose crash_time is
+    -1 when not crashed, too), and `rules` may be any object with seed, time_limit and
+    difficulty. Reports must arrive in tick order: a `new` older than `prev` is rejected.
     """
+    rules = _as_rules(rules)
     if not _finite(new) or not isinstance(new.tick, int) or not isinstance(new.score, int):
         return False
     t = new.tick * DT
@@ -73,7 +94,7 @@ def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
         if new.speed != 0.0:
             return False
     else:
-        if new.crash_time is not None or not (rules.min_speed(t) - EPS <= new.speed <= MAX_SPEED + EPS):
+        if _crash_time(new) is not None or not (rules.min_speed(t) - EPS <= new.speed <= MAX_SPEED + EPS):
             return False
     if prev is None:
         return True
@@ -84,7 +105,7 @@ def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
                 and new.x == prev.x and new.y == prev.y and new.distance == prev.distance)
     dt = (new.tick - prev.tick) * DT
     if new.tick == prev.tick:
-        return new == prev
+        return _same(new, prev)
     if abs(new.x - prev.x) > LAT_SPEED * dt + EPS:
         return False
     dd = new.distance - prev.distance
