@@ -9,8 +9,6 @@ from typing import Protocol, runtime_checkable
 
 from p2p_race.sim import CarSim, CarState, Inputs, Race, Rules, TrafficCar
 
-BOT_NAMES = ("Ada", "Blaze", "Comet", "Dash", "Echo", "Flint", "Gale", "Hex", "Ivy", "Jet",
-             "Kite", "Lux", "Moss", "Nova", "Onyx")
 LOCAL_ID = "you"
 
 
@@ -56,20 +54,24 @@ class PracticeView:
 
     def __init__(self, rules: Rules, player_name: str = "You", player_color: str = "red",
                  bots: int = 3, bot_skill: float | None = None, autopilot: bool = False) -> None:
-        from p2p_race.bots import BotDriver
+        from p2p_race.bots import BotDriver, practice_skills
 
         if not 0 <= bots <= 15:
             raise ValueError("bots must be 0..15")
         self.rules = rules
         self.local_name = player_name
         self.local_color = player_color
-        skill = bot_skill if bot_skill is not None else {"easy": 0.55, "normal": 0.8, "hard": 1.0}.get(rules.difficulty, 0.8)
+        skills = [bot_skill] * bots if bot_skill is not None else practice_skills(rules.difficulty, bots)
         self.bot_ids = [f"bot{i + 1}" for i in range(bots)]
-        self.names = {bid: BOT_NAMES[i % len(BOT_NAMES)] for i, bid in enumerate(self.bot_ids)}
+        from p2p_race.bots import BOT_NAMES
+
+        self.names = {}
+        for i, bid in enumerate(self.bot_ids):
+            n = BOT_NAMES[i % len(BOT_NAMES)]
+            self.names[bid] = n if n != player_name else f"{n} (bot)"
         self.colors = dict(zip(self.bot_ids, bot_colors(player_color, bots), strict=True))
         self.race = Race(rules, [LOCAL_ID, *self.bot_ids])
-        # Slightly different skills so bots do not drive in formation.
-        self.drivers = {bid: BotDriver(bid, max(0.05, skill - 0.04 * (i % 4))) for i, bid in enumerate(self.bot_ids)}
+        self.drivers = {bid: BotDriver(bid, skills[i]) for i, bid in enumerate(self.bot_ids)}
         self.autopilot = BotDriver(LOCAL_ID, 1.0) if autopilot else None
 
     @property

@@ -346,15 +346,16 @@ class RaceScreen(Screen):
 
 
 def start_practice(app, *, bots: int = 3, seed: int | None = None, seconds: float | None = None,
-                   difficulty: str = "normal", replace: bool = False) -> RaceScreen:
+                   difficulty: str = "normal", bot_skill: float | None = None, replace: bool = False) -> RaceScreen:
     """Push (or replace the top with) a practice race; restarting draws a new seed unless fixed."""
     fixed_seed = seed
     use_seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
     rules = Rules(int(use_seed), time_limit=float(seconds or 180.0), difficulty=difficulty)
-    view = PracticeView(rules, app.player_name, app.config.car_color, bots=int(bots))
+    view = PracticeView(rules, app.player_name, app.config.car_color, bots=int(bots), bot_skill=bot_skill)
 
     def again() -> None:
-        start_practice(app, bots=bots, seed=fixed_seed, seconds=seconds, difficulty=difficulty, replace=True)
+        start_practice(app, bots=bots, seed=fixed_seed, seconds=seconds, difficulty=difficulty,
+                       bot_skill=bot_skill, replace=True)
 
     screen = RaceScreen(app, view, restart=again)
     if replace:

@@ -1,0 +1,219 @@
+"""The app shell: window scaling, gamepad input, silent audio, the chat overlay slot and
+the `play` / `practice` entry points, all headless (SDL dummy drivers)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pygame
+import pytest
+
+from p2p_race.config import Config
+from p2p_race.ui import app as app_mod
+from p2p_race.ui import registry
+from p2p_race.ui.app import DT, App
+from p2p_race.ui.audio import Audio
+from p2p_race.ui.screens.intro import IntroScreen
+from p2p_race.ui.screens.race import start_practice
+from p2p_race.ui.testing import Driver, key
+
+
+@pytest.fixture
+def app(data_dir: Path):
+    a = App(Config(name="Zoe"), data_dir)
+    yield a
+    a.close()
+
+
+def test_letterbox_scaling_and_mouse_mapping(data_dir: Path) -> None:
+    a = App(Config(name="Zoe"), data_dir, window_size=(1280, 720))
+    try:
+        a.push(IntroScreen(a))
+        vp = a.viewport()
+        assert vp.size == (960, 720) and vp.topleft == (160, 0)  # 4:3 kept, bars left/right
+        a.frame([], DT)
+        # the logical frame is scaled into the viewport; the bars stay black
+        assert a.window.get_at((80, 360))[:3] == (0, 0, 0)
+        assert a.window.get_at((640, 360))[:3] != (0, 0, 0)
+        assert a.to_logical((160 + 480, 360)) == (400, 300)
+        # a click at the scaled position of a menu button chooses it
+        menu = a.top.menu
+        target = menu.rects()[menu.items.index("High Scores")]
+        wx = 160 + target.centerx * 1.2
+        wy = target.centery * 1.2
+        a.frame([pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(int(wx), int(wy)), button=1)], DT)
+        assert a.top.name == "highscores"
+        # resizing to a tall window letterboxes top and bottom
+        a.window = pygame.display.set_mode((600, 900), pygame.RESIZABLE)
+        a.frame([pygame.event.Event(pygame.VIDEORESIZE, w=600, h=900, size=(600, 900))], DT)
+        vp = a.viewport()
+        assert vp.size == (600, 450) and vp.topleft == (0, 225)
+    finally:
+        a.close()
+
+
+def test_fullscreen_toggle_is_saved(app: App, data_dir: Path) -> None:
+    app.push(IntroScreen(app))
+    app.frame([key(pygame.K_F11)], DT)
+    assert app.fullscreen is True
+    assert Config.load(data_dir).fullscreen is True
+    app.frame([], DT)  # still draws and scales in fullscreen
+    app.frame([key(pygame.K_F11)], DT)
+    assert app.fullscreen is False and Config.load(data_dir).fullscreen is False
+
+
+def test_gamepad_drives_and_navigates(app: App) -> None:
+    d = Driver(app)
+    app.push(IntroScreen(app))
+    menu = app.top.menu
+    assert menu.selected == "Play on LAN"
+    d.send(pygame.event.Event(pygame.JOYHATMOTION, joy=0, instance_id=0, hat=0, value=(0, -1)))
+    d.send(pygame.event.Event(pygame.JOYHATMOTION, joy=0, instance_id=0, hat=0, value=(0, 0)))
+    assert menu.selected == "Practice"
+    d.send(pygame.event.Event(pygame.JOYBUTTONDOWN, joy=0, instance_id=0, button=0))  # A = choose
+    d.send(pygame.event.Event(pygame.JOYBUTTONUP, joy=0, instance_id=0, button=0))
+    assert app.top.name == "practice_setup"
+    d.send(pygame.event.Event(pygame.JOYBUTTONDOWN, joy=0, instance_id=0, button=1))  # B = back
+    d.send(pygame.event.Event(pygame.JOYBUTTONUP, joy=0, instance_id=0, button=1))
+    assert app.top.name == "intro"
+    race = start_practice(app, bots=0, seed=4, seconds=30)
+    d.run(3.1)
+    assert race.phase == "racing"
+    c = app.controls
+    d.send(pygame.event.Event(pygame.JOYAXISMOTION, joy=0, instance_id=0, axis=0, value=0.9))
+    d.send(pygame.event.Event(pygame.JOYAXISMOTION, joy=0, instance_id=0, axis=5, value=1.0))
+    assert c.steer_throttle() == (1, 1)
+    x0, v0 = race.view.local_car().x, race.view.local_car().speed
+    d.run(0.25)
+    st = race.view.local_car()
+    assert st.x > x0 + 1.0 and st.speed > v0
+    d.send(pygame.event.Event(pygame.JOYAXISMOTION, joy=0, instance_id=0, axis=0, value=0.1))  # deadzone
+    d.send(pygame.event.Event(pygame.JOYAXISMOTION, joy=0, instance_id=0, axis=5, value=-1.0))
+    d.send(pygame.event.Event(pygame.JOYBUTTONDOWN, joy=0, instance_id=0, button=1))  # B brakes, no pause
+    assert c.steer_throttle() == (0, -1) and app.top is race
+    d.send(pygame.event.Event(pygame.JOYBUTTONUP, joy=0, instance_id=0, button=1))
+    d.send(pygame.event.Event(pygame.JOYBUTTONDOWN, joy=0, instance_id=0, button=7))  # Start pauses
+    assert app.top.name == "pause"
+
+
+def test_audio_is_silent_without_a_sound_device(monkeypatch) -> None:
+    def broken(*a, **k):
+        raise pygame.error("No available audio device")
+
+    monkeypatch.setattr(pygame.mixer, "get_init", lambda: None)
+    monkeypatch.setattr(pygame.mixer, "init", broken)
+    audio = Audio(0.5, 0.5)
+    assert audio.enabled is False
+    audio.play("crash")
+    audio.music(True)
+    audio.engine(0.7)
+    audio.set_volumes(0.2, 0.3)
+    audio.close()
+    assert audio.played == ["crash"] and audio.sound_volume == pytest.approx(0.2)
+
+
+def test_audio_with_dummy_driver_loads_every_sound() -> None:
+    audio = Audio(0.5, 0.5)
+    try:
+        if not audio.enabled:
+            pytest.skip("this SDL build has no dummy audio driver")
+        assert {"beep", "go", "crash", "engine", "select", "move"} <= set(audio.sounds)
+        audio.play("beep")
+        audio.music(True)
+        audio.engine(0.5)
+        assert audio.sounds["engine"].get_length() == pytest.approx(1.0, abs=0.01)
+    finally:
+        audio.close()
+
+
+class FakeChat:
+    def __init__(self, app) -> None:
+        self.open = False
+        self.got: list[int] = []
+        self.drawn = 0
+        self.updates = 0
+
+    def toggle(self) -> None:
+        self.open = not self.open
+
+    def handle_event(self, ev) -> bool:
+        if ev.type == pygame.KEYDOWN:
+            self.got.append(ev.key)
+            if ev.key == pygame.K_ESCAPE:
+                self.open = False
+            return True
+        return False
+
+    def update(self, dt: float) -> None:
+        self.updates += 1
+
+    def draw(self, surface) -> None:
+        self.drawn += 1
+
+
+def test_chat_overlay_slot(app: App, monkeypatch) -> None:
+    import sys
+    import types
+
+    mod = types.ModuleType("fake_chat_mod")
+    mod.ChatOverlay = FakeChat
+    monkeypatch.setitem(sys.modules, "fake_chat_mod", mod)
+    monkeypatch.setitem(registry.OVERLAYS, "chat", "fake_chat_mod:ChatOverlay")
+    d = Driver(app)
+    app.push(IntroScreen(app))
+    d.press(pygame.K_t)  # the menu is not chat-enabled: T does nothing there
+    chat = app.chat
+    assert isinstance(chat, FakeChat) and not chat.open
+    race = start_practice(app, bots=0, seed=4, seconds=30)
+    d.run(3.1)
+    d.press(pygame.K_t)
+    assert chat.open
+    d.press(pygame.K_p)  # goes to the chat, not to the race (no pause)
+    assert app.top is race and chat.got == [pygame.K_p]
+    d.run(0.2)
+    assert chat.drawn > 0 and chat.updates > 0
+    d.press(pygame.K_ESCAPE)
+    assert not chat.open and app.top is race
+    d.press(pygame.K_p)
+    assert app.top.name == "pause"
+
+
+def test_missing_chat_overlay_is_none(app: App, monkeypatch) -> None:
+    monkeypatch.setitem(registry.OVERLAYS, "chat", "p2p_race.ui.no_such_chat:ChatOverlay")
+    assert app.chat is None
+
+
+def _quit_after(n: int):
+    calls = {"n": 0}
+    real = pygame.event.get
+
+    def get(*a, **k):
+        calls["n"] += 1
+        evs = real(*a, **k)
+        if calls["n"] >= n:
+            evs.append(pygame.event.Event(pygame.QUIT))
+        return evs
+
+    return get, calls
+
+
+def test_run_game_and_run_practice_entry_points(data_dir: Path, monkeypatch) -> None:
+    get, calls = _quit_after(5)
+    monkeypatch.setattr(pygame.event, "get", get)
+    seen = []
+    orig = App.close
+
+    def close(self):
+        seen.append([s.name for s in self.stack])
+        orig(self)
+
+    monkeypatch.setattr(App, "close", close)
+    args = argparse.Namespace(data_dir=str(data_dir), name="Ivy", fullscreen=False, windowed=False)
+    assert app_mod.run_game(args) == 0
+    assert seen[-1] == ["intro"] and calls["n"] >= 5
+    calls["n"] = 0
+    args = argparse.Namespace(data_dir=str(data_dir), name="Ivy", bots=2, seed=7, seconds=30.0,
+                              difficulty="hard", bot_skill=None)
+    assert app_mod.run_practice(args) == 0
+    assert seen[-1] == ["intro", "race"]
