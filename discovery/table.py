@@ -188,6 +188,12 @@ class PeerTable:
                if p.addr is not None and p.id != exclude]
         return out[:limit] if limit is not None else out
 
+    def silent(self) -> list[tuple[str | None, Addr]]:
+        """(peer id, address) of DNS-SD records whose address never answered a hello:
+        usually a firewall dropping the game port, or a peer on an unreachable subnet."""
+        return [(c.peer_id, c.addr) for c in self._candidates.values()
+                if c.source == "mdns" and c.tries > 0 and c.peer_id not in self.peers]
+
     def candidate_count(self, source: str | None = None) -> int:
         return sum(1 for c in self._candidates.values() if source is None or c.source == source)
 

@@ -32,6 +32,8 @@ class Check:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--game-port", type=int, default=netinfo.DEFAULT_GAME_PORT)
+    parser.add_argument("--listen", type=float, default=0.0, metavar="S",
+                        help="also join the LAN for S seconds and report who answers (discovery)")
 
 
 def collect(args: argparse.Namespace) -> tuple[dict, list[Check]]:
@@ -95,12 +97,65 @@ def collect(args: argparse.Namespace) -> tuple[dict, list[Check]]:
                         "allow inbound UDP 5353 (mDNS) and the game/chat ports shown by `p2p-race peers --json`",
                         ""))
 
+    checks.extend(_discovery_checks(args, info))
+
     uri = args.mongodb_uri
     if uri:
         checks.append(_check_mongodb(uri))
     else:
         checks.append(Check("mongodb", True, "not configured: scores stay in the local store (fine)"))
     return info, checks
+
+
+def _discovery_checks(args: argparse.Namespace, info: dict) -> list[Check]:
+    """Why no peer shows up: where mDNS would announce, the --peer list, and (with
+    --listen S) a short live run that names peers advertised over mDNS but silent on UDP."""
+    from discovery import parse_peer_address
+    from discovery.probe import probe
+    from p2p_race.config import Config
+
+    out: list[Check] = []
+    addrs = netinfo.lan_ipv4(args.interface)
+    if addrs and all(a.startswith("127.") for a in addrs):
+        out.append(Check("mdns interfaces", False, "mDNS would announce on loopback only: other machines cannot see you",
+                         "connect to the LAN, enable multicast on its interface, or add players with --peer HOST"))
+    elif addrs:
+        out.append(Check("mdns interfaces", True, f"discovery announces on {', '.join(addrs)}"))
+    try:
+        data_dir = resolve_data_dir(args.data_dir)
+        cfg = Config.load(data_dir)
+        static = [*args.peer, *cfg.peers]
+        for text in static:
+            parse_peer_address(text)
+        if static:
+            out.append(Check("static peers", True, f"--peer/config peers: {', '.join(static)}"))
+    except UserError as exc:
+        out.append(Check("static peers", False, str(exc), "use HOST or HOST:PORT (IPv6: [ADDR]:PORT)"))
+        return out
+    if args.listen <= 0:
+        return out
+    try:
+        res = probe(load_or_create(data_dir), args.name or cfg.name or "doctor", interface=args.interface,
+                    peers=static, seconds=args.listen)
+    except (UserError, OSError) as exc:
+        out.append(Check("discovery", False, f"could not run discovery: {exc}", "see the checks above"))
+        return out
+    info["discovered"] = res.peers
+    if res.mdns_error:
+        out.append(Check("mdns", False, res.mdns_error, "enable multicast on the LAN interface, or use --peer HOST"))
+    for s in res.silent:
+        out.append(Check("silent peer", False,
+                         f"peer {s['id']} advertises {s['address']} over mDNS but never answered there",
+                         "a firewall on that machine (or between) drops the UDP game port, or it is on a "
+                         "subnet you cannot route to; allow the port or use --peer with a reachable address"))
+    if res.peers:
+        names = ", ".join(f"{p['name']} ({p['addresses'][0]}:{p['game_port']})" for p in res.peers)
+        out.append(Check("discovery", True, f"{len(res.peers)} peer(s) answered in {args.listen:g} s: {names}"))
+    elif not res.silent:
+        out.append(Check("discovery", False, f"no peer answered in {args.listen:g} s",
+                         "is another player running? same subnet? Wi-Fi client isolation and firewalls "
+                         "block mDNS (UDP 5353); try --peer HOST with another player's address"))
+    return out
 
 
 def _check_mongodb(uri: str) -> Check:
