@@ -1,0 +1,241 @@
+"""Match wire messages (type ids 0x10-0x2F), registered with `p2p_race.wire.message`.
+
+Every message names its match by an 8-byte id, so one peer can tell matches apart and
+ignore stale ones. Racer state is the hot path (60 Hz from every racer to every member):
+it is flat, fixed size (44 bytes of payload) and carries no names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from p2p_race.schema import BOOL, F32, F64, U8, U32, U64, Fixed, ListOf, Str
+from p2p_race.wire import message
+
+MID = Annotated[bytes, Fixed(8)]  # match id
+PID = Annotated[bytes, Fixed(8)]  # peer id (wire form of the 16-hex-digit id)
+NAME_BYTES = 16  # keeps a full roster (16 racers + 32 spectators) in one datagram
+MAX_RACERS = 16
+MAX_SPECTATORS = 32
+
+# Roles and phases are small ints on the wire.
+ROLE_RACER = 0
+ROLE_SPECTATOR = 1
+PHASE_LOBBY = 0
+PHASE_COUNTDOWN = 1
+PHASE_RACING = 2
+PHASE_FINISHED = 3
+PHASE_NAMES = ("lobby", "countdown", "racing", "finished")
+
+# Racer status in the replicated roster.
+ST_RACING = 0
+ST_CRASHED = 1  # signed crash report accepted
+ST_TIME = 2  # reached the time limit (signed final report)
+ST_ABANDONED = 3  # silent too long / left: crashed at its last reported state
+ST_NAMES = ("racing", "crashed", "finished", "abandoned")
+FLAG_READY = 1
+FLAG_CONNECTED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class WireRules:
+    seed: Annotated[int, U64]
+    time_limit: Annotated[float, F32]
+    difficulty: Annotated[str, Str(8)]
+    max_racers: Annotated[int, U8]
+    max_spectators: Annotated[int, U8]
+
+
+@message(0x10)
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """A host tells the LAN about its match (lobby listing, spectating, failover rejoin)."""
+
+    match_id: MID
+    term: Annotated[int, U32]
+    host_name: Annotated[str, Str(NAME_BYTES)]
+    rules: Annotated[WireRules, WireRules]
+    phase: Annotated[int, U8]
+    racers: Annotated[int, U8]
+    spectators: Annotated[int, U8]
+
+
+@message(0x11)
+@dataclass(frozen=True, slots=True)
+class Join:
+    match_id: MID
+    role: Annotated[int, U8]
+    name: Annotated[str, Str(NAME_BYTES)]
+
+
+@message(0x12)
+@dataclass(frozen=True, slots=True)
+class JoinRefused:
+    match_id: MID
+    reason: Annotated[str, Str(64)]
+
+
+@message(0x13)
+@dataclass(frozen=True, slots=True)
+class Leave:
+    match_id: MID
+
+
+@message(0x14)
+@dataclass(frozen=True, slots=True)
+class Ready:
+    match_id: MID
+    ready: Annotated[bool, BOOL]
+
+
+@message(0x15)
+@dataclass(frozen=True, slots=True)
+class VoteRequest:
+    """Candidate asks for a vote. `pre` = a pre-vote (no term change, no vote recorded):
+    a peer cut off from the others cannot inflate its term and disrupt a healthy host."""
+
+    match_id: MID
+    term: Annotated[int, U32]
+    last_term: Annotated[int, U32]  # newest term the candidate heard a host in
+    roster_version: Annotated[int, U32]
+    pre: Annotated[bool, BOOL]
+
+
+@message(0x16)
+@dataclass(frozen=True, slots=True)
+class Vote:
+    match_id: MID
+    term: Annotated[int, U32]
+    granted: Annotated[bool, BOOL]
+    pre: Annotated[bool, BOOL]
+
+
+@message(0x17)
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The host is alive (every ~50 ms). `start_at` is in the host's clock (0 = not set)."""
+
+    match_id: MID
+    term: Annotated[int, U32]
+    phase: Annotated[int, U8]
+    roster_version: Annotated[int, U32]
+    start_at: Annotated[float, F64]
+    has_result: Annotated[bool, BOOL]
+
+
+@dataclass(frozen=True, slots=True)
+class RosterRacer:
+    peer_id: PID
+    name: Annotated[str, Str(NAME_BYTES)]
+    flags: Annotated[int, U8]  # FLAG_READY | FLAG_CONNECTED
+    status: Annotated[int, U8]
+    # The final report the host accepted (valid when status != ST_RACING).
+    score: Annotated[int, U32]
+    distance: Annotated[float, F64]
+    crash_time: Annotated[float, F64]
+
+
+@message(0x18)
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """The replicated match state: what a new host continues from after a failover."""
+
+    match_id: MID
+    term: Annotated[int, U32]
+    version: Annotated[int, U32]
+    rules: Annotated[WireRules, WireRules]
+    phase: Annotated[int, U8]
+    start_at: Annotated[float, F64]  # host clock
+    started_at: Annotated[float, F64]  # unix seconds of the start, fixed once chosen
+    racers: Annotated[tuple, ListOf(RosterRacer, MAX_RACERS)]
+    spectators: Annotated[tuple, ListOf(Fixed(8), MAX_SPECTATORS)]
+
+
+@message(0x19)
+@dataclass(frozen=True, slots=True)
+class Ping:
+    match_id: MID
+    nonce: Annotated[int, U32]
+    t0: Annotated[float, F64]
+
+
+@message(0x1A)
+@dataclass(frozen=True, slots=True)
+class Pong:
+    match_id: MID
+    nonce: Annotated[int, U32]
+    t0: Annotated[float, F64]
+    t1: Annotated[float, F64]  # host clock when the ping arrived (= when the pong left)
+
+
+@message(0x1B)
+@dataclass(frozen=True, slots=True)
+class CountdownStart:
+    match_id: MID
+    term: Annotated[int, U32]
+    start_at: Annotated[float, F64]  # host clock
+    started_at: Annotated[float, F64]  # unix seconds
+
+
+@message(0x1C)
+@dataclass(frozen=True, slots=True)
+class RacerState:
+    """One racer's car, streamed at 60 Hz (the sender is the racer: the wire signature
+    proves it)."""
+
+    match_id: MID
+    tick: Annotated[int, U32]
+    input_seq: Annotated[int, U32]
+    x: Annotated[float, F32]
+    y: Annotated[float, F32]
+    speed: Annotated[float, F32]
+    score: Annotated[int, U32]
+    distance: Annotated[float, F32]
+    crashed: Annotated[bool, BOOL]
+    crash_time: Annotated[float, F32]
+
+
+@message(0x1D)
+@dataclass(frozen=True, slots=True)
+class FinalReport:
+    """A racer's final state: its crash (crashed=True) or the time limit. Repeated until
+    a result is seen, so a new host has it too. Full precision: the result is made of it."""
+
+    match_id: MID
+    tick: Annotated[int, U32]
+    score: Annotated[int, U32]
+    distance: Annotated[float, F64]
+    crashed: Annotated[bool, BOOL]
+    crash_time: Annotated[float, F64]
+    x: Annotated[float, F32]
+    speed: Annotated[float, F32]
+
+
+@dataclass(frozen=True, slots=True)
+class WireRacerResult:
+    peer_id: PID
+    name: Annotated[str, Str(NAME_BYTES)]
+    score: Annotated[int, U32]
+    distance: Annotated[float, F64]
+    crashed: Annotated[bool, BOOL]
+    crash_time: Annotated[float, F64]
+
+
+@message(0x1E)
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The signed `replication.records.MatchResult`, field for field (binary, fits a datagram)."""
+
+    match_id: MID
+    seed: Annotated[int, U64]
+    time_limit: Annotated[float, F64]
+    host_id: PID
+    term: Annotated[int, U32]
+    started_at: Annotated[float, F64]
+    finished_at: Annotated[float, F64]
+    racers: Annotated[tuple, ListOf(WireRacerResult, MAX_RACERS)]
+    winner_id: PID
+    winner_name: Annotated[str, Str(NAME_BYTES)]
+    signer_key: Annotated[bytes, Fixed(32)]
+    signature: Annotated[bytes, Fixed(64)]
