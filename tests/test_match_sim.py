@@ -36,7 +36,8 @@ def identity(i: int) -> Identity:
 
 @dataclass
 class FakeCar:
-    """A deterministic car: 30 m/s, crashes at `crash_at` seconds of race time (or never)."""
+    """A deterministic car: 35 m/s, crashes at `crash_at` seconds of race time (or never).
+    Its reports pass `p2p_race.sim.plausible` like a real CarSim's."""
 
     crash_at: float | None
 
@@ -46,8 +47,9 @@ class FakeCar:
         if crashed:
             tick = int(self.crash_at * 60)
         rt = tick / 60
-        dist = 30.0 * rt
-        return CarReport(tick, 5.0, dist, 30.0, int(dist * 0.1), dist, crashed, rt if crashed else -1.0, tick)
+        dist = 35.0 * rt
+        return CarReport(tick, 5.0, dist, 0.0 if crashed else 35.0, int(dist * 0.1), dist, crashed,
+                         rt if crashed else -1.0, tick)
 
 
 @dataclass

@@ -141,28 +141,10 @@ StateCheck = Callable[[CarReport | None, CarReport, MatchRules], bool]
 
 
 def default_plausible(prev: CarReport | None, new: CarReport, rules: MatchRules) -> bool:
-    """Bounds any honest car respects (used when p2p_race.sim.plausible is not wired in)."""
-    from p2p_race.sim.rules import MAX_SPEED, NEAR_MISS_BONUS, OVERTAKE_BONUS, POINTS_PER_METRE
+    """`p2p_race.sim.plausible`: bounds derived from the physics that no honest car exceeds."""
+    from p2p_race.sim.plausible import plausible
 
-    if new.tick > rules.limit_ticks + 2 or new.speed < -1 or new.speed > MAX_SPEED + 1:
-        return False
-    t = new.tick / TICK_RATE
-    if new.distance < 0 or new.distance > MAX_SPEED * t + 30:
-        return False
-    if new.score < 0 or new.score > new.distance * POINTS_PER_METRE + (new.distance / 4 + 4) * (
-            OVERTAKE_BONUS + NEAR_MISS_BONUS) + 1:
-        return False
-    if new.crashed and not 0 <= new.crash_time <= rules.time_limit + 1:
-        return False
-    if prev is not None:
-        if new.tick < prev.tick or new.distance + 1e-3 < prev.distance or new.score < prev.score:
-            return False
-        if prev.crashed and (not new.crashed or new.score != prev.score):
-            return False
-        dt = (new.tick - prev.tick) / TICK_RATE
-        if new.distance - prev.distance > MAX_SPEED * dt + 5:
-            return False
-    return True
+    return plausible(prev, new, rules)  # type: ignore[arg-type]  # duck-typed by design
 
 
 @dataclass
@@ -388,8 +370,8 @@ class MatchCore:
             mb, rep.tick, rep.input_seq, rep.x, rep.y, rep.speed, rep.score, rep.distance,
             rep.crashed, rep.crash_time))]
         if rep.crashed or rep.tick >= mt.rules.limit_ticks:
-            final = m.FinalReport(mb, rep.tick, rep.score, rep.distance, rep.crashed,
-                                  rep.crash_time if rep.crashed else -1.0, rep.x, rep.speed)
+            final = m.FinalReport(mb, rep.tick, rep.input_seq, rep.x, rep.y, rep.speed, rep.score, rep.distance,
+                                  rep.crashed, rep.crash_time if rep.crashed else -1.0)
             mt.my_final = final
             out += self._accept_final(mt, self.id, final, now)
             out.append(Send(self._others(mt), final))
@@ -972,8 +954,8 @@ class MatchCore:
         r = mt.racers[sender]
         if r.final is not None or r.status != m.ST_RACING:
             return []
-        rep = CarReport(msg.tick, msg.x, r.last.y if r.last else 0.0, msg.speed, msg.score, msg.distance,
-                        msg.crashed, msg.crash_time)
+        rep = CarReport(msg.tick, msg.x, msg.y, msg.speed, msg.score, msg.distance, msg.crashed,
+                        msg.crash_time, msg.input_seq)
         if not msg.crashed and msg.tick < mt.rules.limit_ticks:
             return self._reject(sender, "final report before the time limit without a crash")
         prev = r.last if r.last is not None and r.last.tick <= rep.tick else None

@@ -2,7 +2,7 @@
 
 Every message names its match by an 8-byte id, so one peer can tell matches apart and
 ignore stale ones. Racer state is the hot path (60 Hz from every racer to every member):
-it is flat, fixed size (44 bytes of payload) and carries no names.
+it is flat, fixed size (62 bytes of payload) and carries no names.
 """
 
 from __future__ import annotations
@@ -182,34 +182,37 @@ class CountdownStart:
 @dataclass(frozen=True, slots=True)
 class RacerState:
     """One racer's car, streamed at 60 Hz (the sender is the racer: the wire signature
-    proves it)."""
+    proves it). Full float precision, so a report is exactly the CarState the racer's
+    simulation produced and `p2p_race.sim.plausible` judges the real numbers."""
 
     match_id: MID
     tick: Annotated[int, U32]
     input_seq: Annotated[int, U32]
-    x: Annotated[float, F32]
-    y: Annotated[float, F32]
-    speed: Annotated[float, F32]
+    x: Annotated[float, F64]
+    y: Annotated[float, F64]
+    speed: Annotated[float, F64]
     score: Annotated[int, U32]
-    distance: Annotated[float, F32]
+    distance: Annotated[float, F64]
     crashed: Annotated[bool, BOOL]
-    crash_time: Annotated[float, F32]
+    crash_time: Annotated[float, F64]  # -1 when not crashed
 
 
 @message(0x1D)
 @dataclass(frozen=True, slots=True)
 class FinalReport:
     """A racer's final state: its crash (crashed=True) or the time limit. Repeated until
-    a result is seen, so a new host has it too. Full precision: the result is made of it."""
+    a result is seen, so a new host has it too; the result is made of these."""
 
     match_id: MID
     tick: Annotated[int, U32]
+    input_seq: Annotated[int, U32]
+    x: Annotated[float, F64]
+    y: Annotated[float, F64]
+    speed: Annotated[float, F64]
     score: Annotated[int, U32]
     distance: Annotated[float, F64]
     crashed: Annotated[bool, BOOL]
     crash_time: Annotated[float, F64]
-    x: Annotated[float, F32]
-    speed: Annotated[float, F32]
 
 
 @dataclass(frozen=True, slots=True)
