@@ -54,8 +54,10 @@ CREATE TABLE IF NOT EXISTS racers (
     score    INTEGER NOT NULL,
     distance REAL NOT NULL,
     won      INTEGER NOT NULL,
+    t        REAL NOT NULL,
     PRIMARY KEY (match_id, peer_id)
 );
+CREATE INDEX IF NOT EXISTS racers_name_t ON racers(name, t DESC);
 CREATE INDEX IF NOT EXISTS racers_peer ON racers(peer_id);
 CREATE TABLE IF NOT EXISTS players (
     peer_id  TEXT PRIMARY KEY,
@@ -217,8 +219,9 @@ class ResultStore:
         )
         for racer in r.racers:
             won = 1 if racer.peer_id == r.winner_id else 0
-            cur.execute("INSERT INTO racers VALUES (?,?,?,?,?,?)",
-                        (r.match_id, racer.peer_id, racer.name, racer.score, racer.distance, won))
+            cur.execute("INSERT INTO racers VALUES (?,?,?,?,?,?,?)",
+                        (r.match_id, racer.peer_id, racer.name, racer.score, racer.distance, won,
+                         r.finished_at))
             cur.execute(
                 """INSERT INTO players VALUES (?,?,?,?,1,?,?)
                    ON CONFLICT(peer_id) DO UPDATE SET
@@ -284,7 +287,7 @@ class ResultStore:
     def player_matches(self, name: str, limit: int = 20) -> list[MatchResult]:
         rows = self._query(
             "SELECT r.record FROM results r JOIN racers p ON p.match_id=r.match_id "
-            "WHERE p.name=? ORDER BY r.finished_at DESC LIMIT ?", (name, limit))
+            "WHERE p.name=? ORDER BY p.t DESC, r.match_id LIMIT ?", (name, limit))
         return [MatchResult.from_json(json.loads(row[0])) for row in rows]
 
     def best(self, name: str) -> int:

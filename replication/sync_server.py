@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import struct
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from replication.store import ResultStore
@@ -142,3 +144,25 @@ async def sync_with(store: ResultStore, host: str, port: int, *,
     s = core.stats
     return SyncReport(added=s["added"], pushed=s["pushed"], rejected=s["rejected"],
                       received=s["added"] + s["duplicate"] + s["rejected"])
+
+
+async def sync_loop(store: ResultStore, peers: Callable[[], list[tuple[str, int]]], *,
+                    interval: float = 20.0, rng: random.Random | None = None,
+                    timeout: float = IDLE_TIMEOUT) -> None:
+    """Anti-entropy for a peer process: every ~`interval` s (jittered, so peers do not all
+    sync at once) run one round with a random peer from `peers()` (host, sync port pairs,
+    e.g. from discovery). Runs until cancelled; an unreachable peer only costs that round.
+    """
+    rng = rng or random.Random()
+    while True:
+        await asyncio.sleep(interval * (0.5 + rng.random()))
+        candidates = list(peers())
+        if not candidates:
+            continue
+        host, port = rng.choice(candidates)
+        try:
+            report = await sync_with(store, host, port, timeout=timeout)
+            if report.added or report.pushed:
+                log.info("synced with %s:%d: %d new, %d pushed", host, port, report.added, report.pushed)
+        except (OSError, TimeoutError, FrameError, ConnectionError) as exc:
+            log.info("sync with %s:%d failed: %s", host, port, exc or type(exc).__name__)
