@@ -222,6 +222,7 @@ class RaceRenderer:
         for c in sorted(cars, key=lambda c: c.local):
             if not c.state.crashed:
                 self._draw_car(surf, c, cam_y)
+        self._labels(surf, cam_y, cars)
         self._draw_effects(surf, cam_y, t, cars)
         self.draw_scenery(surf, cam_y, lamps=True)
         self._speed_lines(surf, speed, t)
@@ -237,11 +238,27 @@ class RaceRenderer:
             img = img.copy()
             img.set_alpha(150 if c.connected else 70)
         surf.blit(img, img.get_rect(center=(x, y)))
-        if c.local and not st.crashed:
-            return
-        label = c.name if c.connected else f"{c.name} (lost)"
-        style.text(surf, label, (x, y - self._car_size[1] / 2 - 6), 16,
-                   style.TEXT if c.connected else style.DIM, anchor="midbottom", shadow=1)
+
+    def _labels(self, surf: pygame.Surface, cam_y: float, cars: list[DrawCar]) -> None:
+        """Name tags over the other cars, nudged up so that ghosts driving on top of each
+        other still show every name."""
+        placed: list[pygame.Rect] = []
+        for c in sorted(cars, key=lambda c: (-c.state.y, c.name)):
+            if c.local:
+                continue
+            x, y = self.sx(c.state.x), self.sy(c.state.y, cam_y)
+            if y < -40 or y > style.HEIGHT + 40:
+                continue
+            label = c.name if c.connected else f"{c.name} (lost)"
+            w, h = style.font(16).size(label)
+            r = pygame.Rect(0, 0, w + 4, h)
+            r.midbottom = (int(x), int(y - self._car_size[1] / 2 - 4))
+            while any(r.colliderect(p) for p in placed):
+                r.y -= h
+            placed.append(r)
+            col = sp.CAR_COLORS.get(c.color, style.TEXT) if c.connected else style.DIM
+            style.text(surf, label, r.midbottom, 16, col if not c.state.crashed else style.DIM,
+                       anchor="midbottom", shadow=1)
 
     def _draw_effects(self, surf: pygame.Surface, cam_y: float, t: float, cars: list[DrawCar]) -> None:
         for c in cars:

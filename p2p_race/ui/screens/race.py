@@ -72,6 +72,8 @@ class RaceScreen(Screen):
         self.cur_t = self.prev_t = view.time
         local = view.local_car()
         self.cam_y = self.prev_cam = local.y if local else 0.0
+        self._cam_who: str | None = self.local_name
+        self._cam_off = 0.0
         self.best = app.scores.best(app.player_name)
         self.popups: list[tuple[str, tuple, float]] = []
         self._counters = (0, 0)
@@ -198,25 +200,31 @@ class RaceScreen(Screen):
         self.popups = [p for p in self.popups if self.app.time - p[2] < 1.4]
 
     def _camera(self) -> None:
+        """Follow the local car; after its crash, glide over to the leading car still racing.
+
+        The camera keeps an offset to its target that decays each tick, so switching targets
+        is smooth and a fast-moving target (fast-forward) never runs away from the view."""
         local = self.local_state
-        target = None
+        target, who = None, None
         if local is not None and (not local.crashed or self.phase == "crashed"):
-            target = local.y
-            self.watching = None
+            target, who = local.y, self.local_name
         else:
             alive = [c for c in self.cur.values() if not c.state.crashed and not c.local]
             if alive:
                 lead = max(alive, key=lambda c: c.state.y)
-                self.watching = lead.name
-                target = lead.state.y
+                target, who = lead.state.y, lead.name
             elif local is not None:
-                target = local.y
+                target, who = local.y, self.local_name
+        self.watching = who if who != self.local_name else None
         if target is None:
             return
-        if self.watching is None and self.phase in ("racing", "countdown"):
-            self.cam_y = target
-        else:
-            self.cam_y += (target - self.cam_y) * 0.12
+        if who != self._cam_who:
+            self._cam_who = who
+            self._cam_off = target - self.cam_y
+        self._cam_off *= 0.9
+        if abs(self._cam_off) < 0.01:
+            self._cam_off = 0.0
+        self.cam_y = target - self._cam_off
 
     def finish(self) -> None:
         if self.phase == "finished":

@@ -83,16 +83,16 @@ class ResultScreen(Screen):
         if self.backdrop is not None:
             surface.blit(self.backdrop, (0, 0))
         style.dim(surface, 165)
-        if self.victory:
-            for x, y0, sp, ph, col in self.confetti:
-                y = (y0 + sp * t) % (style.HEIGHT + 40) - 20
-                xx = x + 14 * math.sin(t * 3 + ph)
-                pygame.draw.rect(surface, col, (xx, y, 7, 11 if int(t * 6 + ph) % 2 else 5))
         head = "VICTORY!" if self.victory else "GAME OVER"
         col = style.ACCENT if self.victory else style.DANGER
         size = 86 + int(6 * math.sin(t * 4)) if self.victory else 86
-        style.text(surface, head, (style.WIDTH // 2, 26), size, col, anchor="midtop", shadow=5)
-        r = style.panel(surface, (style.WIDTH // 2 - 300, 120, 600, 370), edge=col)
+        if self.victory:
+            for x, y0, sp, ph, c in self.confetti:
+                y = (y0 + sp * t) % (style.HEIGHT + 40) - 20
+                xx = x + 14 * math.sin(t * 3 + ph)
+                pygame.draw.rect(surface, c, (xx, y, 7, 11 if int(t * 6 + ph) % 2 else 5))
+        r = style.panel(surface, (style.WIDTH // 2 - 300, 120, 600, 370), edge=col, alpha=235)
+        style.text(surface, head, (style.WIDTH // 2, 62), size, col, anchor="center", shadow=5)
         score = self.me.score if self.me else 0
         style.text(surface, "FINAL SCORE", (r.left + 30, r.top + 20), 22, style.DIM, shadow=1)
         style.text(surface, f"{score:,}", (r.left + 30, r.top + 42), 64, style.ACCENT)

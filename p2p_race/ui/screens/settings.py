@@ -124,9 +124,9 @@ class SettingsScreen(Screen):
         else:
             backdrop(self.app).draw(surface, veil=140)
         style.title(surface, "SETTINGS", 14, self.app.time, 60)
-        r = style.panel(surface, (style.WIDTH // 2 - 320, 86, 640, 470))
+        r = style.panel(surface, (style.WIDTH // 2 - 320, 92, 640, 20 + 34 * len(ROWS)))
         for i, row in enumerate(ROWS):
-            y = r.top + 14 + i * 34
+            y = r.top + 12 + i * 34
             sel = i == self.index
             col = style.ACCENT if sel else style.TEXT
             if sel:
@@ -142,7 +142,7 @@ class SettingsScreen(Screen):
             if row == "Car colour":
                 color = self.app.config.car_color
                 rgb = CAR_COLORS.get(color, style.TEXT)
-                img = self.app.sprites.get(f"car-{color}-13x30", lambda rgb=rgb: sprites.car(rgb, 13, 30))
+                img = self.app.sprites.get(f"car-{color}-12x28", lambda rgb=rgb: sprites.car(rgb, 12, 28))
                 img = pygame.transform.rotate(img, -90)
                 surface.blit(img, img.get_rect(center=(r.right - 220, y + 13)))
             if val:
