@@ -6,8 +6,8 @@ in the same order. Every rule below keeps that property:
 
 - order: (Lamport clock, author id, message id), a total order;
 - bound: the newest `capacity` messages by that order; once full, older ones are refused;
-- per-author rate: at most `burst` messages per author per aligned `window_ms` of the
-  author's own clock; when more arrive, the ones with the smallest (t, id) stay, whichever
+- per-author rate: at most `burst` messages per author and kind (lines; system notices)
+  per aligned `window_ms` of the author's own clock; when more arrive, the ones with the smallest (t, id) stay, whichever
   came first. A flood is therefore dropped the same way on every peer, and counted;
 - refused ids are remembered (bounded) so sync never asks for them again.
 
@@ -55,7 +55,7 @@ class History:
         self.verifier = verifier or Verifier()
         self.by_id: dict[str, ChatMessage] = {}
         self._keys: list[tuple[int, str, str]] = []
-        self._windows: dict[tuple[str, int], list[tuple[int, str]]] = {}
+        self._windows: dict[tuple[str, int, int], list[tuple[int, str]]] = {}
         self.refused: OrderedDict[str, str] = OrderedDict()
         self.drops: Counter[str] = Counter()
         self.clock = 0  # the highest Lamport clock seen (the next own message uses clock + 1)
@@ -83,6 +83,12 @@ class History:
         if limit is not None:
             out = out[-limit:] if limit > 0 else []
         return out
+
+    def would_rate_limit(self, msg: ChatMessage) -> bool:
+        """True when the author's window for `msg` is full: an own new message must wait
+        (even one that would win the window's tie-break and push out an earlier line)."""
+        window = self._windows.get((msg.author_id, msg.kind, msg.t_ms // self.rate_window_ms), [])
+        return len(window) >= self.rate_burst
 
     def known(self, msg_id: str) -> bool:
         """Stored or refused for good: no need to fetch it."""
@@ -120,7 +126,7 @@ class History:
             self._refuse(msg.id, "too_old")
             return self._drop("too_old")
         result = AddResult()
-        wkey = (msg.author_id, msg.t_ms // self.rate_window_ms)
+        wkey = (msg.author_id, msg.kind, msg.t_ms // self.rate_window_ms)
         window = self._windows.setdefault(wkey, [])
         slot = (msg.t_ms, msg.id)
         if len(window) >= self.rate_burst:
@@ -162,7 +168,7 @@ class History:
         if i < len(self._keys) and self._keys[i] == msg.key:
             del self._keys[i]
         self._xor ^= int(msg_id, 16)
-        wkey = (msg.author_id, msg.t_ms // self.rate_window_ms)
+        wkey = (msg.author_id, msg.kind, msg.t_ms // self.rate_window_ms)
         window = self._windows.get(wkey)
         if window is not None:
             slot = (msg.t_ms, msg.id)

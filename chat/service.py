@@ -1,0 +1,477 @@
+"""The chat service: one OS process per peer (per data dir), the asyncio adapter around
+`ChatNode`, meshed over TCP with the other peers' services and serving local/remote clients.
+
+    python -m chat.service --data-dir D [--port P] [--peer HOST:PORT ...]
+    p2p-race chat --serve
+
+Why TCP between services (not UDP with the wire codec): chat needs reliable, ordered
+delivery and bulk history sync (5,000 messages of up to 500 characters); TCP gives that,
+plus flow control and an immediate end-of-stream when a service dies, which is what lets
+a client fall back in milliseconds. Authenticity does not depend on the link: every
+message carries its author's signature and is verified by every receiver.
+
+One port serves both: the first frame of a connection says whether it is a peer service
+(`{"t": "hello", "role": "peer", ...}`) or a client (`"role": "client"`). A single
+instance per data dir is guaranteed by an flock on `chat.lock` (released by the kernel
+even on SIGKILL); `chat.json` says where the running one listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from chat.core import ChatNode
+from chat.framing import FrameError, read_frame, write_frame
+from chat.history import History
+from chat.message import KIND_SYSTEM, LOBBY, ChatMessage, InvalidMessage
+from chat.peers import PeerSource, StaticPeers, parse_addr
+from chat.store import ChatStore
+from chat.supervisor import InstanceLock, write_info
+from p2p_race import netinfo
+from p2p_race.identity import Identity, load_or_create
+
+log = logging.getLogger("chat.service")
+
+Addr = tuple[str, int]
+TICK = 0.1
+DIAL_INTERVAL = 0.5
+DIAL_BACKOFF_MAX = 5.0
+HELLO_TIMEOUT = 3.0
+MAX_CLIENT_HISTORY = 5000
+
+
+class Conn:
+    """One TCP connection (peer link or client), with a write queue of frames."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        self.remote: Addr = (str(peer[0]), int(peer[1]))
+        self.role = "?"
+        self.peer_id = ""
+        self.listen: Addr | None = None  # a peer service's own listening address
+        self.channel: str | None = None  # a client's subscription (None: all)
+        self.subscribed = False
+        self.closed = False
+
+    def send(self, frame: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        try:
+            write_frame(self.writer, frame)
+        except (ConnectionError, RuntimeError, FrameError) as exc:
+            log.debug("send to %s failed: %s", self.remote, exc)
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                self.writer.close()
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"<Conn {self.role} {self.peer_id[:8]} {self.remote}>"
+
+
+class ChatService:
+    def __init__(self, identity: Identity, data_dir: Path, *, name: str = "", host: str = "0.0.0.0",
+                 port: int = 0, peers: Iterable[Addr] = (), sources: Iterable[PeerSource] = (),
+                 store: bool = True, announce: bool = True) -> None:
+        self.identity = identity
+        self.data_dir = Path(data_dir)
+        self.name = name or f"peer-{identity.peer_id[:6]}"
+        self.host = host
+        self.port = port
+        self.store = ChatStore(self.data_dir) if store else None
+        self.node = ChatNode(History())
+        self.sources: list[PeerSource] = [StaticPeers(peers), *sources]
+        self.announce = announce
+        self.conns: set[Conn] = set()
+        self.known: dict[Addr, str] = {}  # service address -> peer id ("" until hello)
+        self._dialing: set[Addr] = set()
+        self._next_dial: dict[Addr, float] = {}
+        self._backoff: dict[Addr, float] = {}
+        self._self_addrs: set[Addr] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._stopped = asyncio.Event()
+        self.started_at = time.time()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.store is not None:
+            n = self.store.load_into(self.node.history)
+            log.info("loaded %d messages from %s", n, self.store.path)
+        self._server = await asyncio.start_server(self._accept, self.host, self.port,
+                                                  limit=1 << 16, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        for src in self.sources:
+            await src.start(self)
+        self._tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._dialer())]
+        if self.announce:
+            self.post_system(f"{self.name} joined")
+        log.info("chat service %s listening on %s:%d", self.identity.peer_id, self.host, self.port)
+
+    async def stop(self, say_goodbye: bool = True) -> None:
+        if say_goodbye and self.announce:
+            self.post_system(f"{self.name} left")
+            await self._drain(0.3)
+        for src in self.sources:
+            with contextlib.suppress(Exception):
+                await src.stop()
+        for t in self._tasks:
+            t.cancel()
+        if self._server is not None:
+            self._server.close()
+        for c in list(self.conns):
+            c.close()
+        if self.store is not None:
+            self.store.close()
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def _drain(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for c in list(self.conns):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(c.writer.drain(), max(0.01, deadline - time.monotonic()))
+
+    # -- posting --------------------------------------------------------------------------
+    def post_system(self, text: str, channel: str = LOBBY) -> ChatMessage | None:
+        """A system notice signed by this peer (joined, left, ...)."""
+        try:
+            msg = ChatMessage.create(self.identity, name=self.name, channel=channel, text=text,
+                                     clock=self.node.history.clock + 1, t=time.time(), kind=KIND_SYSTEM)
+        except InvalidMessage:
+            return None
+        res = self.submit(msg, None)
+        return res.new
+
+    def submit(self, msg: ChatMessage, source: Conn | None):
+        res, acts = self.node.submit(msg, time.monotonic(), source)
+        self._apply(acts)
+        return res
+
+    def _apply(self, acts) -> None:
+        for link, frame in acts.sends:
+            link.send(frame)
+        if acts.delivered or acts.removed:
+            if self.store is not None:
+                self.store.save(acts.delivered, acts.removed)
+            for c in list(self.conns):
+                if c.role != "client" or not c.subscribed:
+                    continue
+                for m in acts.delivered:
+                    if c.channel is None or m.channel == c.channel:
+                        c.send({"t": "msg", "m": m.to_wire()})
+                if acts.removed:
+                    c.send({"t": "gone", "ids": acts.removed})
+
+    # -- timers ---------------------------------------------------------------------------
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            self._apply(self.node.tick(time.monotonic()))
+
+    async def _dialer(self) -> None:
+        while True:
+            now = time.monotonic()
+            for src in self.sources:
+                try:
+                    for addr in src.addresses():
+                        self.known.setdefault(addr, "")
+                except Exception:  # noqa: BLE001 - a broken source must not stop the mesh
+                    log.exception("peer source %r failed", src)
+            linked = {c.listen for c in self.conns if c.role == "peer" and c.listen}
+            linked_ids = {c.peer_id for c in self.conns if c.role == "peer"}
+            for addr, pid in list(self.known.items()):
+                if addr in linked or addr in self._dialing or addr in self._self_addrs:
+                    continue
+                if pid and pid in linked_ids:
+                    continue
+                if now < self._next_dial.get(addr, 0):
+                    continue
+                self._dialing.add(addr)
+                asyncio.create_task(self._dial(addr))
+            await asyncio.sleep(DIAL_INTERVAL)
+
+    # -- connections ----------------------------------------------------------------------
+    def _hello(self) -> dict[str, Any]:
+        return {"t": "hello", "role": "peer", "id": self.identity.peer_id, "name": self.name,
+                "port": self.port, "peers": [list(a) for a in self.service_addrs()]}
+
+    def service_addrs(self) -> list[Addr]:
+        """Addresses of the other peers' services we know to be live (for clients' fallback)."""
+        out = [c.listen for c in self.conns if c.role == "peer" and c.listen and not c.closed]
+        return sorted(set(out))
+
+    async def _dial(self, addr: Addr) -> None:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*addr, limit=1 << 16), 2.0)
+        except (TimeoutError, OSError):
+            back = min(DIAL_BACKOFF_MAX, self._backoff.get(addr, DIAL_INTERVAL / 2) * 2)
+            self._backoff[addr] = back
+            self._next_dial[addr] = time.monotonic() + back
+            self._dialing.discard(addr)
+            return
+        conn = Conn(reader, writer)
+        conn.send(self._hello())
+        try:
+            reply = await asyncio.wait_for(read_frame(reader), HELLO_TIMEOUT)
+        except (TimeoutError, FrameError, OSError):
+            reply = None
+        self._dialing.discard(addr)
+        if not self._peer_hello_ok(conn, reply, addr):
+            conn.close()
+            self._next_dial[addr] = time.monotonic() + DIAL_BACKOFF_MAX
+            return
+        self._backoff.pop(addr, None)
+        await self._run_peer(conn)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # returning normally on cancellation (shutdown) keeps asyncio from logging the
+        # handler task's CancelledError as an error (Python 3.11 streams callback)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._accept_inner(reader, writer)
+
+    async def _accept_inner(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Conn(reader, writer)
+        try:
+            first = await asyncio.wait_for(read_frame(reader), HELLO_TIMEOUT)
+        except (TimeoutError, FrameError, OSError):
+            first = None
+        if not isinstance(first, dict) or first.get("t") != "hello":
+            conn.close()
+            return
+        if first.get("role") == "client":
+            await self._run_client(conn, first)
+            return
+        if first.get("role") != "peer":
+            conn.close()
+            return
+        if not self._peer_hello_ok(conn, first, None):
+            conn.close()
+            return
+        conn.send(self._hello())
+        await self._run_peer(conn)
+
+    def _peer_hello_ok(self, conn: Conn, hello: Any, dialed: Addr | None) -> bool:
+        if not isinstance(hello, dict) or hello.get("t") != "hello" or hello.get("role") != "peer":
+            return False
+        pid, port = hello.get("id"), hello.get("port")
+        if not isinstance(pid, str) or len(pid) != 16 or not isinstance(port, int) or not 0 < port < 65536:
+            return False
+        if pid == self.identity.peer_id:
+            if dialed is not None:
+                self._self_addrs.add(dialed)
+            return False
+        conn.role = "peer"
+        conn.peer_id = pid
+        conn.listen = dialed or (conn.remote[0], port)
+        self.known[conn.listen] = pid
+        for item in hello.get("peers", [])[:256] if isinstance(hello.get("peers"), list) else []:
+            addr = parse_addr(item)
+            if addr is not None and addr not in self._self_addrs:
+                self.known.setdefault(addr, "")
+        return True
+
+    async def _run_peer(self, conn: Conn) -> None:
+        self.conns.add(conn)
+        log.info("linked with peer %s at %s", conn.peer_id, conn.listen)
+        self._apply(self.node.link_up(conn, time.monotonic()))
+        try:
+            while True:
+                frame = await read_frame(conn.reader)
+                if frame is None:
+                    break
+                self._apply(self.node.on_frame(conn, frame, time.monotonic()))
+        except (FrameError, OSError) as exc:
+            log.info("peer %s link error: %s", conn.peer_id, exc)
+        finally:
+            self.node.link_down(conn)
+            self.conns.discard(conn)
+            conn.close()
+            if conn.listen:
+                self._next_dial[conn.listen] = time.monotonic() + DIAL_INTERVAL
+            log.info("peer %s link closed", conn.peer_id)
+
+    async def _run_client(self, conn: Conn, hello: dict) -> None:
+        conn.role = "client"
+        self.conns.add(conn)
+        conn.send({"t": "welcome", "id": self.identity.peer_id, "name": self.name,
+                   "clock": self.node.history.clock, "peers": [list(a) for a in self.service_addrs()]})
+        try:
+            while True:
+                frame = await read_frame(conn.reader)
+                if frame is None:
+                    break
+                self._client_frame(conn, frame)
+        except (FrameError, OSError) as exc:
+            log.debug("client %s error: %s", conn.remote, exc)
+        finally:
+            self.conns.discard(conn)
+            conn.close()
+
+    def _client_frame(self, conn: Conn, frame: dict) -> None:
+        kind = frame.get("t")
+        h = self.node.history
+        if kind == "submit":
+            try:
+                msg = ChatMessage.from_wire(frame.get("m"))
+            except InvalidMessage as exc:
+                conn.send({"t": "ack", "id": "", "ok": False, "reason": exc.reason})
+                return
+            res = self.submit(msg, None)
+            msg_id = res.new.id if res.new is not None else _id_or_blank(msg)
+            ok = res.new is not None or res.duplicate
+            conn.send({"t": "ack", "id": msg_id, "ok": ok, "reason": res.reason or "",
+                       "clock": h.clock})
+        elif kind == "sub":
+            ch = frame.get("channel")
+            conn.channel = ch if isinstance(ch, str) else None
+            conn.subscribed = True
+        elif kind == "hist":
+            ch = frame.get("channel")
+            limit = frame.get("limit")
+            limit = limit if isinstance(limit, int) and 0 < limit <= MAX_CLIENT_HISTORY else None
+            msgs = h.messages(ch if isinstance(ch, str) else None, limit)
+            conn.send({"t": "hist", "m": [m.to_wire() for m in msgs], "clock": h.clock})
+        elif kind == "peers":
+            conn.send({"t": "peers", "peers": [list(a) for a in self.service_addrs()]})
+        elif kind == "stats":
+            conn.send({"t": "stats", **self.stats()})
+        elif kind == "ping":
+            conn.send({"t": "pong"})
+
+    def stats(self) -> dict[str, Any]:
+        h = self.node.history
+        return {"id": self.identity.peer_id, "port": self.port, "count": len(h), "digest": h.digest(),
+                "clock": h.clock, "drops": dict(h.drops + self.node.drops),
+                "links": sorted(c.peer_id for c in self.conns if c.role == "peer"),
+                "clients": sum(1 for c in self.conns if c.role == "client"),
+                "pid": os.getpid()}
+
+
+def _id_or_blank(msg: ChatMessage) -> str:
+    try:
+        from chat.message import content_id
+
+        return content_id(msg.content())
+    except InvalidMessage:
+        return ""
+
+
+# -- process entry point ----------------------------------------------------------------
+def add_service_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=None,
+                   help=f"chat TCP port (default: config chat_port, else {netinfo.DEFAULT_CHAT_PORT}; "
+                        "0 = any free port)")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    p.add_argument("--no-discovery", action="store_true",
+                   help="find other chat services only through --peer and peer sharing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m chat.service", description="p2p-race chat service")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--name", default=None)
+    p.add_argument("--peer", action="append", default=[], metavar="HOST[:PORT]")
+    p.add_argument("--interface", default=None)
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    add_service_arguments(p)
+    return p
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the service in this process until SIGTERM/SIGINT (used by both entry points)."""
+    from p2p_race.config import Config
+    from p2p_race.errors import UserError
+    from p2p_race.paths import resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)
+    lock = InstanceLock(data_dir)
+    if not lock.acquire():
+        info = lock.info() or {}
+        print(json.dumps({"event": "already_running", "pid": info.get("pid"), "port": info.get("port")}),
+              flush=True)
+        return 0
+    cfg = Config.load(data_dir)
+    identity = load_or_create(data_dir)
+    name = args.name or cfg.name or f"peer-{identity.peer_id[:6]}"
+    peers = [parse_addr(p, netinfo.DEFAULT_CHAT_PORT) for p in [*args.peer, *cfg.peers]]
+    if any(p is None for p in peers):
+        raise UserError("--peer must be HOST or HOST:PORT")
+    explicit = args.port is not None
+    port = args.port if explicit else (cfg.chat_port or netinfo.DEFAULT_CHAT_PORT)
+    sources: list[PeerSource] = []
+    if not getattr(args, "no_discovery", False):
+        from chat.peers import discovery_source
+
+        src = discovery_source(identity, name, args.interface)
+        if src is not None:
+            sources.append(src)
+
+    async def main() -> int:
+        nonlocal port
+        svc = ChatService(identity, data_dir, name=name, host=args.host, port=port,
+                          peers=[p for p in peers if p], sources=sources)
+        try:
+            await svc.start()
+        except OSError as exc:
+            if explicit or exc.errno != errno.EADDRINUSE:
+                raise UserError(f"cannot listen on chat port {port}: {exc.strerror}") from exc
+            log.warning("chat port %d busy, using a free port", port)
+            svc = ChatService(identity, data_dir, name=name, host=args.host, port=0,
+                              peers=[p for p in peers if p], sources=sources)
+            await svc.start()
+        write_info(data_dir, {"pid": os.getpid(), "port": svc.port, "host": args.host,
+                              "id": identity.peer_id, "name": name, "started": time.time()})
+        print(json.dumps({"event": "ready", "port": svc.port, "id": identity.peer_id,
+                          "pid": os.getpid()}), flush=True)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await svc.stop()
+        return 0
+
+    try:
+        return asyncio.run(main())
+    finally:
+        lock.release()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from p2p_race.cli import setup_logging
+    from p2p_race.errors import UserError
+
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return serve(args)
+    except UserError as exc:
+        print(f"chat.service: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

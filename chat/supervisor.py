@@ -1,0 +1,218 @@
+"""One chat service per data dir, started on demand and restarted when it dies.
+
+`InstanceLock`: an exclusive flock on `<data dir>/chat.lock`, held for the service's
+lifetime. The kernel releases it when the process dies in any way (SIGKILL included), so
+there is no stale pid file to second-guess. `chat.json` (written atomically) says where
+the running service listens.
+
+`ensure_service(data_dir)` returns the running service's info, starting one (a detached
+process in its own session, so a game crash or Ctrl-C leaves it running) when none runs.
+`Supervisor` calls it every half second from a thread: what the game uses so that a chat
+service crash is repaired without the game noticing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+LOCK_NAME = "chat.lock"
+INFO_NAME = "chat.json"
+LOG_NAME = "chat-service.log"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class InstanceLock:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """True when this process now owns the data dir's chat service slot."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                (self.data_dir / INFO_NAME).unlink()
+            os.close(self._fd)
+            self._fd = None
+
+    def info(self) -> dict[str, Any] | None:
+        return read_info(self.data_dir)
+
+
+def is_running(data_dir: Path) -> bool:
+    """True when some process holds the data dir's chat lock."""
+    path = Path(data_dir) / LOCK_NAME
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def write_info(data_dir: Path, info: dict[str, Any]) -> None:
+    path = Path(data_dir) / INFO_NAME
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(info), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_info(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads((Path(data_dir) / INFO_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("port"), int):
+        return None
+    return info
+
+
+def running_info(data_dir: Path) -> dict[str, Any] | None:
+    """The live service's info (pid, port, ...) or None when no service runs."""
+    if not is_running(data_dir):
+        return None
+    info = read_info(data_dir)
+    if info is None or not _pid_alive(info.get("pid")):
+        return None
+    return info
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def service_command(data_dir: Path, *, peers: Iterable[str] = (), port: int | None = None,
+                    host: str | None = None, name: str | None = None,
+                    extra: Iterable[str] = ()) -> list[str]:
+    cmd = [sys.executable, "-m", "chat.service", "--data-dir", str(data_dir)]
+    for p in peers:
+        cmd += ["--peer", p]
+    if port is not None:
+        cmd += ["--port", str(port)]
+    if host:
+        cmd += ["--host", host]
+    if name:
+        cmd += ["--name", name]
+    return cmd + list(extra)
+
+
+_children: list[subprocess.Popen] = []
+
+
+def spawn_service(data_dir: Path, **kw: Any) -> subprocess.Popen:
+    """Start a detached service process (own session: survives its parent's death and
+    the terminal's Ctrl-C); its output goes to `chat-service.log` in the data dir."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    logf = open(Path(data_dir) / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(service_command(data_dir, **kw), stdin=subprocess.DEVNULL,
+                                stdout=logf, stderr=logf, env=env, start_new_session=True,
+                                close_fds=True)
+    finally:
+        logf.close()
+    _children[:] = [c for c in _children if c.poll() is None]  # reap exited ones
+    _children.append(proc)
+    return proc
+
+
+def ensure_service(data_dir: Path | str, *, timeout: float = 10.0, **kw: Any) -> dict[str, Any]:
+    """The running chat service's info for `data_dir`, starting one if none runs.
+
+    Keyword arguments (peers, port, host, name, extra) are used only when starting.
+    Raises RuntimeError when no service is up within `timeout`.
+    """
+    data_dir = Path(data_dir)
+    info = running_info(data_dir)
+    if info is not None:
+        return info
+    proc = spawn_service(data_dir, **kw)
+    deadline = time.monotonic() + timeout
+    ev = threading.Event()
+    while time.monotonic() < deadline:
+        info = running_info(data_dir)
+        if info is not None:
+            return info
+        if proc.poll() is not None and not is_running(data_dir):
+            tail = _log_tail(data_dir)
+            raise RuntimeError(f"chat service exited with status {proc.returncode}: {tail}")
+        ev.wait(0.02)
+    raise RuntimeError(f"chat service did not start within {timeout:.0f} s; see {data_dir / LOG_NAME}")
+
+
+def _log_tail(data_dir: Path) -> str:
+    try:
+        lines = (Path(data_dir) / LOG_NAME).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+class Supervisor:
+    """Keeps a chat service running for a data dir (what the game process uses)."""
+
+    def __init__(self, data_dir: Path | str, *, interval: float = 0.5, **kw: Any) -> None:
+        self.data_dir = Path(data_dir)
+        self.interval = interval
+        self.kw = kw
+        self.restarts = 0
+        self.info: dict[str, Any] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chat-supervisor", daemon=True)
+
+    def start(self) -> Supervisor:
+        self.info = ensure_service(self.data_dir, **self.kw)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if running_info(self.data_dir) is None:
+                try:
+                    self.info = ensure_service(self.data_dir, **self.kw)
+                    self.restarts += 1
+                    log.info("chat service restarted (pid %s)", self.info.get("pid"))
+                except RuntimeError as exc:
+                    log.warning("chat service restart failed: %s", exc)
+
+    def stop(self) -> None:
+        """Stop supervising (the service keeps running: chat outlives the game)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)

@@ -1,0 +1,178 @@
+"""`p2p-race chat`: terminal chat with the LAN, no game needed.
+
+    p2p-race chat                      interactive: type lines, see everyone's
+    p2p-race chat --say TEXT           send one line, exit once a service accepted it
+    p2p-race chat --history [--json]   print the log (DESIGN.md section 3 shape)
+    p2p-race chat --serve              run only this peer's chat service, headless
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+from chat.client import ChatClient, RateLimited
+from chat.message import KIND_SYSTEM, LOBBY, ChatMessage, InvalidMessage, valid_channel
+from chat.peers import parse_addr
+from chat.sanitize import sanitize
+from chat.service import add_service_arguments, serve
+from chat.store import read_history
+from chat.supervisor import ensure_service, running_info
+from p2p_race import netinfo
+from p2p_race.config import Config
+from p2p_race.errors import UserError
+from p2p_race.paths import resolve_data_dir
+
+HELP = "chat with the LAN in a terminal (--say, --history, --serve runs the chat service)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--serve", action="store_true", help="run this peer's chat service (headless)")
+    mode.add_argument("--say", metavar="TEXT", help="send one line and exit once a service accepted it")
+    mode.add_argument("--history", action="store_true", help="print the chat log and exit")
+    parser.add_argument("--channel", default=None,
+                        help="'lobby' (default) or 'match:<id>'; --history shows every channel unless given")
+    parser.add_argument("--limit", type=int, default=None, help="--history: only the last N messages")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds to wait for a chat service (default 5)")
+    parser.add_argument("--no-start", action="store_true",
+                        help="do not start a local chat service; use a running one or --peer")
+    add_service_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.channel is not None and not valid_channel(args.channel):
+        raise UserError(f"--channel {args.channel!r}: use 'lobby' or 'match:<id>'")
+    if args.serve:
+        return serve(args)
+    data_dir = resolve_data_dir(args.data_dir)
+    cfg = Config.load(data_dir)
+    peers = []
+    for p in [*args.peer, *cfg.peers]:
+        addr = parse_addr(p, netinfo.DEFAULT_CHAT_PORT)
+        if addr is None:
+            raise UserError(f"--peer {p!r}: use HOST or HOST:PORT")
+        peers.append(addr)
+    name = args.name or cfg.name
+    service_kw = {"peers": list(args.peer), "port": args.port, "name": name or None,
+                  "extra": ["--no-discovery"] if args.no_discovery else []}
+    if args.host != "0.0.0.0":
+        service_kw["host"] = args.host
+    info = None
+    if not args.no_start:
+        try:
+            info = ensure_service(data_dir, timeout=args.timeout, **service_kw)
+        except RuntimeError as exc:
+            if not peers:
+                raise UserError(f"cannot start the local chat service: {exc}") from exc
+    name = name or (info or running_info(data_dir) or {}).get("name") or ""
+    channel = args.channel or LOBBY
+    client = ChatClient(data_dir, name=name or "", peers=peers, start_service=not args.no_start,
+                        service_kw=service_kw, channel=args.channel if args.history else None)
+    client.start()
+    if not args.history and not args.say:
+        client.wait_synced(min(args.timeout, 2.0))
+    try:
+        if args.say is not None:
+            return _say(client, args.say, channel, args)
+        if args.history:
+            return _history(client, args, data_dir)
+        return _interactive(client, channel, args)
+    finally:
+        client.close()
+
+
+def _say(client: ChatClient, text: str, channel: str, args: argparse.Namespace) -> int:
+    # learn the service's Lamport clock first so the line sorts after what we have seen;
+    # when no service answers yet, the line is queued anyway and resent on connect
+    client.wait_synced(min(args.timeout, 2.0))
+    try:
+        msg = client.send(text, channel)
+    except InvalidMessage as exc:
+        raise UserError(f"message not sent: {exc}") from exc
+    except RateLimited as exc:
+        raise UserError(str(exc)) from exc
+    if not client.wait_acked(msg.id, args.timeout):
+        reason = client.failed.get(msg.id)
+        if reason:
+            raise UserError(f"the chat service refused the message: {reason}")
+        raise UserError(f"no chat service accepted the message within {args.timeout:g} s "
+                        "(is a chat service running? try --peer HOST:PORT)")
+    via = client.acked.get(msg.id)
+    if args.json:
+        print(json.dumps({**msg.to_json(), "accepted_by": f"{via[0]}:{via[1]}" if via else None}))
+    else:
+        print(f"sent {msg.id}")
+    return 0
+
+
+def _history(client: ChatClient, args: argparse.Namespace, data_dir) -> int:
+    if client.wait_synced(args.timeout):
+        msgs = client.messages(args.channel)
+    else:
+        print("p2p-race: note: no chat service answered; showing the log stored on disk",
+              file=sys.stderr)
+        msgs = read_history(data_dir).messages(args.channel)
+    if args.limit is not None:
+        msgs = msgs[-args.limit:] if args.limit > 0 else []
+    if args.json:
+        print(json.dumps([m.to_json() for m in msgs], ensure_ascii=False))
+    else:
+        for m in msgs:
+            print(format_line(m))
+    return 0
+
+
+def format_line(m: ChatMessage) -> str:
+    """One sanitized terminal line: `[HH:MM:SS] #channel name: text`."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(m.t))
+    if m.kind == KIND_SYSTEM:
+        return f"[{stamp}] #{m.channel} * {sanitize(m.text)}"
+    return f"[{stamp}] #{m.channel} {sanitize(m.name)}: {sanitize(m.text)}"
+
+
+def _interactive(client: ChatClient, channel: str, args: argparse.Namespace) -> int:
+    """Read stdin lines and send them; print incoming messages as they arrive."""
+    done = threading.Event()
+
+    def reader() -> None:
+        for line in sys.stdin:
+            text = line.rstrip("\n")
+            if text.strip() in ("/quit", "/exit"):
+                break
+            if not text.strip():
+                continue
+            try:
+                client.send(text, channel, hold=True)  # over the rate: sent a bit later
+            except InvalidMessage as exc:
+                print(f"p2p-race: not sent: {exc}", file=sys.stderr, flush=True)
+        done.set()
+
+    threading.Thread(target=reader, daemon=True, name="chat-stdin").start()
+    if not args.json:
+        print(f"chat on #{channel} as {client.name} ({client.identity.peer_id}); /quit to leave",
+              file=sys.stderr, flush=True)
+    shown: set[str] = set()
+    while not done.is_set():
+        for m in client.poll():
+            if m.id in shown:
+                continue
+            shown.add(m.id)
+            if args.json:
+                print(json.dumps(m.to_json(), ensure_ascii=False), flush=True)
+            else:
+                print(format_line(m), flush=True)
+        done.wait(0.05)
+    # give the last lines a moment to be acknowledged before leaving
+    deadline = time.monotonic() + args.timeout + 5.0 * (client.held() // 5 + 1)
+    while (client.pending() or client.held()) and time.monotonic() < deadline:
+        done.wait(0.05)
+    if client.pending():
+        print(f"p2p-race: {len(client.pending())} message(s) not acknowledged by any chat service",
+              file=sys.stderr)
+        return 1
+    return 0
