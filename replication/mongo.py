@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pymongo
+from bson.errors import InvalidDocument
 from pymongo import errors
 from pymongo.uri_parser import parse_uri
 
@@ -74,6 +75,14 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, errors.OperationFailure):
         return exc.code in TRANSIENT_CODES
     return False
+
+
+def is_document_error(exc: BaseException) -> bool:
+    """True when MongoDB refused this one document (validation, size): retrying the others
+    makes sense. Anything else (auth, no primary, network) concerns every write."""
+    if is_transient(exc):
+        return False
+    return isinstance(exc, (errors.WriteError, errors.DocumentTooLarge, InvalidDocument))
 
 
 class MongoSink:

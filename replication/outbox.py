@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from replication.mongo import is_transient, safe_error
+from replication.mongo import is_document_error, is_transient, safe_error
 from replication.records import MatchResult
 from replication.store import ResultStore
 
@@ -71,20 +71,20 @@ class OutboxDrainer:
                 self.sink.write(r)
             except Exception as exc:  # noqa: BLE001 - classified below, never propagated
                 msg = safe_error(exc, self.sink.uri)
-                if is_transient(exc):
-                    delay = self.backoff.fail()
-                    if self.connected is not False or self.backoff.failures in (1, 5, 10) or \
-                            self.backoff.failures % 50 == 0:
-                        log.warning("MongoDB unavailable (%s); %d result(s) kept in the outbox, "
-                                    "retrying in %.1f s", msg, self.store.outbox_count(), delay)
-                    self.connected = False
-                    self.last_error = msg
-                    return delay
-                log.error("MongoDB refused result %s (%s); retrying it in %.0f s",
-                          r.match_id, msg, POISON_DELAY)
                 self.last_error = msg
-                self.store.outbox_defer(r.match_id, now + POISON_DELAY)
-                continue
+                if is_document_error(exc):
+                    log.error("MongoDB refused result %s (%s); retrying it in %.0f s",
+                              r.match_id, msg, POISON_DELAY)
+                    self.store.outbox_defer(r.match_id, now + POISON_DELAY)
+                    continue
+                delay = self.backoff.fail()
+                if self.connected is not False or self.backoff.failures in (1, 5, 10) or \
+                        self.backoff.failures % 50 == 0:
+                    what = "unavailable" if is_transient(exc) else "refusing writes"
+                    log.warning("MongoDB %s (%s); %d result(s) kept in the outbox, retrying in %.1f s",
+                                what, msg, self.store.outbox_count(), delay)
+                self.connected = False
+                return delay
             self.store.outbox_done([r.match_id])
             self.written += 1
             if self.connected is False:
