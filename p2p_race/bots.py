@@ -54,6 +54,7 @@ class BotDriver:
         self.car_id = car_id
         self.skill = skill = min(1.0, max(0.05, float(skill)))
         self.horizon = 1.0 + 2.0 * skill
+        self.hold_steps = 10  # plans hold their throttle this many PLAN_STEPs (0.5 s), then brake
         self.replan_ticks = 2 + int(round(5 * (1.0 - skill)))
         self.cruise = 38.0 + (MAX_SPEED - 38.0) * skill
         self.margin_y = 0.4 + 1.2 * skill
@@ -85,25 +86,29 @@ class BotDriver:
         return Inputs(steer=steer, throttle=throttle)
 
     # -- planning ------------------------------------------------------------------------------
-    def _trajectory(self, v0: float, floor: float, lead: float, throttle: int, n: int) -> list[float]:
-        """Car position gained on the traffic at each PLAN_STEP (index 0 = now); `lead` is how
-        much faster than the traffic the speed floor is."""
+    def _trajectory(self, v0: float, floor: float, lead: float, throttle: int, n: int,
+                    hold: int) -> list[float]:
+        """Car position gained on the traffic at each PLAN_STEP (index 0 = now): `throttle` for
+        `hold` steps, then braking (the escape the bot keeps in reserve). `lead` is how much
+        faster than the traffic the speed floor is."""
         out = [0.0]
         y = 0.0
         v = v0
         base = lead - floor
-        if throttle > 0:
-            cap, dv = max(self.cruise, v0), ACCEL * PLAN_STEP
-            for _ in range(n):
-                v += dv
-                if v > cap:
-                    v = cap
-                y += (v + base) * PLAN_STEP
-                out.append(y)
-            return out
-        dv = (BRAKE if throttle < 0 else COAST_DRAG) * PLAN_STEP
-        for _ in range(n):
-            v -= dv
+        cap = max(self.cruise, v0)
+        up = ACCEL * PLAN_STEP
+        coast = COAST_DRAG * PLAN_STEP
+        brake = BRAKE * PLAN_STEP
+        for i in range(n):
+            if i < hold and throttle >= 0:
+                if throttle > 0:
+                    v += up
+                    if v > cap:
+                        v = cap
+                else:
+                    v -= coast
+            else:
+                v -= brake
             if v < floor:
                 v = floor
             y += (v + base) * PLAN_STEP
@@ -117,20 +122,43 @@ class BotDriver:
         floor = rules.min_speed(t)
         flow = rules.flow_speed(t)
         n = int(self.horizon / PLAN_STEP)
-        horizon = n * PLAN_STEP
         yf = st.y - rules.flow_offset(t)  # the car in the traffic frame
         reach = (MAX_SPEED - flow) * self.horizon + 60.0
         boxes = traffic.frame_vehicles(yf - 20.0, yf + reach)
-        half_len = CAR_H * HITBOX_H / 2 + self.margin_y
-        half_w = CAR_W * HITBOX_W / 2 + self.margin_x
+        trajs = {thr: self._trajectory(st.speed, floor, floor - flow, thr, n, self.hold_steps)
+                 for thr in (1, 0, -1)}
         cur_lane = min(LANES - 1, max(0, int(st.x // LANE_WIDTH)))
-        trajs = {thr: self._trajectory(st.speed, floor, floor - flow, thr, n) for thr in (1, 0, -1)}
-        # Lengthwise overlap windows per throttle, sideways windows per target lane, per box.
+        # With the safety margins first; when nothing is clear, with the bare hitboxes (the
+        # margins must not make a tight but real escape look like a crash).
+        for my, mx in ((self.margin_y, self.margin_x), (0.05, 0.02)):
+            hits = self._hits(st.x, yf, trajs, boxes, CAR_H * HITBOX_H / 2 + my,
+                              CAR_W * HITBOX_W / 2 + mx, n, cur_lane)
+            best = None
+            for (lane, thr), hit in hits.items():
+                if hit != _INF:
+                    continue
+                end = yf + trajs[thr][-1]
+                free = self._free_ahead(lane, end, boxes)
+                value = end + 0.4 * min(free, 150.0) - 4.0 * abs(lane - cur_lane)
+                if best is None or value > best[0]:
+                    best = (value, lane, thr)
+            if best is not None:
+                _, self.target_lane, self.throttle = best
+                return
+        # Boxed in: delay the crash as long as possible (the next plans may find a way out);
+        # on equal times keep the lane already aimed at, and brake.
+        prev = self.target_lane if self.target_lane is not None else cur_lane
+        self.target_lane, self.throttle = max(hits, key=lambda k: (hits[k], k[0] == prev, -k[1]))
+
+    def _hits(self, x0: float, yf: float, trajs: dict, boxes, half_len: float, half_w: float,
+              n: int, cur_lane: int) -> dict[tuple[int, int], float]:
+        """(target lane, throttle) -> earliest predicted collision time (inf when clear)."""
+        horizon = n * PLAN_STEP
         lon = {thr: [self._lon_window(traj, yf, box, half_len, n) for box in boxes]
                for thr, traj in trajs.items()}
-        best = None
+        hits = {}
         for lane in self._lane_order(cur_lane):
-            lat = [self._lat_window(st.x, lane_center(lane), box, half_w) for box in boxes]
+            lat = [self._lat_window(x0, lane_center(lane), box, half_w) for box in boxes]
             for thr in (1, 0, -1):
                 hit = _INF
                 for lw, tw in zip(lat, lon[thr], strict=True):
@@ -139,15 +167,8 @@ class BotDriver:
                     start = lw[0] if lw[0] > tw[0] else tw[0]
                     if start < hit and start <= horizon and start < min(lw[1], tw[1]):
                         hit = start
-                end = yf + trajs[thr][-1]
-                if hit == _INF:
-                    free = self._free_ahead(lane, end, boxes)
-                    value = (1, end + 0.4 * min(free, 150.0) - 4.0 * abs(lane - cur_lane))
-                else:
-                    value = (0, hit)
-                if best is None or value > best[0]:
-                    best = (value, lane, thr)
-        _, self.target_lane, self.throttle = best
+                hits[(lane, thr)] = hit
+        return hits
 
     @staticmethod
     def _lane_order(cur: int) -> list[int]:
@@ -197,6 +218,10 @@ class BotDriver:
             return None
         i_in = bisect.bisect_right(traj, lo)  # first step with the car past lo
         i_out = bisect.bisect_left(traj, hi)  # first step with the car at/after hi
-        t_in = max(0.0, (i_in - 1) * PLAN_STEP)  # conservative: the step before
+        if i_in == 0:
+            t_in = 0.0
+        else:  # interpolate between the steps around the entry
+            y0, y1 = traj[i_in - 1], traj[i_in]  # i_in <= n: the car gets past lo
+            t_in = (i_in - 1 + ((lo - y0) / (y1 - y0) if y1 > y0 else 0.0)) * PLAN_STEP
         t_out = i_out * PLAN_STEP if i_out <= n else _INF
         return t_in, t_out
