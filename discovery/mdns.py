@@ -72,11 +72,13 @@ class MdnsAdapter:
         try:
             announced = await self.azc.async_register_service(self.info, allow_name_change=True)
             self.times["registered"] = time.time()
-            await announced
-            self.times["announced"] = time.time()
-            if self._pending_txt is not None:  # the state changed while we were probing
+            if self._pending_txt is not None:
+                # the state changed while we were probing: publish it now; the update's
+                # announcements trail the registration's, so caches end on the new TXT
                 txt, self._pending_txt = self._pending_txt, None
                 await self.update(txt)
+            await announced
+            self.times["announced"] = time.time()
         except Exception as exc:  # noqa: BLE001 - mDNS trouble must not take the peer down
             self.error = f"mDNS registration failed: {exc}"
             log.warning("%s", self.error)
@@ -85,7 +87,7 @@ class MdnsAdapter:
         """Publish a new TXT record (state or match change)."""
         if self.azc is None:
             return
-        if self.info is None or "announced" not in self.times:
+        if self.info is None or "registered" not in self.times:
             self._pending_txt = txt  # published as soon as the registration completes
             return
         info = self.info

@@ -9,7 +9,9 @@ reuses it with its own transport, service type and ports.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable
 
@@ -72,6 +74,22 @@ def bind_host(interface: str | None) -> str:
         raise UserError(f"--interface {interface} matches no interface with an IPv4 address "
                         "(see `p2p-race doctor`)")
     return addrs[0]
+
+
+async def _resolve(addr: Addr) -> Addr:
+    """A `--peer` host name -> its IPv4 address, once (never a blocking lookup per send)."""
+    host, port = addr
+    try:
+        ipaddress.IPv4Address(host)
+        return addr
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise UserError(f"--peer {host}: cannot resolve it ({exc.strerror or exc}); use an IPv4 address") from exc
+    return infos[0][4][0], port
 
 
 def _port(text: str, whole: str) -> int:
@@ -165,9 +183,16 @@ class Discovery:
     def add_peer_address(self, addr: str | Addr) -> None:
         """Like `--peer`: greet this address until someone answers there."""
         target = addr if isinstance(addr, tuple) else parse_peer_address(addr)
-        self.static.append(target)
-        if self._started:
-            self._apply(self.table.add_static(target, time.monotonic()))
+        if not self._started:
+            self.static.append(target)
+            return
+
+        async def add() -> None:
+            resolved = await _resolve(target)
+            self.static.append(resolved)
+            self._apply(self.table.add_static(resolved, time.monotonic()))
+
+        self._spawn(add())
 
     async def start(self) -> None:
         """Begin answering hellos, greet `--peer` addresses and start mDNS in the background
@@ -185,6 +210,7 @@ class Discovery:
         t.on(Leave, self._on_leave)
         t.on(PeerList, self._on_peerlist)
         t.on_any(self._on_any)
+        self.static = [await _resolve(addr) for addr in self.static]
         self._started = True
         now = time.monotonic()
         for addr in self.static:

@@ -16,6 +16,7 @@ key under that name is listed with `key_changed=True` and the pin is not moved.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -31,6 +32,14 @@ STATIC_REGREET = 1.0  # --peer addresses: retried every second until they answer
 SHARED_TTL = 3.0  # a candidate from someone's peer list is dropped after this
 GOSSIP_INTERVAL = 10.0
 STALL = 0.4  # a gap this long between ticks means *we* were frozen, not the peers
+
+
+def _unicast_ipv4(host: str) -> bool:
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return not (ip.is_multicast or ip.is_unspecified or ip == ipaddress.IPv4Address("255.255.255.255"))
 
 
 class Pins(Protocol):
@@ -289,6 +298,9 @@ class PeerTable:
         pid = peer_id_of(public_key)
         addr = (host, port)
         if pid == self.self_id or pid in self.peers or addr in self._candidates or port == 0:
+            return
+        if not _unicast_ipv4(host):
+            self.refused += 1  # never a hostname (blocking DNS) nor a multicast/broadcast target
             return
         self._candidates[addr] = _Candidate(addr, "shared", pid, now, now)
 

@@ -75,6 +75,7 @@ def test_discovery_both_ways_state_in_heartbeats_and_txt(make_lan, tmp_path: Pat
     assert (seen["name"], seen["addresses"][0], seen["game_port"], seen["chat_port"], seen["state"]) == (
         "cat", h2.ip, p2.info["port"], 47811, "lobby")
 
+    p0.err.wait_for(lambda s: '"registered"' in s, 10, what="registration")
     p0.control("state racing m-77")
     wait_until(lambda: all(p.table()[p0.id]["state"] == "racing" for p in (p1, p2)), 5, what="state update")
     assert p1.table()[p0.id]["match_id"] == "m-77"
@@ -92,7 +93,10 @@ def test_discovery_both_ways_state_in_heartbeats_and_txt(make_lan, tmp_path: Pat
         "    def remove_service(self, zc, t, n): pass\n"
         f"b = ServiceBrowser(zc, '{SERVICE_TYPE}', L())\n"
         "ev.wait(5)\n"
-        f"info = zc.get_service_info('{SERVICE_TYPE}', {name!r}, timeout=3000)\n"
+        "for _ in range(50):  # the TXT update is announced; poll the cache until it lands\n"
+        f"    info = zc.get_service_info('{SERVICE_TYPE}', {name!r}, timeout=3000)\n"
+        "    if info and info.decoded_properties.get('st') == 'racing': break\n"
+        "    threading.Event().wait(0.1)\n"
         "print(json.dumps({'ptr': sorted(found), 'port': info.port, 'server': info.server,\n"
         "  'addresses': info.parsed_addresses(), 'txt': info.decoded_properties}))\n"
         "zc.close()\n"
@@ -182,17 +186,19 @@ def test_same_names_and_several_peers_on_one_host(make_lan, tmp_path: Path) -> N
         p.stop()
 
 
-def test_peers_json_one_shot_shape(make_lan, tmp_path: Path) -> None:
+def test_peers_json_one_shot_shape_and_interface_choice(make_lan, tmp_path: Path) -> None:
     lan = make_lan(2)
     h0, h1 = lan.hosts
-    p0 = PeerProc(h0, tmp_path, "ann", "--state", "hosting", "--match-id", "abc")
-    res = h1.run(p2p_race_cmd("peers", "--json", "--wait", "1.5", "--name", "probe"), timeout=30,
-                 env=cli_env(tmp_path / "probe"))
+    # --interface by name on one side and by address on the other
+    p0 = PeerProc(h0, tmp_path, "ann", "--state", "hosting", "--match-id", "abc", "--interface", "eth0")
+    res = h1.run(p2p_race_cmd("peers", "--json", "--wait", "1.5", "--name", "probe", "--interface", h1.ip),
+                 timeout=30, env=cli_env(tmp_path / "probe"))
     assert res.returncode == 0, res.stderr
     peers = json.loads(res.stdout)
     assert isinstance(peers, list) and len(peers) == 1
     assert set(peers[0]) >= PEER_KEYS
     assert (peers[0]["id"], peers[0]["state"], peers[0]["match_id"]) == (p0.id, "hosting", "abc")
+    assert peers[0]["addresses"] == [h0.ip]
     # the one-shot probe said goodbye: ann saw it come and go
     wait_until(lambda: [e["event"] for e in p0.events()] == ["added", "removed"], 5, what="probe leave")
     bad = h1.run(p2p_race_cmd("peers", "--interface", "nosuch0"), timeout=30, env=cli_env(tmp_path / "probe"))

@@ -259,3 +259,12 @@ def test_a_flood_of_fresh_keys_cannot_grow_the_table_unbounded() -> None:
     first = Identity.from_seed(b"sybil0")
     out = t.on_hello(first.peer_id, hello(first, "s0", state="racing"), ("10.0.1.1", 1000), 0.1)
     assert events(out) == [("updated", first.peer_id)]
+
+
+def test_shared_addresses_must_be_unicast_ipv4_literals() -> None:
+    t = table()
+    for host in ("evil.example", "224.0.0.251", "0.0.0.0", "255.255.255.255", "fe80::1", ""):
+        t.add_shared(B.public_key, host, 47800, 0.0)
+    assert t.candidate_count() == 0 and t.refused == 6
+    t.add_shared(B.public_key, "10.0.0.2", 47800, 0.0)
+    assert t.candidate_count("shared") == 1

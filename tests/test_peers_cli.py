@@ -39,7 +39,7 @@ def test_watch_and_one_shot_on_loopback(tmp_path: Path) -> None:
         info = json.loads(err.wait_for(lambda s: '"listening"' in s, 20))
         res = subprocess.run(
             p2p_race_cmd("peers", "--json", "--no-mdns", "--port", "0", "--wait", "1", "--name", "probe",
-                         "--peer", f"127.0.0.1:{info['port']}"),
+                         "--peer", f"localhost:{info['port']}"),
             env=cli_env(tmp_path / "p"), capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
         assert res.returncode == 0, res.stderr
         peers = json.loads(res.stdout)
