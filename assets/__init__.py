@@ -13,7 +13,7 @@ from pathlib import Path
 
 import platformdirs
 
-ASSET_VERSION = 4
+ASSET_VERSION = 5
 ENV_CACHE = "P2P_RACE_ASSET_CACHE"
 
 

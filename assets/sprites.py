@@ -221,6 +221,35 @@ def lamp(length: int, facing_right: bool) -> pygame.Surface:
     return out if facing_right else pygame.transform.flip(out, True, False)
 
 
+def house(w: int, h: int, seed: int = 0) -> pygame.Surface:
+    """A house from above: a hipped roof (four shaded planes and a ridge), a chimney, a shadow."""
+    rnd = random.Random(seed + 300)
+    roofs = [(170, 70, 55), (120, 120, 130), (90, 60, 50), (180, 110, 60), (70, 90, 120)]
+    base = roofs[seed % len(roofs)]
+    pad = 6
+    W, H = (w + pad) * SS, (h + pad) * SS
+    s = pygame.Surface((W, H), pygame.SRCALPHA)
+    bw, bh = w * SS, h * SS
+    pygame.draw.rect(s, (0, 0, 0, 70), (pad * SS, pad * SS, bw, bh))
+    x0, y0 = 0, 0
+    inset = min(bw, bh) * 0.5
+    r1 = (x0 + inset, y0 + bh / 2)
+    r2 = (x0 + bw - inset, y0 + bh / 2)
+    tl, tr, br, bl = (x0, y0), (x0 + bw, y0), (x0 + bw, y0 + bh), (x0, y0 + bh)
+    pygame.draw.polygon(s, shade(base, 1.25), [tl, tr, r2, r1])  # lit (top) plane
+    pygame.draw.polygon(s, shade(base, 0.7), [bl, br, r2, r1])  # shaded plane
+    pygame.draw.polygon(s, shade(base, 1.05), [tl, r1, bl])
+    pygame.draw.polygon(s, shade(base, 0.85), [tr, r2, br])
+    pygame.draw.line(s, shade(base, 0.55), r1, r2, SS * 2)
+    for a, b in ((tl, r1), (tr, r2), (bl, r1), (br, r2)):
+        pygame.draw.line(s, shade(base, 0.6), a, b, SS)
+    pygame.draw.rect(s, shade(base, 0.5), (0, 0, bw, bh), SS)
+    cx = rnd.uniform(0.2, 0.7) * bw
+    pygame.draw.rect(s, (0, 0, 0, 80), (cx + SS * 3, bh * 0.22 + SS * 3, bw * 0.1, bw * 0.1))
+    pygame.draw.rect(s, (110, 70, 60), (cx, bh * 0.22, bw * 0.1, bw * 0.1))
+    return _finish(s, w + pad, h + pad)
+
+
 def smoke_puff(size: int) -> pygame.Surface:
     S = size * SS
     s = pygame.Surface((S, S), pygame.SRCALPHA)

@@ -76,10 +76,12 @@ class RaceRenderer:
         self._trees = [cache.get(f"tree-{s}-{i}", lambda s=s, i=i: sp.tree(s, i))
                        for i, s in enumerate((46, 58, 70, 84))]
         self._bushes = [cache.get(f"bush-{i}", lambda i=i: sp.bush(30, i)) for i in range(3)]
+        self._houses = [cache.get(f"house-{i}", lambda i=i, w=w, h=h: sp.house(w, h, i))
+                        for i, (w, h) in enumerate(((90, 70), (70, 100), (110, 80), (80, 80), (100, 120)))]
         lamp_len = int(2.2 * ppm + 30)
         self._lamp_l = cache.get(f"lamp-{lamp_len}-r", lambda: sp.lamp(lamp_len, True))
         self._lamp_r = cache.get(f"lamp-{lamp_len}-l", lambda: sp.lamp(lamp_len, False))
-        self._lines_rng = random.Random(1)
+        self._lines: pygame.Surface | None = None
         self.shake = 0.0
 
     # -- coordinates ---------------------------------------------------------------------
@@ -189,6 +191,15 @@ class RaceRenderer:
                     img = self._lamp_r
                     surf.blit(img, (self.sx(RAIL_RIGHT) + 10 - img.get_width(), syy - img.get_height() / 2))
                 continue
+            if k % 3 == 0:  # houses: far from the road, every ~20 m at most
+                for side in (0, 1):
+                    r = _h(k, 200 + side)
+                    if r > 0.3:
+                        continue
+                    img = self._houses[int(r * 100) % len(self._houses)]
+                    far = 70 + _h(k, 210 + side) * 90
+                    x = left_edge - far - img.get_width() if side == 0 else right_edge + far
+                    surf.blit(img, (x, syy - img.get_height() / 2))
             for side in (0, 1):
                 for n in range(2):
                     r = _h(k, side * 7 + n)
@@ -290,20 +301,23 @@ class RaceRenderer:
             self._smoke.set_alpha(255)
 
     def _speed_lines(self, surf: pygame.Surface, speed: float, t: float) -> None:
+        """Short streaks along the road edges above ~120 km/h, denser and brighter with speed."""
         k = (speed - 34.0) / 26.0
         if k <= 0:
             return
-        n = int(6 + 16 * k)
-        rnd = random.Random(int(t * 30))
-        color = (255, 255, 255, int(40 + 90 * k))
-        lines = pygame.Surface((style.WIDTH, style.HEIGHT), pygame.SRCALPHA)
+        if self._lines is None:
+            self._lines = pygame.Surface((style.WIDTH, style.HEIGHT), pygame.SRCALPHA)
+        lines = self._lines
+        lines.fill((0, 0, 0, 0))
+        rnd = random.Random(int(t * 20))
+        n = int(3 + 9 * k)
         for _ in range(n):
-            side = rnd.random() < 0.5
-            x = rnd.uniform(self.sx(RAIL_LEFT) - 160, self.sx(RAIL_LEFT) + 60) if side else \
-                rnd.uniform(self.sx(RAIL_RIGHT) - 60, self.sx(RAIL_RIGHT) + 160)
-            y = rnd.uniform(-50, style.HEIGHT)
-            ln = 40 + 120 * k * rnd.random()
-            pygame.draw.line(lines, color, (x, y), (x, y + ln), 2)
+            edge = self.sx(RAIL_LEFT) if rnd.random() < 0.5 else self.sx(RAIL_RIGHT)
+            x = edge + rnd.uniform(-70, 70)
+            y = rnd.uniform(0, style.HEIGHT)
+            ln = 25 + 70 * k * rnd.random()
+            a = int((60 + 110 * k) * rnd.uniform(0.4, 1.0))
+            pygame.draw.line(lines, (255, 255, 255, min(255, a)), (x, y), (x, y + ln), 2)
         surf.blit(lines, (0, 0))
 
     def _offscreen(self, surf: pygame.Surface, cam_y: float, cars: list[DrawCar]) -> None:
@@ -319,7 +333,7 @@ class RaceRenderer:
                 behind.append(c)
         for group, top in ((sorted(ahead, key=lambda c: c.state.y), True),
                            (sorted(behind, key=lambda c: -c.state.y), False)):
-            for i, c in enumerate(group[:4]):
+            for i, c in enumerate(group[:3]):
                 x = max(20, min(style.WIDTH - 20, self.sx(c.state.x)))
                 gap = c.state.y - cam_y
                 rgb = sp.CAR_COLORS.get(c.color, style.TEXT)

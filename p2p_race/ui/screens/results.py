@@ -76,7 +76,11 @@ class ResultScreen(Screen):
         n = len(self.menu.items)
         w, gap = 170, 16
         x0 = style.WIDTH // 2 - (n * w + (n - 1) * gap) // 2
-        return [pygame.Rect(x0 + i * (w + gap), 510, w, 48) for i in range(n)]
+        return [pygame.Rect(x0 + i * (w + gap), self._panel().bottom + 20, w, 48) for i in range(n)]
+
+    def _panel(self) -> pygame.Rect:
+        h = 200 + 24 * min(8, len(self.rows))
+        return pygame.Rect(style.WIDTH // 2 - 300, 120, 600, h)
 
     def draw(self, surface: pygame.Surface) -> None:
         t = self.age
@@ -91,7 +95,7 @@ class ResultScreen(Screen):
                 y = (y0 + sp * t) % (style.HEIGHT + 40) - 20
                 xx = x + 14 * math.sin(t * 3 + ph)
                 pygame.draw.rect(surface, c, (xx, y, 7, 11 if int(t * 6 + ph) % 2 else 5))
-        r = style.panel(surface, (style.WIDTH // 2 - 300, 120, 600, 370), edge=col, alpha=235)
+        r = style.panel(surface, self._panel(), edge=col, alpha=235)
         style.text(surface, head, (style.WIDTH // 2, 62), size, col, anchor="center", shadow=5)
         score = self.me.score if self.me else 0
         style.text(surface, "FINAL SCORE", (r.left + 30, r.top + 20), 22, style.DIM, shadow=1)
