@@ -54,3 +54,34 @@ def test_a_different_seed_gives_a_different_sequence():
     a = run_in_process(77, 10.0, "hard", "1")
     b = run_in_process(78, 10.0, "hard", "1")
     assert a.split()[0] != b.split()[0] and a.split()[1] != b.split()[1]
+
+
+GOLDEN_SCRIPT = r"""
+import hashlib, random, struct
+from p2p_race.sim import Inputs, Race, Rules, state_digest
+
+race = Race(Rules(2024, time_limit=30.0, difficulty="hard"), ["a", "b"])
+rng = random.Random(99)
+digest = state_digest()
+tr = hashlib.sha256()
+while not race.finished:
+    race.step({"a": Inputs(int(rng.random() * 3) - 1, int(rng.random() * 3) - 1),
+               "b": Inputs(0, 1 if race.tick % 200 < 120 else -1)})
+    digest.add(race.cars["a"].state)
+    digest.add(race.cars["b"].state)
+    if race.tick % 60 == 0:
+        for v in race.traffic.vehicles_between(race.time, race.traffic.offset(race.time), race.traffic.offset(race.time) + 2000):
+            tr.update(struct.pack("<qqddddd", v.id, v.lane, v.x, v.y, v.w, v.h, v.speed) + v.kind.encode())
+print(digest.hexdigest()[:32], tr.hexdigest()[:32])
+"""
+
+# Pinned on the development machine. Equal on every IEEE-754 machine running this version;
+# if a deliberate change to the physics or the traffic changes it, peers of the old and the
+# new version would see different roads: bump p2p_race.PROTOCOL_VERSION along with it.
+GOLDEN = "85e9a9710734a91e9294aef7ef414543 9c71b1a13f1e968b8b38038fccb3c730"
+
+
+def test_golden_digest_matches_the_pinned_value():
+    out = subprocess.run([PYTHON, "-c", GOLDEN_SCRIPT], env=cli_env(PYTHONHASHSEED="7"),
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == GOLDEN
