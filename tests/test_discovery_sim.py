@@ -13,6 +13,15 @@ from tests.support.simnet import Faults, SimNet
 PORT = 47800
 
 
+def ip(name: str) -> str:
+    """Node "n3" lives at 10.0.0.3 (the table only shares IPv4 literals)."""
+    return f"10.0.0.{int(name[1:])}"
+
+
+def node_of(addr: tuple[str, int]) -> str:
+    return "n" + addr[0].rsplit(".", 1)[1]
+
+
 class Node:
     """A PeerTable plus the few lines an adapter needs to turn its outputs into sends."""
 
@@ -23,7 +32,7 @@ class Node:
         self.table = PeerTable(self.id)
         self.log: list[tuple[float, str, str]] = []  # (t, event, peer name)
         for s in static:
-            self.apply(self.table.add_static((s, PORT), net.now))
+            self.apply(self.table.add_static((ip(s), PORT), net.now))
 
     def hello(self, reply: bool) -> HelloInfo:
         return HelloInfo(self.ident.public_key, self.name, PORT, 0, "lobby", "", reply,
@@ -34,19 +43,19 @@ class Node:
             if isinstance(o, Event):
                 self.log.append((self.net.now, o.kind, o.peer.name))
             elif isinstance(o, Greet):
-                self.net.send(self.name, o.addr[0], ("hello", self.id, self.hello(True)))
+                self.net.send(self.name, node_of(o.addr), ("hello", self.id, self.hello(True)))
             elif isinstance(o, Answer):
-                self.net.send(self.name, o.addr[0], ("hello", self.id, self.hello(False)))
+                self.net.send(self.name, node_of(o.addr), ("hello", self.id, self.hello(False)))
             elif isinstance(o, Beat):
-                self.net.send(self.name, o.addr[0], ("hb", self.id, self.net.now, o.echo, o.echo_delay))
+                self.net.send(self.name, node_of(o.addr), ("hb", self.id, self.net.now, o.echo, o.echo_delay))
             elif isinstance(o, Share):
                 addr = self.table.address_of(o.peer_id)
                 if addr:
-                    self.net.send(self.name, addr[0], ("list", self.id, self.table.refs(exclude=o.peer_id)))
+                    self.net.send(self.name, node_of(addr), ("list", self.id, self.table.refs(exclude=o.peer_id)))
 
     def on_message(self, src: str, payload, now: float) -> None:
         kind, sender = payload[0], payload[1]
-        addr = (src, PORT)
+        addr = (ip(src), PORT)
         if kind == "hello":
             self.apply(self.table.on_hello(sender, payload[2], addr, now))
         elif kind == "hb":
