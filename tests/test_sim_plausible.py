@@ -141,3 +141,14 @@ def test_accepts_network_reports_duck_typed(seqs):
     wild = seqs["wild"]
     crashed = next(s for s in wild if s.crashed)
     assert plausible(report(wild[wild.index(crashed) - 1]), report(crashed), rules)
+
+
+def test_garbage_reports_are_rejected_without_raising(seqs):
+    rng = random.Random(5)
+    weird = [float("inf"), float("-inf"), float("nan"), -1e300, 1e300, -1, 0, 2**70, None, "x", True]
+    base = seqs["bot"][500]
+    for _ in range(3000):
+        field = rng.choice(["x", "y", "speed", "crashed", "crash_time", "score", "distance", "tick"])
+        bad = dataclasses.replace(base, **{field: rng.choice(weird)})
+        assert plausible(None, bad, RULES) in (True, False)
+        assert plausible(base, bad, RULES) in (True, False)

@@ -43,9 +43,20 @@ def _slack(rules: Rules) -> float:
     return 2.0 + (LANES - 1) * _PASS_POINTS
 
 
-def _finite(st: CarState) -> bool:
-    return all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-               for v in (st.x, st.y, st.speed, st.distance)) and isinstance(st.crashed, bool)
+def _real(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _well_typed(st) -> bool:
+    """Plain finite numbers of the right kinds (a report may come from anywhere)."""
+    try:
+        return (all(_real(getattr(st, f)) for f in ("x", "y", "speed", "distance"))
+                and isinstance(st.crashed, bool)
+                and all(isinstance(getattr(st, f), int) and not isinstance(getattr(st, f), bool)
+                        for f in ("tick", "score"))
+                and (st.crash_time is None or _real(st.crash_time)))
+    except AttributeError:
+        return False
 
 
 def _crash_time(st) -> float | None:
@@ -74,7 +85,7 @@ def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
     difficulty. Reports must arrive in tick order: a `new` older than `prev` is rejected.
     """
     rules = _as_rules(rules)
-    if not _finite(new) or not isinstance(new.tick, int) or not isinstance(new.score, int):
+    if not _well_typed(new) or (prev is not None and not _well_typed(prev)):
         return False
     t = new.tick * DT
     if new.tick < 0 or new.tick > rules.limit_ticks or new.score < 0:
@@ -89,7 +100,7 @@ def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
         return False
     if new.crashed:
         ct = new.crash_time
-        if ct is None or not isinstance(ct, int | float) or not (0.0 < ct <= t + EPS):
+        if ct is None or not (0.0 < ct <= t + EPS):
             return False
         if new.speed != 0.0:
             return False
