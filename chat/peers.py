@@ -55,6 +55,13 @@ def parse_addr(value: Any, default_port: int = netinfo.DEFAULT_CHAT_PORT) -> Add
     return host, int(port_text)
 
 
+def chat_addr_of_game_peer(value: str) -> Addr | None:
+    """A config `peers` entry names a peer's game address; its chat service listens on the
+    same host at the default chat port."""
+    addr = parse_addr(value)
+    return (addr[0], netinfo.DEFAULT_CHAT_PORT) if addr else None
+
+
 class StaticPeers:
     """A fixed list of addresses (--peer, config `peers`)."""
 

@@ -36,7 +36,7 @@ from chat.core import ChatNode
 from chat.framing import FrameError, read_frame, write_frame
 from chat.history import History
 from chat.message import KIND_SYSTEM, LOBBY, ChatMessage, InvalidMessage
-from chat.peers import PeerSource, StaticPeers, parse_addr
+from chat.peers import PeerSource, StaticPeers, chat_addr_of_game_peer, parse_addr
 from chat.store import ChatStore
 from chat.supervisor import InstanceLock, write_info
 from p2p_race import netinfo
@@ -416,8 +416,9 @@ def serve(args: argparse.Namespace) -> int:
     cfg = Config.load(data_dir)
     identity = load_or_create(data_dir)
     name = args.name or cfg.name or f"peer-{identity.peer_id[:6]}"
-    peers = [parse_addr(p, netinfo.DEFAULT_CHAT_PORT) for p in [*args.peer, *cfg.peers]]
-    if any(p is None for p in peers):
+    peers = [parse_addr(p, netinfo.DEFAULT_CHAT_PORT) for p in args.peer]
+    peers += [chat_addr_of_game_peer(p) for p in cfg.peers]
+    if any(p is None for p in peers[:len(args.peer)]):
         raise UserError("--peer must be HOST or HOST:PORT")
     explicit = args.port is not None
     port = args.port if explicit else (cfg.chat_port or netinfo.DEFAULT_CHAT_PORT)

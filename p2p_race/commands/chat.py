@@ -16,7 +16,7 @@ import time
 
 from chat.client import ChatClient, RateLimited
 from chat.message import KIND_SYSTEM, LOBBY, ChatMessage, InvalidMessage, valid_channel
-from chat.peers import parse_addr
+from chat.peers import chat_addr_of_game_peer, parse_addr
 from chat.sanitize import sanitize
 from chat.service import add_service_arguments, serve
 from chat.store import read_history
@@ -52,11 +52,12 @@ def run(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     cfg = Config.load(data_dir)
     peers = []
-    for p in [*args.peer, *cfg.peers]:
+    for p in args.peer:
         addr = parse_addr(p, netinfo.DEFAULT_CHAT_PORT)
         if addr is None:
             raise UserError(f"--peer {p!r}: use HOST or HOST:PORT")
         peers.append(addr)
+    peers += [a for a in map(chat_addr_of_game_peer, cfg.peers) if a and a not in peers]
     name = args.name or cfg.name
     service_kw = {"peers": list(args.peer), "port": args.port, "name": name or None,
                   "extra": ["--no-discovery"] if args.no_discovery else []}
