@@ -1,0 +1,95 @@
+"""`p2p-race spectate`: watch a running match (join it as a spectator).
+
+With `--headless` no window opens: the events it sees go to stdout (and to
+`--json-events FILE` as JSON lines, the shape of `p2p-race bot`), and it exits once the
+match has a result. Without it the game window opens on the spectate screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import time
+
+from p2p_race.errors import UserError
+from p2p_race.match import messages as m
+
+HELP = "watch a running match as a spectator (--headless: print what happens, exit at the result)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--match-id", default=None, help="the match to watch (default: the first one seen)")
+    parser.add_argument("--headless", action="store_true", help="no window: print events, exit at the result")
+    parser.add_argument("--json-events", metavar="FILE", default=None,
+                        help="append one JSON line per event to FILE ('-' = stdout)")
+    parser.add_argument("--port", type=int, default=None, help="UDP game port (default: a free one)")
+    parser.add_argument("--no-mdns", action="store_true", help="find peers only through --peer")
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    parser.add_argument("--linger", type=float, default=1.0, help="seconds to stay after the result")
+
+
+async def watch(args: argparse.Namespace) -> int:
+    from p2p_race.commands.bot import EventLog, event_fields
+    from p2p_race.runtime import from_args
+
+    rt = from_args(args, default_port=0)
+    log = EventLog(args.json_events, args.json)
+    q: asyncio.Queue = asyncio.Queue()
+    rt.listeners.append(q.put_nowait)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await rt.open()
+    except OSError as exc:
+        raise UserError(f"cannot open the UDP port: {exc.strerror}") from exc
+    wall = time.time() - time.monotonic()
+    log.emit("listening", id=rt.identity.peer_id, name=rt.name, port=rt.transport.port)
+
+    async def follow() -> int:
+        while True:
+            with rt.lock:
+                listings = sorted(rt.core.listings.values(), key=lambda li: li.seen, reverse=True)
+            pick = [li for li in listings if li.phase != m.PHASE_FINISHED
+                    and (not args.match_id or li.match_id == args.match_id)]
+            if pick:
+                rt.join(pick[0].match_id, m.ROLE_SPECTATOR)
+                break
+            await asyncio.sleep(0.05)
+        while True:
+            ev = await q.get()
+            if ev.kind in ("joined", "host", "countdown", "start", "crash", "result", "election", "connection",
+                           "refused"):
+                log.emit(ev.kind, **event_fields(ev, wall))
+            if ev.kind == "refused":
+                return 1
+            if ev.kind == "result":
+                await asyncio.sleep(args.linger)
+                return 0
+
+    task = asyncio.ensure_future(follow())
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({task, stopper}, timeout=args.timeout, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        return 130 if stopper in done else 1
+    finally:
+        task.cancel()
+        stopper.cancel()
+        await rt.close()
+        log.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.headless:
+        return asyncio.run(watch(args))
+    try:
+        from p2p_race.ui.spectate import run_window
+    except ImportError as exc:
+        raise UserError(f"the spectate window is unavailable ({exc}); use --headless") from exc
+    return run_window(args)

@@ -1,0 +1,364 @@
+"""The peer runtime: one UDP transport, discovery and the match core on an asyncio loop.
+
+Two ways to run it:
+- headless (bot, spectate CLI): `await rt.open()` inside your own loop, drive it from
+  coroutines there (`rt.call(...)`), `await rt.close()`;
+- under the pygame UI: `rt.start_thread()` runs the loop in a background thread; the UI
+  polls `snapshot()` and posts intents (`host`, `join`, `ready`, `post_state`, ...), which
+  are thread-safe. The UI never blocks on the network.
+
+The core is sans-I/O: this module only turns its actions into datagrams, timers and
+events. Results are stored through `replication.ScoreService` (SQLite, plus MongoDB when
+configured), which also syncs them with other peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from p2p_race.identity import Identity
+from p2p_race.match import messages as m
+from p2p_race.match.core import (
+    Broadcast,
+    CarReport,
+    Event,
+    MatchConfig,
+    MatchCore,
+    MatchRules,
+    Send,
+)
+from p2p_race.transport import UdpTransport
+
+log = logging.getLogger(__name__)
+
+MATCH_MESSAGES = (m.Announce, m.Join, m.JoinRefused, m.Leave, m.Ready, m.VoteRequest, m.Vote, m.Heartbeat,
+                  m.Roster, m.Ping, m.Pong, m.CountdownStart, m.RacerState, m.FinalReport, m.Result)
+TICK = 0.01  # core timer resolution (heartbeats 50 ms, elections 150-300 ms)
+HISTORY = 32  # remote snapshots kept per racer for interpolation
+
+
+@dataclass
+class RacerView:
+    peer_id: str
+    name: str
+    ready: bool
+    connected: bool
+    status: str
+    state: CarReport | None
+    history: list[tuple[float, CarReport]]  # (local arrival time, report), oldest first
+
+
+@dataclass
+class MatchSnapshot:
+    """What the UI draws: a copy, safe to read in another thread."""
+
+    match_id: str
+    role: str
+    phase: str
+    host: str | None
+    host_name: str
+    term: int
+    is_host: bool
+    rules: MatchRules
+    racers: list[RacerView]
+    spectators: list[str]
+    start_local: float | None  # monotonic clock of this process
+    result: Any | None
+    ranking: list[tuple[str, str, int, bool]]
+    disconnected: set[str]
+
+
+@dataclass
+class Snapshot:
+    peer_id: str
+    name: str
+    now: float
+    peers: list[Any] = field(default_factory=list)  # discovery.Peer
+    listings: list[Any] = field(default_factory=list)  # match.core.Listing
+    match: MatchSnapshot | None = None
+
+
+class PeerRuntime:
+    def __init__(
+        self,
+        identity: Identity,
+        name: str,
+        *,
+        data_dir: Path | str | None = None,
+        host: str = "0.0.0.0",
+        port: int = 0,
+        interface: str | None = None,
+        peers: Iterable[str] = (),
+        mdns: bool = True,
+        mdns_interfaces: list[str] | None = None,
+        config: MatchConfig | None = None,
+        mongodb_uri: str | None = None,
+        plausible: Callable | None = None,
+        store_results: bool = True,
+    ) -> None:
+        self.identity = identity
+        self.name = name
+        self.data_dir = data_dir
+        self.cfg = config or MatchConfig()
+        self.transport = UdpTransport(identity, host=host, port=port)
+        self._discovery_args = dict(interface=interface, peers=list(peers), mdns=mdns,
+                                    mdns_interfaces=mdns_interfaces)
+        self.mongodb_uri = mongodb_uri
+        self.store_results = store_results and data_dir is not None
+        self.scores: Any = None
+        kw = {"plausible": plausible} if plausible is not None else {}
+        self.core = MatchCore(identity.peer_id, name, sign=lambda r: r.signed(identity), rng=random.Random(),
+                              config=self.cfg, wall_offset=time.time() - time.monotonic(), **kw)
+        self.discovery: Any = None
+        self.lock = threading.RLock()  # guards the core against the UI thread
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.listeners: list[Callable[[Event], None]] = []  # called in the loop thread
+        self.history: dict[str, deque[tuple[float, CarReport]]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._ticker: asyncio.Task | None = None
+        self._thread: threading.Thread | None = None
+        self.stats = {"state_in": 0, "state_out": 0}
+
+    # ================================================================ life cycle
+    async def open(self) -> PeerRuntime:
+        from discovery import Discovery
+
+        self.loop = asyncio.get_running_loop()
+        await self.transport.start()
+        for cls in MATCH_MESSAGES:
+            self.transport.on(cls, self._on_packet)
+        self.discovery = Discovery(self.identity, self.transport, self.name, **self._discovery_args)
+        self.discovery.subscribe(self._on_peer)
+        await self.discovery.start()
+        if self.store_results:
+            try:
+                from replication.service import ScoreService
+
+                self.scores = ScoreService(self.data_dir, self.mongodb_uri)
+            except Exception:  # noqa: BLE001 - scores are a bonus: the match goes on without them
+                log.exception("score store unavailable; results will not be kept")
+        self._ticker = asyncio.ensure_future(self._tick_loop())
+        return self
+
+    async def close(self) -> None:
+        with self.lock:
+            acts = self.core.leave(time.monotonic()) if self.core.match is not None else []
+        self._apply(acts)
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self.discovery is not None:
+            await self.discovery.stop()
+        self.transport.close()
+        if self.scores is not None:
+            self.scores.close()
+
+    def start_thread(self, timeout: float = 10.0) -> PeerRuntime:
+        """Run the loop in a daemon thread (for the pygame UI)."""
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.open())
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.close())
+            loop.close()
+
+        self._thread = threading.Thread(target=main, name="p2p-race-runtime", daemon=True)
+        self._thread.start()
+        ready.wait(timeout)
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop_thread(self, timeout: float = 3.0) -> None:
+        if self.loop is not None and self._thread is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout)
+
+    # ================================================================ intents (any thread)
+    def call(self, fn: Callable[[float], list], *args: Any) -> None:
+        """Run `core.fn(*args, now)` on the loop and carry out its actions."""
+        if self.loop is None:
+            raise RuntimeError("runtime not open")
+        if _in_loop(self.loop):
+            self._run(fn, *args)
+        else:
+            self.loop.call_soon_threadsafe(self._run, fn, *args)
+
+    def _run(self, fn: Callable, *args: Any) -> None:
+        with self.lock:
+            acts = fn(*args, time.monotonic())
+        self._apply(acts)
+
+    def host(self, rules: MatchRules, role: int = m.ROLE_RACER) -> None:
+        self.call(lambda now: self.core.host(rules, now, role))
+
+    def join(self, match_id: str, role: int = m.ROLE_RACER) -> None:
+        self.call(lambda now: self.core.join(match_id, now, role))
+
+    def leave(self) -> None:
+        self.call(self.core.leave)
+
+    def ready(self, ready: bool = True) -> None:
+        self.call(lambda now: self.core.set_ready(ready, now))
+
+    def start_match(self) -> None:
+        self.call(self.core.start)
+
+    def post_state(self, rep: CarReport) -> None:
+        self.call(lambda now: self.core.local_state(rep, now))
+
+    # ================================================================ views
+    def snapshot(self) -> Snapshot:
+        now = time.monotonic()
+        with self.lock:
+            snap = Snapshot(self.identity.peer_id, self.name, now,
+                            list(self.discovery.peers()) if self.discovery else [],
+                            list(self.core.listings.values()))
+            mt = self.core.match
+            if mt is not None:
+                racers = [
+                    RacerView(r.peer_id, r.name, r.ready, r.connected, m.ST_NAMES[r.status],
+                              r.final or r.last, list(self.history.get(r.peer_id, ())))
+                    for r in sorted(mt.racers.values(), key=lambda r: r.peer_id)
+                ]
+                snap.match = MatchSnapshot(
+                    mt.match_id, "racer" if mt.role == m.ROLE_RACER else "spectator", m.PHASE_NAMES[mt.phase],
+                    mt.host, mt.host_name, mt.term, self.core.is_host, mt.rules, racers, sorted(mt.spectators),
+                    mt.start_local if mt.start_local is not None else self.core._start_local(mt),
+                    mt.result, self.core.ranking(), self.core.disconnected(now))
+        return snap
+
+    # ================================================================ plumbing
+    def _on_packet(self, packet: Any, addr: Any) -> None:
+        now = time.monotonic()
+        msg = packet.msg
+        if isinstance(msg, m.RacerState):
+            self.stats["state_in"] += 1
+            h = self.history.get(packet.sender)
+            if h is None:
+                h = self.history[packet.sender] = deque(maxlen=HISTORY)
+            h.append((now, CarReport(msg.tick, msg.x, msg.y, msg.speed, msg.score, msg.distance, msg.crashed,
+                                     msg.crash_time, msg.input_seq)))
+        with self.lock:
+            acts = self.core.on_message(packet.sender, msg, now)
+        if acts:
+            self._apply(acts)
+
+    def _on_peer(self, event: str, peer: Any) -> None:
+        """A newcomer hears about our match at once, not at the next announcement."""
+        if event != "added":
+            return
+        with self.lock:
+            mt = self.core.match
+            msg = self.core._announce(mt) if mt is not None and self.core.is_host else None
+        if msg is not None:
+            self.transport.send_peer(msg, peer.id)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            try:
+                with self.lock:
+                    acts = self.core.tick(time.monotonic())
+                if acts:
+                    self._apply(acts)
+            except Exception:  # noqa: BLE001 - a bug in one tick must not stop the peer
+                log.exception("match tick failed")
+            await asyncio.sleep(TICK)
+
+    def _apply(self, actions: list) -> None:
+        t = self.transport
+        for a in actions:
+            if isinstance(a, Send):
+                if a.to:
+                    if isinstance(a.msg, m.RacerState):
+                        self.stats["state_out"] += 1
+                    t.broadcast(a.msg, a.to)
+            elif isinstance(a, Broadcast):
+                if self.discovery is not None:
+                    ids = [p.id for p in self.discovery.peers()]
+                    if ids:
+                        t.broadcast(a.msg, ids)
+            elif isinstance(a, Event):
+                self._on_event(a)
+
+    def _on_event(self, ev: Event) -> None:
+        if ev.kind == "result" and self.scores is not None:
+            try:
+                self.scores.add(ev.data["result"])
+            except Exception:  # noqa: BLE001
+                log.exception("could not store the result")
+        if ev.kind in ("joined", "host", "start", "left") and self.discovery is not None:
+            mt = self.core.match
+            if mt is None:
+                self.discovery.set_state("lobby", "")
+            elif self.core.is_host:
+                self.discovery.set_state("hosting", mt.match_id)
+            elif mt.role == m.ROLE_SPECTATOR:
+                self.discovery.set_state("spectating", mt.match_id)
+            else:
+                self.discovery.set_state("racing", mt.match_id)
+        if ev.kind in ("joined", "left"):
+            self.history.clear()
+        self.events.put(ev)
+        for cb in list(self.listeners):
+            try:
+                cb(ev)
+            except Exception:  # noqa: BLE001
+                log.exception("event listener failed")
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def from_args(args: Any, config: MatchConfig | None = None, default_port: int | None = None) -> PeerRuntime:
+    """A runtime from the common CLI flags (--name, --data-dir, --interface, --peer, --port)."""
+    import socket
+
+    from discovery import bind_host
+    from p2p_race import netinfo
+    from p2p_race.config import Config
+    from p2p_race.errors import UserError
+    from p2p_race.identity import load_or_create
+    from p2p_race.paths import resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)
+    cfg = Config.load(data_dir)
+    identity = load_or_create(data_dir)
+    name = args.name or cfg.name or socket.gethostname()
+    if not name or len(name.encode()) > 64:
+        raise UserError("--name must be 1-64 bytes")
+    interface = args.interface or cfg.interface or None
+    port = getattr(args, "port", None)
+    if port is None:
+        port = cfg.game_port or (default_port if default_port is not None else netinfo.DEFAULT_GAME_PORT)
+    if not 0 <= port < 65536:
+        raise UserError("--port must be 0-65535")
+    from p2p_race.sim import plausible
+
+    return PeerRuntime(identity, name, data_dir=data_dir, host=bind_host(interface), port=port,
+                       interface=interface, peers=[*args.peer, *cfg.peers],
+                       mdns=not getattr(args, "no_mdns", False), config=config,
+                       mongodb_uri=args.mongodb_uri or cfg.mongodb_uri or None, plausible=plausible)
