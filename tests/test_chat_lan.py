@@ -1,0 +1,53 @@
+"""Chat services on LAN test hosts (network namespaces): they find each other with zeroconf
+(their own DNS-SD type), or with --peer where multicast is off; three hosts chat and every
+host ends with the same ordered log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.support.proc import cli_env, p2p_race_cmd, spawn, wait_until
+
+TIMEOUT = 30
+
+
+def _serve(host, tmp: Path, name: str, *extra: str):
+    d = tmp / name
+    d.mkdir()
+    proc, out = spawn(p2p_race_cmd("chat", "--serve", "--name", name, *extra), cli_env(d), host=host)
+    out.wait_for(lambda s: '"ready"' in s, TIMEOUT, what=f"{name} ready")
+    return d, proc
+
+
+def _history(host, d: Path) -> list[dict]:
+    res = host.run(p2p_race_cmd("chat", "--history", "--json", "--no-start"), env=cli_env(d),
+                   timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_three_hosts_chat_found_by_zeroconf_and_peer(make_lan, tmp_path: Path) -> None:
+    lan = make_lan(3)
+    h0, h1, h2 = lan.hosts
+    h2.set_multicast(False)  # h2 cannot use mDNS: it joins through --peer (TCP)
+    d0, _ = _serve(h0, tmp_path, "h0")
+    d1, _ = _serve(h1, tmp_path, "h1")
+    d2, _ = _serve(h2, tmp_path, "h2", "--peer", f"{h0.ip}:47801", "--no-discovery")
+    dirs = [(h0, d0), (h1, d1), (h2, d2)]
+    for host, d in dirs:
+        res = host.run(p2p_race_cmd("chat", "--say", f"hello from {host.name}", "--no-start"),
+                       env=cli_env(d), timeout=TIMEOUT)
+        assert res.returncode == 0, res.stderr
+
+    def converged():
+        logs = [_history(h, d) for h, d in dirs]
+        ids = {tuple(r["id"] for r in log) for log in logs}
+        texts = [r["text"] for r in logs[0] if r["kind"] == "text"]
+        return logs if len(ids) == 1 and len(texts) == 3 else None
+
+    logs = wait_until(converged, TIMEOUT, interval=0.3, what="same log on 3 hosts")
+    rows = logs[1]
+    assert sorted(r["text"] for r in rows if r["kind"] == "text") == [
+        "hello from h0", "hello from h1", "hello from h2"]
+    assert {r["text"] for r in rows if r["kind"] == "system"} >= {"h0 joined", "h1 joined", "h2 joined"}
