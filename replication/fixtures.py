@@ -25,11 +25,13 @@ def make_result(i: int, *, players: tuple[str, ...] | None = None, host: str | N
         players = tuple(rng.sample(NAMES, rng.randint(2, 4)))
     racers = []
     for name in players:
-        score = rng.randint(0, 5000)
         crashed = rng.random() < 0.7
         crash_time = round(rng.uniform(1, 179), 3) if crashed else -1.0
+        driven = crash_time if crashed else 180.0
+        distance = round(rng.uniform(0.3, 0.95) * 60.0 * driven, 2)  # 60 m/s: top speed
+        score = int(distance * 0.1 + rng.uniform(0.0, 20.0) * driven)
         trace = tuple(score * k // 10 for k in range(11)) if samples else ()
-        racers.append(RacerResult(identity(name).peer_id, name, score, round(score * 0.8, 2),
+        racers.append(RacerResult(identity(name).peer_id, name, score, distance,
                                   crashed, crash_time, trace))
     host_name = host or players[0]
     started = t0 + i * 300.0

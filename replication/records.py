@@ -13,6 +13,7 @@ peers treat those as the same result (see replication.store).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -40,6 +41,16 @@ MAX_UNIX = 2**33  # year 2242: anything later is garbage
 
 _MATCH_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
 _PEER_ID_RE = re.compile(r"[0-9a-f]{16}\Z")
+
+
+@functools.cache
+def _physics() -> tuple[float, float]:
+    """(top speed m/s, most points per second on any difficulty) from the simulation's
+    constants: a report beyond what any car could drive or score in its time is absurd."""
+    from p2p_race.sim import Rules, max_score_rate
+    from p2p_race.sim.rules import DIFFICULTIES, MAX_SPEED
+
+    return MAX_SPEED, max(max_score_rate(Rules(0, 180.0, d)) for d in DIFFICULTIES)
 
 
 def _check_name(name: Any, what: str) -> None:
@@ -102,6 +113,17 @@ class RacerResult:
             raise ValueError(f"samples must be a tuple of at most {MAX_SAMPLES} scores")
         for s in self.samples:
             _check_int(s, 0, MAX_SCORE, "sample")
+
+    def implausible(self, time_limit: float) -> str | None:
+        """Why no car of the simulation could have produced this report, or None.
+        (Checked on records received and stored, not by `adjudicate`.)"""
+        driven = float(self.crash_time) if self.crashed else float(time_limit)
+        top_speed, top_rate = _physics()
+        if self.distance > top_speed * driven * 1.05 + 50.0:
+            return f"racer {self.peer_id}: distance is impossible in the time driven"
+        if self.score > top_rate * (driven * 1.05 + 2.0) + 100:
+            return f"racer {self.peer_id}: score is impossible in the time driven"
+        return None
 
     @property
     def survival(self) -> float:
@@ -212,6 +234,10 @@ class MatchResult:
             self.validate()
         except ValueError as exc:
             return str(exc)
+        for r in self.racers:
+            why = r.implausible(self.time_limit)
+            if why:
+                return why
         if len(self.signer_key) != PUBLIC_KEY_BYTES or len(self.signature) != SIGNATURE_BYTES:
             return "unsigned"
         if peer_id_of(self.signer_key) != self.host_id:

@@ -131,3 +131,19 @@ def test_from_json_fuzz_never_raises_anything_but_value_error():
         accepted += 1
         assert r.problem() is not None or r == make_result(5)
     assert accepted < 3000
+
+
+@pytest.mark.parametrize("change, why", [
+    (dict(crashed=True, crash_time=2.0, distance=5000.0), "distance is impossible"),
+    (dict(crashed=True, crash_time=1.0, distance=1.0, score=5000), "score is impossible"),
+    (dict(crashed=False, crash_time=-1.0, distance=200_000.0), "distance is impossible"),
+])
+def test_physically_impossible_reports_are_refused(change, why):
+    r = make_result(6)
+    host = identity(next(n for n in ("ann", "bob", "cyd", "dee", "eve", "fay", "gus", "hal", "ivy", "jon",
+                                     "kim", "lou") if identity(n).peer_id == r.host_id))
+    racers = (replace(r.racers[0], **change),) + r.racers[1:]
+    bad = adjudicate(r.match_id, r.seed, r.time_limit, r.host_id, r.term, r.started_at, r.finished_at,
+                     racers).signed(host)
+    assert why in bad.problem()
+    assert not bad.verify()
