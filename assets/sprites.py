@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pygame
@@ -291,6 +293,75 @@ def explosion_frames(size: int, count: int = 10, seed: int = 5) -> list[pygame.S
             pygame.draw.circle(s, col, (c + math.cos(a) * d, c + math.sin(a) * d), S * dsz * (1 - k * 0.5))
         frames.append(_finish(s, size, size))
     return frames
+
+
+GRASS_A = (70, 140, 60)
+GRASS_B = (62, 128, 54)
+ASPHALT = (62, 64, 72)
+GRAVEL = (120, 112, 96)
+LINE = (235, 235, 225)
+
+
+@dataclass(frozen=True)
+class RoadGeometry:
+    """Where things are across the screen (px) for one road tile of `height` px."""
+
+    width: int
+    height: int
+    ppm: float
+    rail_left: float
+    rail_right: float
+    asphalt_left: float
+    asphalt_right: float
+    lanes: tuple[float, ...]  # x of each lane divider
+
+    def key(self) -> str:
+        raw = repr(self).encode()
+        return f"{self.width}x{self.height}-{zlib.crc32(raw):08x}"
+
+
+def road_tile(g: RoadGeometry) -> pygame.Surface:
+    """One repeat of the road across the full width: striped grass with texture, gravel
+    shoulders, guard rails with posts, grainy asphalt, solid edge lines and lane dashes
+    (3 m dash, 9 m gap). The tile repeats seamlessly along the road."""
+    ppm, h, W = g.ppm, g.height, g.width
+    tile = pygame.Surface((W, h))
+    half = h // 2
+    tile.fill(GRASS_A)
+    tile.fill(GRASS_B, (0, 0, W, half))
+    rnd = random.Random(4)
+    for _ in range(900):  # grass texture
+        x, y = rnd.randrange(W), rnd.randrange(h)
+        c = GRASS_A if y >= half else GRASS_B
+        k = rnd.choice((0.85, 1.12))
+        tile.set_at((x, y), tuple(min(255, int(v * k)) for v in c))
+    rl, rr = g.rail_left, g.rail_right
+    tile.fill(GRAVEL, (int(rl), 0, int(rr - rl) + 1, h))
+    al, ar = g.asphalt_left, g.asphalt_right
+    tile.fill(ASPHALT, (int(al), 0, int(ar - al) + 1, h))
+    for _ in range(1400):  # asphalt grain
+        x, y = rnd.uniform(al, ar), rnd.randrange(h)
+        c = rnd.choice((52, 56, 70, 74))
+        tile.set_at((int(x), y), (c, c + 2, c + 8))
+    for _ in range(60):  # gravel stones
+        x, y = rnd.uniform(rl, rr), rnd.randrange(h)
+        if x < al or x > ar:
+            tile.set_at((int(x), y), (150, 140, 120))
+    lw = max(2, int(0.15 * ppm))
+    for x in (al + 0.25 * ppm, ar - 0.25 * ppm):
+        pygame.draw.line(tile, LINE, (x, 0), (x, h), lw)
+    dash, gap = 3.0 * ppm, 9.0 * ppm
+    for x in g.lanes:
+        y = 0.0
+        while y < h:
+            pygame.draw.line(tile, LINE, (x, y), (x, min(h, y + dash)), lw)
+            y += dash + gap
+    for x in (rl, rr):  # guard rails, a post every 2 m
+        pygame.draw.line(tile, (40, 42, 48), (x + 2, 0), (x + 2, h), 4)
+        pygame.draw.line(tile, (185, 190, 200), (x, 0), (x, h), 3)
+        for k in range(int(h / (2 * ppm))):
+            pygame.draw.rect(tile, (90, 92, 100), (x - 3, k * 2 * ppm, 7, 4))
+    return tile
 
 
 class SpriteCache:

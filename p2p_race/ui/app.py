@@ -58,6 +58,7 @@ class App:
         from assets.sprites import SpriteCache
 
         self.sprites = SpriteCache()
+        self._set_icon()
         self.stack: list[Screen] = []
         self.running = True
         self.alpha = 0.0
@@ -69,6 +70,18 @@ class App:
         self.last_frame_ms = 0.0
 
     # -- window ------------------------------------------------------------------------
+    def _set_icon(self) -> None:
+        from assets import sprites
+
+        try:
+            rgb = sprites.CAR_COLORS.get(self.config.car_color, sprites.CAR_COLORS["red"])
+            icon = pygame.Surface((32, 32), pygame.SRCALPHA)
+            car = pygame.transform.rotate(sprites.car(rgb, 12, 28), -30)
+            icon.blit(car, car.get_rect(center=(16, 16)))
+            pygame.display.set_icon(icon)
+        except pygame.error:
+            pass
+
     def _open_window(self) -> pygame.Surface:
         if self.fullscreen:
             try:

@@ -34,11 +34,6 @@ SEGMENT = 7.0  # scenery slot length (m)
 EXPLOSION_FRAMES = 10
 EXPLOSION_TIME = 0.9  # s
 
-GRASS_A = (70, 140, 60)
-GRASS_B = (62, 128, 54)
-ASPHALT = (62, 64, 72)
-SHOULDER = (120, 112, 96)
-LINE = (235, 235, 225)
 
 
 @dataclass
@@ -117,49 +112,13 @@ class RaceRenderer:
 
     # -- road ----------------------------------------------------------------------------
     def _make_tile(self) -> pygame.Surface:
-        """One PERIOD of road across the full width: grass stripes, shoulders, rails, lines."""
+        """One PERIOD of road across the full width (drawn by assets.sprites.road_tile)."""
         ppm = self.ppm
-        h = round(PERIOD * ppm)
-        tile = pygame.Surface((style.WIDTH, h))
-        half = h // 2
-        tile.fill(GRASS_A)
-        tile.fill(GRASS_B, (0, 0, style.WIDTH, half))
-        rnd = random.Random(4)
-        for _ in range(900):  # grass texture
-            x, y = rnd.randrange(style.WIDTH), rnd.randrange(h)
-            c = GRASS_A if y >= half else GRASS_B
-            k = rnd.choice((0.85, 1.12))
-            tile.set_at((x, y), tuple(min(255, int(v * k)) for v in c))
-        rl, rr = self.sx(RAIL_LEFT), self.sx(RAIL_RIGHT)
-        tile.fill(SHOULDER, (int(rl), 0, int(rr - rl) + 1, h))
-        al, ar = self.sx(0.0), self.sx(ROAD_WIDTH)
-        tile.fill(ASPHALT, (int(al), 0, int(ar - al) + 1, h))
-        for _ in range(1400):  # asphalt grain
-            x, y = rnd.uniform(al, ar), rnd.randrange(h)
-            c = rnd.choice((52, 56, 70, 74))
-            tile.set_at((int(x), y), (c, c + 2, c + 8))
-        for _ in range(60):
-            x, y = rnd.uniform(rl, rr), rnd.randrange(h)
-            if x < al or x > ar:
-                tile.set_at((int(x), y), (150, 140, 120))
-        # edge lines (solid) and lane dashes (3 m every 12 m)
-        lw = max(2, int(0.15 * ppm))
-        for x in (0.25, ROAD_WIDTH - 0.25):
-            pygame.draw.line(tile, LINE, (self.sx(x), 0), (self.sx(x), h), lw)
-        dash, gap = 3.0 * ppm, 9.0 * ppm
-        for lane in range(1, LANES):
-            x = self.sx(lane * LANE_WIDTH)
-            y = 0.0
-            while y < h:
-                pygame.draw.line(tile, LINE, (x, y), (x, min(h, y + dash)), lw)
-                y += dash + gap
-        # guard rails with posts every 2 m
-        for x in (rl, rr):
-            pygame.draw.line(tile, (40, 42, 48), (x + 2, 0), (x + 2, h), 4)
-            pygame.draw.line(tile, (185, 190, 200), (x, 0), (x, h), 3)
-            for k in range(int(PERIOD / 2)):
-                y = k * 2 * ppm
-                pygame.draw.rect(tile, (90, 92, 100), (x - 3, y, 7, 4))
+        geo = sp.RoadGeometry(width=style.WIDTH, height=round(PERIOD * ppm), ppm=ppm,
+                              rail_left=self.sx(RAIL_LEFT), rail_right=self.sx(RAIL_RIGHT),
+                              asphalt_left=self.sx(0.0), asphalt_right=self.sx(ROAD_WIDTH),
+                              lanes=tuple(self.sx(k * LANE_WIDTH) for k in range(1, LANES)))
+        tile = self.cache.get(f"road-{geo.key()}", lambda: sp.road_tile(geo))
         return tile.convert() if pygame.display.get_surface() is not None else tile
 
     def draw_road(self, surf: pygame.Surface, cam_y: float) -> None:

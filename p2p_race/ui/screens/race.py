@@ -75,7 +75,7 @@ class RaceScreen(Screen):
         self._cam_who: str | None = self.local_name
         self._cam_off = 0.0
         self.best = app.scores.best(app.player_name)
-        self.popups: list[tuple[str, tuple, float]] = []
+        self.popups: list[list] = []  # [label, points, count, colour, t0]
         self._counters = (0, 0)
         self.crash_at: float | None = None
         self.watching: str | None = None
@@ -193,11 +193,20 @@ class RaceScreen(Screen):
         if sim is not None:
             counters = (sim.overtakes, sim.near_misses)
             if counters[1] > self._counters[1]:
-                self.popups.append(("NEAR MISS +25", style.ACCENT2, self.app.time))
+                self._popup("NEAR MISS", 25, style.ACCENT2)
             elif counters[0] > self._counters[0]:
-                self.popups.append(("OVERTAKE +5", style.GOOD, self.app.time))
+                self._popup("OVERTAKE", 5, style.GOOD)
             self._counters = counters
-        self.popups = [p for p in self.popups if self.app.time - p[2] < 1.4]
+        self.popups = [p for p in self.popups if self.app.time - p[4] < 1.4]
+
+    def _popup(self, label: str, points: int, color: tuple) -> None:
+        """Show a bonus; the same bonus again within half a second adds up ("x2") instead."""
+        last = self.popups[-1] if self.popups else None
+        if last is not None and last[0] == label and self.app.time - last[4] < 0.5:
+            last[2] += 1
+            last[4] = self.app.time
+        else:
+            self.popups.append([label, points, 1, color, self.app.time])
 
     def _camera(self) -> None:
         """Follow the local car; after its crash, glide over to the leading car still racing.
@@ -321,7 +330,8 @@ class RaceScreen(Screen):
 
     def _overlays(self, surface: pygame.Surface, local) -> None:
         now = self.app.time
-        for i, (msg, col, t0) in enumerate(self.popups):
+        for i, (label, points, count, col, t0) in enumerate(self.popups):
+            msg = f"{label} +{points}" if count == 1 else f"{label} x{count} +{points * count}"
             k = (now - t0) / 1.4
             if local is not None:
                 x = self.renderer.sx(local.x)
