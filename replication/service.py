@@ -8,8 +8,11 @@ timeout and the local store otherwise, and says which in `source`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pymongo import errors
@@ -18,6 +21,7 @@ from replication.mongo import MongoSink, redact, safe_error
 from replication.outbox import DrainerThread, OutboxDrainer
 from replication.records import MatchResult
 from replication.store import ResultStore, recent_json
+from replication.sync_server import serve_sync, sync_loop
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +93,29 @@ class ScoreService:
                 log.info("scores sync to MongoDB at %s", redact(self.uri))
 
     def add(self, result: MatchResult) -> bool:
+        """Store a signed result (and queue it for MongoDB); True when it was new."""
         return self.store.add(result)
+
+    async def serve(self, host: str, port: int = 0,
+                    peers: Callable[[], list[tuple[str, int]]] | None = None,
+                    interval: float = 20.0) -> int:
+        """Host score sync on host:port (call from the process's asyncio loop) and, given
+        `peers()` -> [(host, sync_port)], sync with a random one every ~interval s.
+        Returns the bound port (advertise it, e.g. in the discovery TXT record)."""
+        self._server = await serve_sync(self.store, host, port)
+        if peers is not None:
+            self._sync_task = asyncio.create_task(sync_loop(self.store, peers, interval=interval))
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop_serving(self) -> None:
+        task, server = getattr(self, "_sync_task", None), getattr(self, "_server", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if server is not None:
+            server.close()
+            await server.wait_closed()
 
     def leaderboard(self, limit: int = 20, player: str | None = None, recent: int = 10) -> dict:
         return read_leaderboard(self.store, self.uri, limit, player, recent)

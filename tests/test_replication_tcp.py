@@ -88,3 +88,29 @@ def test_sync_loop_converges_three_peers(tmp_path):
 
     asyncio.run(go())
     assert s[0].digest() == s[1].digest() == s[2].digest()
+
+
+def test_score_service_serves_and_syncs_with_peers(tmp_path):
+    from replication import ScoreService
+
+    dirs = [tmp_path / "x", tmp_path / "y"]
+    for d in dirs:
+        d.mkdir()
+    x, y = (ScoreService(d) for d in dirs)
+    x.add(make_result(1))
+    y.add(make_result(2))
+
+    async def go():
+        px = await x.serve("127.0.0.1", 0)
+        await y.serve("127.0.0.1", 0, peers=lambda: [("127.0.0.1", px)], interval=0.05)
+        deadline = asyncio.get_running_loop().time() + 20
+        while x.store.count() < 2 or y.store.count() < 2:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.02)
+        await y.stop_serving()
+        await x.stop_serving()
+
+    asyncio.run(go())
+    assert x.store.digest() == y.store.digest()
+    x.close()
+    y.close()
