@@ -297,3 +297,57 @@ def test_state_stream_and_final_report_from_local_car():
     assert core.match.racers[core.id].status == m.ST_TIME
     assert events(core.tick(3.2), "result")  # the lone racer finished: the host adjudicates
     assert core.match.result.winner_id == core.id
+
+
+def test_honest_bot_cars_are_never_rejected():
+    """Real CarSims steered by BotDriver, streamed through the wire format to a host core:
+    every state and the final reports pass `p2p_race.sim.plausible`, and the result holds
+    exactly the cars' own final numbers."""
+    from p2p_race.bots import BotDriver
+    from p2p_race.schema import encode_fields
+    from p2p_race.sim import CarSim, Rules
+
+    host = make_core(1)
+    host.host(MatchRules(seed=42, time_limit=6.0, difficulty="hard"), 0.0)
+    mt = host.match
+    ids = [identity(i).peer_id for i in (2, 3, 4)]
+    for pid in ids:
+        host.on_message(pid, m.Join(mt.mid, m.ROLE_RACER, pid[:4]), 0.0)
+    host.start(0.0)
+    host.tick(3.0)
+    rules = Rules(42, mt.rules.time_limit, "hard")
+    cars = {pid: (CarSim(rules, pid), BotDriver(pid, skill)) for pid, skill in zip(ids, (1.0, 0.5, 0.1), strict=True)}
+    host_car = CarReport(0, 5.0, 0.0, 25.0, 0, 0.0, False, -1.0)
+    now = 3.0
+    while not all(c.finished for c, _d in cars.values()):
+        now += 1 / 60
+        for pid, (car, drv) in cars.items():
+            if car.finished:
+                continue
+            car.step(drv.decide(car, car.traffic))
+            st = car.state
+            msg = m.RacerState(mt.mid, st.tick, st.tick, st.x, st.y, st.speed, st.score, st.distance, st.crashed,
+                               st.crash_time if st.crashed else -1.0)
+            msg = decode_fields(m.RacerState, encode_fields(msg))
+            assert not events(host.on_message(pid, msg, now), "rejected"), st
+            if car.finished:
+                fin = m.FinalReport(mt.mid, st.tick, st.tick, st.x, st.y, st.speed, st.score, st.distance,
+                                    st.crashed, st.crash_time if st.crashed else -1.0)
+                assert not events(host.on_message(pid, fin, now), "rejected"), st
+        host.tick(now)
+    assert host.rejected == {}
+    host_final = replace_tick(host_car, mt.rules.limit_ticks)
+    out = host.local_state(host_final, now)
+    out += host.tick(now + 0.01)
+    res = host.match.result
+    assert res is not None
+    for pid, (car, _d) in cars.items():
+        rr = res.racer(pid)
+        assert rr.score == car.state.score and rr.crashed == car.state.crashed
+
+
+def replace_tick(rep: CarReport, tick: int) -> CarReport:
+    from dataclasses import replace
+
+    d = 25.0 * tick / 60
+    return replace(rep, tick=tick, y=d, distance=d, score=int(d * 0.1))
