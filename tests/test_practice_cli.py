@@ -63,16 +63,18 @@ def test_without_a_seed_the_chosen_seed_is_reported(data_dir):
 
 
 @pytest.mark.parametrize("args, word", [
-    (("--bots", "9"), "--bots"),
-    (("--bots", "-1"), "--bots"),
-    (("--seconds", "-5"), "--seconds"),
-    (("--seconds", "0"), "--seconds"),
-    (("--seconds", "nan"), "--seconds"),
-    (("--seed", "-3"), "--seed"),
-    (("--bot-skill", "3"), "--bot-skill"),
+    (("--headless", "--bots", "9"), "--bots"),
+    (("--headless", "--bots", "-1"), "--bots"),
+    (("--headless", "--seconds", "-5"), "--seconds"),
+    (("--headless", "--seconds", "0"), "--seconds"),
+    (("--headless", "--seconds", "nan"), "--seconds"),
+    (("--headless", "--seed", "-3"), "--seed"),
+    (("--headless", "--bot-skill", "3"), "--bot-skill"),
+    (("--bots", "9"), "--bots"),  # checked before any window opens
+    (("--json",), "--headless"),
 ])
 def test_bad_input_is_one_clear_line_and_exit_2(data_dir, args, word):
-    out = practice("--headless", *args, data_dir=data_dir, timeout=60)
+    out = practice(*args, data_dir=data_dir, timeout=60)
     assert out.returncode == 2
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()

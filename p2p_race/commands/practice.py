@@ -39,6 +39,8 @@ def validate(args: argparse.Namespace) -> None:
         raise UserError(f"--seconds must be more than 0 and at most {MAX_SECONDS:g} (got {args.seconds:g})")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise UserError(f"--seed must be between 0 and 2^63-1 (got {args.seed})")
+    if args.json and not args.headless:
+        raise UserError("--json prints a race outcome and needs --headless")
     if args.bot_skill is not None and not 0.05 <= args.bot_skill <= 1.0:
         raise UserError(f"--bot-skill must be between 0.05 and 1 (got {args.bot_skill:g})")
 
