@@ -52,7 +52,7 @@ class MdnsAdapter:
             self.azc = AsyncZeroconf(interfaces=self.interfaces, ip_version=IPVersion.V4Only)
             self.browser = AsyncServiceBrowser(
                 self.azc.zeroconf, [self.service_type], handlers=[self._on_change])
-        except (OSError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - no multicast must never stop the peer
             self.error = f"mDNS unavailable on {', '.join(self.interfaces) or 'any interface'}: {exc}"
             log.warning("%s; add peers with --peer HOST", self.error)
             await self._close_quietly()

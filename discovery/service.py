@@ -16,7 +16,18 @@ import time
 from collections.abc import Callable, Iterable
 
 from discovery.mdns import MdnsAdapter
-from discovery.messages import HELLO_KNOWN, PEERLIST_MAX, Heartbeat, Hello, Leave, PeerList, PeerRef
+from discovery.messages import (
+    HELLO_KNOWN,
+    MAX_MATCH_ID_BYTES,
+    MAX_NAME_BYTES,
+    MAX_STATE_BYTES,
+    PEERLIST_MAX,
+    Heartbeat,
+    Hello,
+    Leave,
+    PeerList,
+    PeerRef,
+)
 from discovery.table import (
     HEARTBEAT_INTERVAL,
     TIMEOUT,
@@ -62,6 +73,11 @@ def parse_peer_address(text: str, default_port: int = netinfo.DEFAULT_GAME_PORT)
     if not host:
         raise UserError(f"--peer {text}: missing host")
     return host, port
+
+
+def _check_text(what: str, value: str, limit: int) -> None:
+    if len(value.encode("utf-8")) > limit:
+        raise ValueError(f"{what} must be at most {limit} bytes of UTF-8")
 
 
 def bind_host(interface: str | None) -> str:
@@ -119,6 +135,9 @@ class Discovery:
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         timeout: float = TIMEOUT,
     ) -> None:
+        _check_text("name", name, MAX_NAME_BYTES)
+        _check_text("state", state, MAX_STATE_BYTES)
+        _check_text("match id", match_id, MAX_MATCH_ID_BYTES)
         self.identity = identity
         self.transport = transport
         self.name = name
@@ -171,6 +190,8 @@ class Discovery:
 
     def set_state(self, state: str, match_id: str = "") -> None:
         """Change what we advertise: peers hear it within one datagram, DNS-SD follows."""
+        _check_text("state", state, MAX_STATE_BYTES)
+        _check_text("match id", match_id, MAX_MATCH_ID_BYTES)
         if (state, match_id) == (self.state, self.match_id):
             return
         self.state, self.match_id = state, match_id

@@ -133,3 +133,62 @@ def test_game_and_chat_discovery_do_not_mix() -> None:
             x.transport.close()
 
     asyncio.run(main())
+
+
+def test_random_well_signed_messages_never_break_the_handlers() -> None:
+    """Validly signed but hostile field values (the codec cannot judge those): no handler
+    error, a bounded table, and the real peer still listed afterwards."""
+    import random
+
+    from discovery import Heartbeat, Leave, PeerList, PeerRef
+    from p2p_race.wire import Codec
+
+    async def main() -> None:
+        victim = await node("victim")
+        victim.table.max_peers = 8
+        friend = await node("friend", [f"{LO}:{victim.transport.port}"])
+        await _until(lambda: names(victim) == {"friend"})
+        rng = random.Random(5)
+        idents = [Identity.from_seed(f"fz{i}".encode()) for i in range(12)]
+        codecs = [Codec(i) for i in idents]
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        dst = (LO, victim.transport.port)
+
+        def text(n: int) -> str:
+            s = "".join(rng.choice("ab.:\x00é/ ") for _ in range(rng.randrange(n + 1)))
+            return s.encode()[:n].decode("utf-8", "ignore")
+
+        def ref() -> PeerRef:
+            host = rng.choice(["127.0.0.1", "0.0.0.0", "224.0.0.1", "x", "", "999.1.1.1", "::1"])
+            return PeerRef(rng.choice(idents).public_key, host, rng.randrange(65536))
+
+        sent = 0
+        try:
+            for _ in range(400):
+                k = rng.randrange(len(idents))
+                kind = rng.randrange(4)
+                if kind == 0:
+                    msg = Hello(idents[k].public_key, rng.choice([victim.service_type, text(10)]), text(20),
+                                rng.randrange(65536), rng.randrange(65536), text(16), text(40), rng.random() < 0.5,
+                                tuple(ref() for _ in range(rng.randrange(9))))
+                elif kind == 1:
+                    msg = Heartbeat(text(16), text(40), rng.uniform(-1e9, 1e9), rng.choice([0.0, rng.uniform(-1e9, 1e9)]),
+                                    rng.uniform(-1e3, 1e3))
+                elif kind == 2:
+                    msg = PeerList(tuple(ref() for _ in range(rng.randrange(17))))
+                else:
+                    msg = Leave(text(30))
+                raw.sendto(codecs[k].encode(msg, time.time()), dst)
+                sent += 1
+                if sent % 20 == 0:  # small batches: never overflow the socket buffer
+                    await _until(lambda: victim.transport.stats["received"] >= sent, 5)  # noqa: B023
+        finally:
+            raw.close()
+        assert victim.transport.stats["handler_errors"] == 0
+        assert len(victim.table.peers) <= 8
+        await _until(lambda: "friend" in names(victim), 3)
+        for x in (victim, friend):
+            await x.stop()
+            x.transport.close()
+
+    asyncio.run(main())

@@ -64,7 +64,8 @@ def test_text_output_and_user_errors(tmp_path: Path) -> None:
     res = subprocess.run(p2p_race_cmd("peers", "--no-mdns", "--port", "0", "--wait", "0.2"), env=env,
                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert res.returncode == 0 and res.stdout == "" and "no peers found" in res.stderr
-    for bad in (["--peer", "h:99999"], ["--port", "70000"], ["--name", "n" * 65]):
+    for bad in (["--peer", "h:99999"], ["--port", "70000"], ["--name", "n" * 65], ["--state", "s" * 17],
+                ["--match-id", "m" * 41], ["--chat-port", "70000"]):
         res = subprocess.run(p2p_race_cmd("peers", "--no-mdns", "--wait", "0", *bad), env=env,
                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
         assert res.returncode == 2, (bad, res.stderr)

@@ -70,11 +70,14 @@ def build(args: argparse.Namespace) -> tuple[Discovery, UdpTransport]:
     if not 0 <= port < 65536:
         raise UserError("--port must be 0-65535")
     transport = UdpTransport(identity, host=host, port=port)
-    disco = Discovery(
-        identity, transport, name, interface=interface, peers=[*args.peer, *cfg.peers],
-        chat_port=args.chat_port if args.chat_port is not None else cfg.chat_port,
-        state=args.state, match_id=args.match_id, pins=PinStore(data_dir), mdns=not args.no_mdns,
-    )
+    try:
+        disco = Discovery(
+            identity, transport, name, interface=interface, peers=[*args.peer, *cfg.peers],
+            chat_port=args.chat_port if args.chat_port is not None else cfg.chat_port,
+            state=args.state, match_id=args.match_id, pins=PinStore(data_dir), mdns=not args.no_mdns,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     return disco, transport
 
 
