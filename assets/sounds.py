@@ -72,9 +72,9 @@ def crash(seed: int = 7) -> array:
     return _to_pcm(out, 0.9)
 
 
-def engine() -> array:
-    """Engine loop: a buzzy low tone with firing pulses; exactly 60 periods of 60 Hz = 1 s."""
-    freq = 60.0
+def engine(freq: float = 60.0) -> array:
+    """Engine loop: a buzzy tone with firing pulses; 1 s holding a whole number of periods
+    of `freq` (an integer), so it loops seamlessly. Three pitches are crossfaded by speed."""
     n = RATE  # 1 s: whole number of periods of every component below
     rnd = random.Random(3)
     noise = [rnd.uniform(-1, 1) for _ in range(n)]
@@ -150,7 +150,9 @@ SOUNDS: dict[str, Callable[[], array]] = {
     "beep": beep,
     "go": go_beep,
     "crash": crash,
+    "engine_lo": lambda: engine(42.0),
     "engine": engine,
+    "engine_hi": lambda: engine(88.0),
     "music": music,
     "select": lambda: beep(880.0, 0.06),
     "move": lambda: beep(520.0, 0.035),

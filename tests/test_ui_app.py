@@ -118,10 +118,15 @@ def test_audio_with_dummy_driver_loads_every_sound() -> None:
     try:
         if not audio.enabled:
             pytest.skip("this SDL build has no dummy audio driver")
-        assert {"beep", "go", "crash", "engine", "select", "move"} <= set(audio.sounds)
+        assert {"beep", "go", "crash", "engine_lo", "engine", "engine_hi", "select", "move"} <= set(audio.sounds)
         audio.play("beep")
         audio.music(True)
-        audio.engine(0.5)
+        audio.engine(0.25)  # between the low and the middle loop
+        vols = [round(ch.get_volume(), 3) for ch in audio._engine]
+        assert vols[0] > 0 and vols[1] > 0 and vols[2] == 0
+        audio.engine(1.0)
+        vols = [round(ch.get_volume(), 3) for ch in audio._engine]
+        assert vols[0] == 0 and vols[1] == 0 and vols[2] > 0
         assert audio.sounds["engine"].get_length() == pytest.approx(1.0, abs=0.01)
     finally:
         audio.close()

@@ -334,3 +334,51 @@ def test_race_with_eight_cars_and_traffic(app: App) -> None:
     assert [r.score for r in rows] == sorted((r.score for r in rows), reverse=True)
     d.run(0.2)
     d.shot("race")
+
+
+class SpectatorView:
+    """A RaceView without a local car (what a spectator of a networked match has)."""
+
+    def __init__(self, inner: PracticeView) -> None:
+        self.inner = inner
+        self.rules = inner.rules
+
+    @property
+    def time(self) -> float:
+        return self.inner.time
+
+    @property
+    def finished(self) -> bool:
+        return self.inner.finished
+
+    def local_car(self):
+        return None
+
+    def remote_cars(self):
+        return [("Zed", "red", self.inner.local_car(), True), *self.inner.remote_cars()]
+
+    def traffic(self, t, y0=None, y1=None):
+        return self.inner.traffic(t, y0, y1)
+
+    def step(self, inputs) -> None:
+        from p2p_race.sim import Inputs
+
+        self.inner.step(Inputs())
+
+
+def test_spectator_view_follows_the_leader_and_shows_results(app: App) -> None:
+    from p2p_race.ui.raceview import RaceView
+
+    d = Driver(app)
+    view = SpectatorView(PracticeView(Rules(seed=9, time_limit=10.0), "Zed", "red", bots=2, autopilot=True))
+    assert isinstance(view, RaceView)
+    race = RaceScreen(app, view)
+    app.push(race)
+    d.run(3.1)
+    d.run(3.0, step=4 * DT)
+    leader = max(view.remote_cars(), key=lambda c: c[2].y)
+    assert race.watching == leader[0]
+    assert abs(race.cam_y - leader[2].y) < 5.0
+    d.run(8.0, step=4 * DT, until=lambda: app.top is not race)
+    assert app.top.name == "results" and app.top.me is None
+    assert len(app.top.rows) == 3 and app.scores.top(5) == []  # a spectator records no score

@@ -23,7 +23,7 @@ class Audio:
         self.enabled = False
         self.sounds: dict[str, pygame.mixer.Sound] = {}
         self.played: list[str] = []  # names played, newest last (tests and the HUD use it)
-        self._engine: pygame.mixer.Channel | None = None
+        self._engine: list[pygame.mixer.Channel] = []
         self._music_on = False
         try:
             if not pygame.mixer.get_init():
@@ -33,8 +33,9 @@ class Audio:
                 if name != "music":
                     self.sounds[name] = pygame.mixer.Sound(str(path))
             self._music_path = paths["music"]
-            pygame.mixer.set_reserved(1)
-            self._engine = pygame.mixer.Channel(0)
+            pygame.mixer.set_num_channels(max(8, pygame.mixer.get_num_channels()))
+            pygame.mixer.set_reserved(3)
+            self._engine = [pygame.mixer.Channel(i) for i in range(3)]
             self.enabled = True
         except (pygame.error, OSError) as exc:
             log.warning("no sound (%s); the game runs silent", exc)
@@ -78,16 +79,24 @@ class Audio:
             log.info("music unavailable: %s", exc)
 
     def engine(self, level: float | None) -> None:
-        """Engine loop at `level` (0..1 of top speed); None stops it."""
-        if not self.enabled or self._engine is None:
+        """Engine at `level` (0..1 of top speed); None stops it. Three loops of rising pitch
+        play together and are crossfaded by level, so the engine note climbs with speed."""
+        if not self.enabled or not self._engine:
             return
         try:
             if level is None:
-                self._engine.fadeout(200)
+                for ch in self._engine:
+                    ch.fadeout(200)
                 return
-            if not self._engine.get_busy():
-                self._engine.play(self.sounds["engine"], loops=-1)
-            self._engine.set_volume(self.sound_volume * (0.15 + 0.35 * max(0.0, min(1.0, level))))
+            level = max(0.0, min(1.0, level))
+            if not self._engine[0].get_busy():
+                for ch, name in zip(self._engine, ("engine_lo", "engine", "engine_hi"), strict=True):
+                    ch.set_volume(0.0)
+                    ch.play(self.sounds[name], loops=-1)
+            pos = level * 2.0
+            base = self.sound_volume * (0.18 + 0.3 * level)
+            for i, ch in enumerate(self._engine):
+                ch.set_volume(base * max(0.0, 1.0 - abs(pos - i)))
         except pygame.error:
             pass
 

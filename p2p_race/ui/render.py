@@ -43,6 +43,7 @@ class DrawCar:
     state: CarState
     local: bool = False
     connected: bool = True
+    tilt: float = 0.0  # -1..1: steering left/right (the sprite leans into the turn)
 
 
 def _h(k: int, salt: int) -> float:
@@ -87,12 +88,20 @@ class RaceRenderer:
         return self.car_y - (y - cam_y) * self.ppm
 
     # -- sprites -------------------------------------------------------------------------
-    def car_sprite(self, color: str, crashed: bool = False) -> pygame.Surface:
+    def car_sprite(self, color: str, crashed: bool = False, lean: int = 0) -> pygame.Surface:
+        """The car in `color`; `lean` -2..2 turns it a few degrees into a lane change."""
         w, h = self._car_size
         rgb = sp.CAR_COLORS.get(color, sp.CAR_COLORS["red"])
         base = self.cache.get(f"car-{color}-{w}x{h}", lambda: sp.car(rgb, w, h))
         if not crashed:
-            return base
+            if lean == 0:
+                return base
+            key = f"lean-{color}-{w}x{h}-{lean}"
+            mem = self.cache._mem.get(key)
+            if mem is None:
+                mem = pygame.transform.rotozoom(base, -4.0 * lean, 1.0)
+                self.cache._mem[key] = mem
+            return mem
         key = f"wreck-{color}-{w}x{h}"
         mem = self.cache._mem.get(key)
         if mem is None:
@@ -203,7 +212,7 @@ class RaceRenderer:
         x, y = self.sx(st.x), self.sy(st.y, cam_y)
         if y < -80 or y > style.HEIGHT + 80:
             return
-        img = self.car_sprite(c.color, st.crashed)
+        img = self.car_sprite(c.color, st.crashed, 0 if st.crashed else round(c.tilt * 2))
         if not c.local and not st.crashed:
             img = img.copy()
             img.set_alpha(150 if c.connected else 70)

@@ -98,8 +98,14 @@ class RaceScreen(Screen):
         res = []
         for name, c in self.cur.items():
             p = self.prev.get(name)
-            st = lerp_state(p.state, c.state, alpha) if p is not None and p.state.tick <= c.state.tick else c.state
-            res.append(DrawCar(name, c.color, st, c.local, c.connected))
+            if p is not None and p.state.tick <= c.state.tick:
+                st = lerp_state(p.state, c.state, alpha)
+                dt = max(1, c.state.tick - p.state.tick) * DT
+                lateral = (c.state.x - p.state.x) / dt  # m/s sideways
+                tilt = max(-1.0, min(1.0, lateral / 8.0))
+            else:
+                st, tilt = c.state, 0.0
+            res.append(DrawCar(name, c.color, st, c.local, c.connected, tilt))
         return res
 
     @property
@@ -255,7 +261,7 @@ class RaceScreen(Screen):
             new_best = self.app.scores.record(self.app.player_name, me.score, mode=self.mode, distance=me.distance)
         rank = next((i for i, s in enumerate(self.result, 1) if s.local), 0)
         survived = me is not None and not me.crashed
-        victory = rank == 1 and (len(self.result) > 1 or survived)
+        victory = me is not None and rank == 1 and (len(self.result) > 1 or survived)
         self.app.replace(ResultScreen(self.app, self.result, victory=victory, new_best=new_best,
                                       best=max(best_before, me.score if me else 0), backdrop=snap,
                                       restart=self.restart, rules=self.view.rules))
@@ -268,6 +274,8 @@ class RaceScreen(Screen):
         t = self.prev_t + (self.cur_t - self.prev_t) * a
         speed = 0.0
         local = next((c.state for c in cars if c.local), None)
+        if local is None and self.watching:  # spectating: the HUD follows the watched car
+            local = next((c.state for c in cars if c.name == self.watching), None)
         if local is not None and not local.crashed:
             speed = local.speed
         traffic = self.view.traffic(t, cam - 45, cam + 45)

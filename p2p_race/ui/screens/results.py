@@ -19,7 +19,9 @@ class ResultScreen(Screen):
     def __init__(self, app, rows, *, victory: bool, new_best: bool, best: int,
                  backdrop: pygame.Surface | None = None, restart=None, rules=None) -> None:
         super().__init__(app)
-        self.name = "victory" if victory else "gameover"
+        self.me = next((r for r in rows if r.local), None)
+        # a spectator (no car of its own) sees neutral "RESULTS"
+        self.name = "victory" if victory else "gameover" if self.me is not None else "results"
         self.rows = rows
         self.victory = victory
         self.new_best = new_best
@@ -87,8 +89,8 @@ class ResultScreen(Screen):
         if self.backdrop is not None:
             surface.blit(self.backdrop, (0, 0))
         style.dim(surface, 165)
-        head = "VICTORY!" if self.victory else "GAME OVER"
-        col = style.ACCENT if self.victory else style.DANGER
+        head = {"victory": "VICTORY!", "gameover": "GAME OVER"}.get(self.name, "RESULTS")
+        col = {"victory": style.ACCENT, "gameover": style.DANGER}.get(self.name, style.ACCENT2)
         size = 86 + int(6 * math.sin(t * 4)) if self.victory else 86
         if self.victory:
             for x, y0, sp, ph, c in self.confetti:
@@ -97,8 +99,9 @@ class ResultScreen(Screen):
                 pygame.draw.rect(surface, c, (xx, y, 7, 11 if int(t * 6 + ph) % 2 else 5))
         r = style.panel(surface, self._panel(), edge=col, alpha=235)
         style.text(surface, head, (style.WIDTH // 2, 62), size, col, anchor="center", shadow=5)
-        score = self.me.score if self.me else 0
-        style.text(surface, "FINAL SCORE", (r.left + 30, r.top + 20), 22, style.DIM, shadow=1)
+        score = self.me.score if self.me else (self.rows[0].score if self.rows else 0)
+        style.text(surface, "FINAL SCORE" if self.me else "WINNING SCORE", (r.left + 30, r.top + 20), 22,
+                   style.DIM, shadow=1)
         style.text(surface, f"{score:,}", (r.left + 30, r.top + 42), 64, style.ACCENT)
         style.text(surface, "HIGH SCORE", (r.right - 30, r.top + 20), 22, style.DIM, anchor="topright", shadow=1)
         style.text(surface, f"{self.best:,}", (r.right - 30, r.top + 42), 64, style.TEXT, anchor="topright")
@@ -107,6 +110,9 @@ class ResultScreen(Screen):
             badge = pygame.Rect(r.centerx - 95, r.top + 52, 190, 40)
             pygame.draw.rect(surface, (int(200 + 55 * k), 60, 90), badge, border_radius=20)
             style.text(surface, "NEW HIGH SCORE!", badge.center, 22, style.TEXT, anchor="center", shadow=1)
+        if self.me is None and self.rows:
+            style.text(surface, f"Winner: {self.rows[0].name}", (r.centerx, r.top + 116), 24, style.ACCENT2,
+                       anchor="midtop")
         if self.me is not None:
             how = (f"survived {self.me.crash_time:.1f} s" if self.me.crashed and self.me.crash_time is not None
                    else "survived to the flag")
