@@ -26,7 +26,7 @@ from urllib.parse import unquote
 
 import pymongo
 from bson.errors import InvalidDocument
-from pymongo import errors
+from pymongo import ReadPreference, errors
 from pymongo.uri_parser import parse_uri
 
 from replication.records import MatchResult
@@ -161,26 +161,28 @@ class MongoSink:
 
     def leaderboard(self, limit: int = 20, player: str | None = None, recent: int = 10) -> dict:
         """The leaderboard as stored in MongoDB (shape of `p2p-race leaderboard --json`)."""
+        # Reads may come from a secondary: the leaderboard keeps working during an election.
+        db = self.client.get_database(self.db.name, read_preference=ReadPreference.PRIMARY_PREFERRED)
         query: dict[str, Any] = {}
         if player is not None:
             query = {"name_key": {"$regex": "\\|" + re.escape(player) + "$"}}
         players = []
-        cursor = self.db.players.find(query).sort([("best", pymongo.DESCENDING), ("_id", pymongo.ASCENDING)])
+        cursor = db.players.find(query).sort([("best", pymongo.DESCENDING), ("_id", pymongo.ASCENDING)])
         for doc in cursor.limit(limit):
             pid = doc["_id"]
             name = str(doc.get("name_key", "|?")).split("|", 1)[1]
             players.append({
                 "name": name, "best": int(doc.get("best", 0)),
-                "matches": self.db.player_matches.count_documents({"peer_id": pid}),
-                "wins": self.db.player_matches.count_documents({"peer_id": pid, "won": True}),
+                "matches": db.player_matches.count_documents({"peer_id": pid}),
+                "wins": db.player_matches.count_documents({"peer_id": pid, "won": True}),
                 "peer_id": pid,
             })
         if player is None:
-            docs = list(self.db.results.find().sort([("t", pymongo.DESCENDING)]).limit(recent))
+            docs = list(db.results.find().sort([("t", pymongo.DESCENDING)]).limit(recent))
         else:
-            ids = [d["match_id"] for d in self.db.player_matches.find({"name": player})
+            ids = [d["match_id"] for d in db.player_matches.find({"name": player})
                    .sort([("t", pymongo.DESCENDING)]).limit(recent)]
-            docs = list(self.db.results.find({"_id": {"$in": ids}}))
+            docs = list(db.results.find({"_id": {"$in": ids}}))
             docs.sort(key=lambda d: d.get("t", 0), reverse=True)
         return {"source": "mongodb", "players": players,
                 "recent": [recent_json(r) for r in self._verified(docs)]}

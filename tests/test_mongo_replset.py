@@ -42,6 +42,7 @@ class FakeReplicaSet:
         self.write_concerns: list = []
         self.faults: list[str] = []  # "stepdown" / "hangup": applied to the next update
         self.received: list[tuple[int, str]] = []  # (server index, command)
+        self.reads: list[tuple[int, str, bool]] = []  # (server, what, served by the primary)
         for i, s in enumerate(self.servers):
             s.autoresponds(lambda req, i=i: self._handle(i, req))
 
@@ -90,8 +91,16 @@ class FakeReplicaSet:
                 return self._update(i, req)
             if name == "find":
                 coll = req.doc["find"]
-                docs = [d for d in self.docs.get(coll, {}).values()]
+                docs = [d for d in self.docs.get(coll, {}).values() if self._match(d, req.doc.get("filter", {}))]
+                self.reads.append((i, "find", self.primary == i))
                 return req.replies({"ok": 1, "cursor": {"id": 0, "ns": f"p2p_test.{coll}", "firstBatch": docs}})
+            if name == "aggregate":  # count_documents: [$match, ($skip, $limit,) $group n]
+                coll = req.doc["aggregate"]
+                flt = req.doc["pipeline"][0].get("$match", {})
+                n = sum(1 for d in self.docs.get(coll, {}).values() if self._match(d, flt))
+                self.reads.append((i, "count", self.primary == i))
+                batch = [{"_id": 1, "n": n}] if n else []
+                return req.replies({"ok": 1, "cursor": {"id": 0, "ns": f"p2p_test.{coll}", "firstBatch": batch}})
         return req.replies({"ok": 0, "errmsg": f"mock: unsupported {name}", "code": 59})
 
     def _update(self, i: int, req) -> bool:
@@ -113,6 +122,11 @@ class FakeReplicaSet:
         if fault == "hangup":  # applied, but the reply never reaches the client
             return req.hangup()
         return req.replies({"ok": 1, "n": len(req.doc["updates"]), "nModified": 0})
+
+    @staticmethod
+    def _match(doc: dict, flt: dict) -> bool:
+        """Equality filters only (what the leaderboard's counts use); operators match all."""
+        return all(isinstance(v, dict) or doc.get(k) == v for k, v in flt.items())
 
     @staticmethod
     def _apply(coll: dict, op: dict) -> None:
@@ -219,3 +233,21 @@ def test_mongo_two_peers_writing_same_result_make_one_document(rs):
     assert list(rs.docs["results"]) == [r.match_id]
     assert len(rs.docs["player_matches"]) == len(r.racers)
     assert len(rs.docs["players"]) == len(r.racers)
+
+
+def test_mongo_leaderboard_reads_a_secondary_while_there_is_no_primary(rs, data_dir):
+    from replication.service import read_leaderboard
+
+    store = ResultStore(data_dir)
+    r = make_result(5)
+    store.add(r)
+    sink = sink_for(rs)
+    sink.write(r)
+    sink.close()
+    rs.step_down(None)
+    board = read_leaderboard(store, rs.uri, timeout=3.0)
+    assert board["source"] == "mongodb", board.get("mongodb_error")
+    assert sorted(p["name"] for p in board["players"]) == sorted(x.name for x in r.racers)
+    assert all(p["matches"] == 1 for p in board["players"])
+    assert [m["match_id"] for m in board["recent"]] == [r.match_id]
+    assert rs.reads and not any(by_primary for _, _, by_primary in rs.reads)
