@@ -427,6 +427,24 @@ class ChatClient:
             self.known_services = merged[-64:]
 
 
+def send_notice(data_dir: Path | str, text: str, channel: str = LOBBY, *, name: str = "",
+                timeout: float = 3.0, peers: Iterable[Addr] = ()) -> bool:
+    """Post a system notice (host changed, winner, ...) as this peer and wait until a chat
+    service accepted it. Blocking: call it from a worker thread, not from a frame."""
+    with ChatClient(data_dir, name=name, peers=peers) as client:
+        client.wait_synced(min(timeout, 1.0))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                msg = client.send(text, channel, kind=KIND_SYSTEM)
+                break
+            except RateLimited:
+                if time.monotonic() > deadline:
+                    return False
+                threading.Event().wait(0.1)
+        return bool(msg) and client.wait_acked(msg.id, max(0.0, deadline - time.monotonic()))
+
+
 def _check_text(text: str, channel: str, kind: int, identity: Identity) -> None:
     """Raise InvalidMessage now for a line that could never be sent."""
     ChatMessage.create(identity, name="x", channel=channel, text=text, clock=1, t=0.0, kind=kind)

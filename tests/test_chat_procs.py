@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chat.client import ChatClient, query_service
+from chat.client import ChatClient, query_service, send_notice
 from chat.framing import encode_frame
 from chat.message import ChatMessage
 from chat.supervisor import Supervisor, ensure_service, running_info
@@ -179,10 +179,14 @@ def test_late_joiner_gets_whole_history(services, tmp_path: Path) -> None:
                                    text=f"old {i}", clock=i + 10, t=1_700_000_000 + i)
             sent.append(query_service(a.addr, {"t": "submit", "m": m.to_wire()})["ok"])
         assert all(sent)
+    # the game posts system notices (host changed, winner) through the same path
+    assert send_notice(a.data_dir, "alice won match m1", "match:m1", name="alice")
     late = services("late", a.port)
-    ids = _same_logs(a, late, n=42)
-    assert len(ids) == 42
-    assert [m.text for m in late.history() if m.channel == "match:m1"] == [f"old {i}" for i in range(0, 40, 2)]
+    ids = _same_logs(a, late, n=43)
+    assert len(ids) == 43  # a's "joined", 40 lines, the notice, late's "joined"
+    match = [m for m in late.history() if m.channel == "match:m1"]
+    assert [m.text for m in match if m.kind == 0] == [f"old {i}" for i in range(0, 40, 2)]
+    assert [m.text for m in match if m.kind == 1] == ["alice won match m1"]
 
 
 def test_game_crash_leaves_chat_running_and_supervisor_restarts_it(tmp_path: Path) -> None:

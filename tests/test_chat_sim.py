@@ -99,7 +99,7 @@ def run_scenario(seed: int, n_peers: int = 4, n_msgs: int = 40, faults: Faults |
     return peers, sent
 
 
-@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("seed", range(100))
 def test_histories_converge_under_faults(seed: int) -> None:
     peers, sent = run_scenario(seed)
     logs = _logs(peers)
