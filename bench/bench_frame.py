@@ -57,6 +57,13 @@ def measure(cars: int, frames: int, window: tuple[int, int] = (1280, 720), seed:
             "traffic": statistics.mean(traffic), "alive": alive}
 
 
+def _load() -> str:
+    try:
+        return f"load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    except OSError:
+        return ""
+
+
 def run(quick: bool) -> list[dict]:
     frames = 400 if quick else 3000
     rows = []
@@ -66,7 +73,8 @@ def run(quick: bool) -> list[dict]:
         rows.append({"metric": f"frame time p50, {cars} cars", "value": round(m["p50"], 3), "unit": "ms",
                      "note": note})
         rows.append({"metric": f"frame time p99, {cars} cars", "value": round(m["p99"], 3), "unit": "ms",
-                     "target": f"<= {TARGET_MS} ms", "ok": m["p99"] <= TARGET_MS, "note": f"max {m['max']:.2f} ms"})
+                     "target": f"<= {TARGET_MS} ms", "ok": m["p99"] <= TARGET_MS,
+                     "note": f"max {m['max']:.2f} ms; {_load()} (other work on the machine shows up as p99 spikes)"})
     m = measure(16, frames // 2, window=(1920, 1080))
     rows.append({"metric": "frame time p99, 16 cars, 1920x1080 window", "value": round(m["p99"], 3), "unit": "ms",
                  "target": f"<= {TARGET_MS} ms", "ok": m["p99"] <= TARGET_MS,
