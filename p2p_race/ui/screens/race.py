@@ -347,6 +347,7 @@ class RaceScreen(Screen):
                 style.text(surface, msg, (x, y), 30, col, anchor="center", alpha=int(255 * (1 - k * k)))
         cx, cy = style.WIDTH // 2, style.HEIGHT // 2 - 40
         if self.phase == "countdown":
+            cy -= 65  # leave the cars on the start line in view
             n = max(1, math.ceil(self.cd_left))
             frac = self.cd_left - math.floor(self.cd_left) if self.cd_left > 0 else 0
             size = int(110 + 90 * frac)
@@ -356,6 +357,15 @@ class RaceScreen(Screen):
                             math.pi / 2 + 2 * math.pi * frac, 6)
             style.text(surface, str(n), (cx, cy), size, style.ACCENT, anchor="center", shadow=5)
             style.text(surface, "GET READY", (cx, cy + 120), 34, style.TEXT, anchor="midtop")
+            keys = self.app.config.keys
+
+            def k(action: str) -> str:
+                names = keys.get(action) or ["?"]
+                return "/".join(n.upper() if len(n) == 1 else n.capitalize() for n in names[:2])
+
+            hint = f"{k('left')} {k('right')} steer    {k('accelerate')} faster    {k('brake')} brake    {k('pause')} pause"
+            r = style.panel(surface, (cx - 290, cy + 166, 580, 32), alpha=200, radius=10)
+            style.text(surface, hint, r.center, 20, style.DIM, anchor="center", shadow=1)
         elif self.go_time is not None and now - self.go_time < 0.9 and self.phase == "racing":
             k = (now - self.go_time) / 0.9
             style.text(surface, "GO!", (cx, cy), int(140 + 80 * k), style.GOOD, anchor="center", shadow=6,
