@@ -30,6 +30,8 @@ async def serve(args: argparse.Namespace) -> int:
             r = make_result(i)
             service.add(r)
             ids.append(r.match_id)
+            if args.each:  # after the commit: a line printed here is a promise
+                print(json.dumps({"event": "stored_one", "id": r.match_id}), flush=True)
         print(json.dumps({"event": "stored", "ids": ids}), flush=True)
     for peer in args.sync_with:
         host, _, port = peer.rpartition(":")
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--mongodb-uri")
     s.add_argument("--add-fixtures", type=int, default=0, help="store N fixture results first (tests)")
     s.add_argument("--fixture-start", type=int, default=0)
+    s.add_argument("--each", action="store_true", help="print a line after each stored fixture")
     s.add_argument("--sync-with", action="append", default=[], metavar="HOST:PORT")
     s.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
