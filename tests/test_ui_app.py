@@ -222,3 +222,14 @@ def test_run_game_and_run_practice_entry_points(data_dir: Path, monkeypatch) -> 
                               difficulty="hard", bot_skill=None)
     assert app_mod.run_practice(args) == 0
     assert seen[-1] == ["intro", "race"]
+
+
+def test_losing_focus_releases_keys_and_pauses(app: App) -> None:
+    d = Driver(app)
+    race = start_practice(app, bots=0, seed=4, seconds=30)
+    d.run(3.1)
+    d.send(key(pygame.K_UP), key(pygame.K_LEFT))
+    assert app.controls.steer_throttle() == (-1, 1)
+    d.send(pygame.event.Event(pygame.WINDOWFOCUSLOST, window=None))
+    assert app.controls.steer_throttle() == (0, 0)
+    assert app.top.name == "pause" and app.stack[-2] is race

@@ -175,6 +175,8 @@ class App:
             self.window_size = (max(320, ev.w), max(240, ev.h))
             self.window = pygame.display.get_surface() or self.window
             return
+        if ev.type == pygame.WINDOWFOCUSLOST:
+            self.controls.release_all()  # key-ups sent while unfocused never arrive
         if ev.type == pygame.KEYDOWN and ev.key == pygame.K_F11:
             self.set_fullscreen(not self.fullscreen)
             self.save_config()

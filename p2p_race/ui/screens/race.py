@@ -115,18 +115,24 @@ class RaceScreen(Screen):
 
     # -- input -------------------------------------------------------------------------
     def handle_event(self, ev: pygame.event.Event) -> None:
+        if ev.type == pygame.WINDOWFOCUSLOST and self.phase == "racing":
+            self._pause()
+            return
         if ev.type != pygame.KEYDOWN:
             return
         if getattr(ev, "from_pad", False) and getattr(ev, "pad_button", -1) in (0, 1):
             return  # A/B drive the car; only Start pauses
         if self.app.controls.is_action(ev, "pause") and self.phase != "finished":
-            from p2p_race.ui.screens.pause import PauseScreen
-
-            self.app.audio.engine(None)
-            self.app.controls.release_all()
-            self.app.push(PauseScreen(self.app, self))
+            self._pause()
         elif self.phase == "spectating" and ev.key in (pygame.K_SPACE, pygame.K_RETURN):
             self.skip_to_end()
+
+    def _pause(self) -> None:
+        from p2p_race.ui.screens.pause import PauseScreen
+
+        self.app.audio.engine(None)
+        self.app.controls.release_all()
+        self.app.push(PauseScreen(self.app, self))
 
     def skip_to_end(self) -> None:
         ff = getattr(self.view, "fast_forward", None)
