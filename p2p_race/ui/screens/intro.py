@@ -23,7 +23,7 @@ class IntroScreen(Screen):
         # A known name goes straight to the menu; `skip_to_menu` is kept for callers that
         # push a race on top right away (the name is then "Player" until set).
         self.state = "menu" if (app.config.name or skip_to_menu) else "name"
-        self.menu = style.Menu(MENU, (style.WIDTH // 2, 400), width=300, row=48)
+        self.menu = style.Menu(MENU, (style.WIDTH // 2, 375), width=300, row=50)
         self.error = ""
 
     def on_enter(self) -> None:
@@ -106,10 +106,23 @@ class IntroScreen(Screen):
         if self.state == "name":
             self._draw_name(surface, t)
         else:
-            r = style.panel(surface, (style.WIDTH // 2 - 150, 180, 300, 40), alpha=180, edge=(70, 80, 140))
-            style.text(surface, f"Driver: {self.app.player_name}", r.center, 24, style.TEXT, anchor="center")
+            self._driver_badge(surface)
             self.menu.draw(surface, t)
             style.key_hint(surface, "Arrows/WASD: move   Enter: choose   Tab: change name   F11: fullscreen")
+
+    def _driver_badge(self, surface: pygame.Surface) -> None:
+        """Who is driving: car in the chosen colour, name, personal best (Tab changes the name)."""
+        from assets import sprites
+
+        color = self.app.config.car_color
+        rgb = sprites.CAR_COLORS.get(color, sprites.CAR_COLORS["red"])
+        r = style.panel(surface, (12, 12, 210, 64), alpha=200, edge=style.ACCENT2, radius=10)
+        img = self.app.sprites.get(f"car-{color}-18x42", lambda: sprites.car(rgb, 18, 42))
+        surface.blit(img, img.get_rect(center=(r.left + 26, r.centery)))
+        name = self.app.player_name if len(self.app.player_name) <= 13 else self.app.player_name[:12] + "."
+        style.text(surface, name, (r.left + 50, r.top + 10), 26, style.TEXT, shadow=1)
+        style.text(surface, f"best {self.app.scores.best(self.app.player_name):,}", (r.left + 50, r.top + 38), 20,
+                   style.ACCENT, shadow=1)
 
     def _draw_name(self, surface: pygame.Surface, t: float) -> None:
         r = style.panel(surface, (style.WIDTH // 2 - 220, 220, 440, 190), edge=style.ACCENT)
