@@ -48,6 +48,15 @@ def standings(cars: list[DrawCar]) -> list[Standing]:
 
 
 class RaceScreen(Screen):
+    """Countdown -> racing -> crashed -> spectating -> finished.
+
+    For a networked match: `RaceScreen(app, view, mode="match", on_finish=fn)` with a view
+    that implements `RaceView` plus `countdown_remaining()` (seconds to the host's start
+    time, None once started) so every peer's GO comes from the match clock; `on_finish(screen,
+    standings)` replaces the built-in result screen (which records the local high score and
+    offers Restart only when `restart` is given).
+    """
+
     name = "race"
     chat_enabled = True
 
@@ -82,7 +91,6 @@ class RaceScreen(Screen):
         self.result: list[Standing] | None = None
         self._end_timer = 0.0
         self._ff = 0
-        self._confetti = random.Random(3)
 
     # -- data --------------------------------------------------------------------------
     def _snapshot(self) -> dict[str, DrawCar]:
