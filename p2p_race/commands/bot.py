@@ -238,6 +238,7 @@ async def _main(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot open the UDP port: {exc.strerror}") from exc
     log.emit("listening", id=rt.identity.peer_id, name=rt.name, port=rt.transport.port)
+    started = time.monotonic()
     bot = Bot(args, rt, log)
     task = asyncio.ensure_future(bot.run())
     stopper = asyncio.ensure_future(stop.wait())
@@ -253,6 +254,10 @@ async def _main(args: argparse.Namespace) -> int:
         task.cancel()
         stopper.cancel()
         bot._stop_driving()
+        st = rt.transport.stats
+        log.emit("stats", elapsed=round(time.monotonic() - started, 3), cpu=round(time.process_time(), 3),
+                 sent=st["sent"], sent_bytes=st["sent_bytes"], received=st["received"],
+                 drops=dict(rt.transport.codec.drops), rejected=dict(rt.core.rejected))
         await rt.close()
         log.close()
 
