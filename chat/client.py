@@ -34,9 +34,11 @@ log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
 CONNECT_TIMEOUT = 0.5
-ACK_TIMEOUT = 1.0
+ACK_TIMEOUT = 0.6
 RECENT = 200
 LOCAL_RECHECK = 1.0
+PENALTY = 3.0  # seconds a service that timed out goes to the back of the list
+WELCOME_TIMEOUT = 1.0
 
 
 class RateLimited(Exception):
@@ -80,6 +82,7 @@ class ChatClient:
         self._closed = False
         self._spawning = False
         self._last_addr: Addr | None = None
+        self._penalty: dict[Addr, float] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> ChatClient:
@@ -241,6 +244,8 @@ class ChatClient:
             if a not in seen:
                 seen.add(a)
                 out.append((a, False))
+        now = time.monotonic()
+        out.sort(key=lambda c: self._penalty.get(c[0], 0) > now)  # stable: penalized last
         return out
 
     def _spawn_local(self) -> None:
@@ -267,6 +272,9 @@ class ChatClient:
                 await self._session(addr, local, reader, writer)
             except (TimeoutError, FrameError, OSError) as exc:
                 log.info("chat service %s lost: %s", addr, exc)
+                if not isinstance(exc, ConnectionResetError):
+                    # alive but not answering (hung, overloaded): try the others first
+                    self._penalty[addr] = time.monotonic() + PENALTY
             finally:
                 with contextlib.suppress(Exception):
                     writer.close()
@@ -292,7 +300,7 @@ class ChatClient:
                        writer: asyncio.StreamWriter) -> None:
         assert self._wake is not None
         write_frame(writer, {"t": "hello", "role": "client", "id": self.identity.peer_id})
-        welcome = await asyncio.wait_for(read_frame(reader), 3.0)
+        welcome = await asyncio.wait_for(read_frame(reader), WELCOME_TIMEOUT)
         if not welcome or welcome.get("t") != "welcome":
             raise FrameError("no welcome")
         self._take_services(welcome.get("peers"), addr)
@@ -341,7 +349,8 @@ class ChatClient:
                     write_frame(writer, {"t": "peers"})
                 if not local and self.use_local and now - last_local_check > LOCAL_RECHECK:
                     last_local_check = now
-                    if running_info(self.data_dir) is not None:
+                    info = running_info(self.data_dir)
+                    if info is not None and self._penalty.get(("127.0.0.1", int(info["port"])), 0) < now:
                         log.info("local chat service is back: switching to it")
                         return
                 self._wake.clear()

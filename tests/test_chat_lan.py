@@ -1,20 +1,22 @@
 """Chat services on LAN test hosts (network namespaces): they find each other with zeroconf
 (their own DNS-SD type), or with --peer where multicast is off; three hosts chat and every
-host ends with the same ordered log."""
+host ends with the same ordered log; SIGKILL of a host's chat service while its client
+sends -> the client falls back across the LAN, nothing lost or duplicated."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
-from tests.support.proc import cli_env, p2p_race_cmd, spawn, wait_until
+from tests.support.proc import LineReader, cli_env, p2p_race_cmd, spawn, wait_until
 
 TIMEOUT = 30
 
 
 def _serve(host, tmp: Path, name: str, *extra: str):
     d = tmp / name
-    d.mkdir()
+    d.mkdir(exist_ok=True)
     proc, out = spawn(p2p_race_cmd("chat", "--serve", "--name", name, *extra), cli_env(d), host=host)
     out.wait_for(lambda s: '"ready"' in s, TIMEOUT, what=f"{name} ready")
     return d, proc
@@ -31,7 +33,7 @@ def test_three_hosts_chat_found_by_zeroconf_and_peer(make_lan, tmp_path: Path) -
     lan = make_lan(3)
     h0, h1, h2 = lan.hosts
     h2.set_multicast(False)  # h2 cannot use mDNS: it joins through --peer (TCP)
-    d0, _ = _serve(h0, tmp_path, "h0")
+    d0, svc0 = _serve(h0, tmp_path, "h0")
     d1, _ = _serve(h1, tmp_path, "h1")
     d2, _ = _serve(h2, tmp_path, "h2", "--peer", f"{h0.ip}:47801", "--no-discovery")
     dirs = [(h0, d0), (h1, d1), (h2, d2)]
@@ -51,3 +53,27 @@ def test_three_hosts_chat_found_by_zeroconf_and_peer(make_lan, tmp_path: Path) -
     assert sorted(r["text"] for r in rows if r["kind"] == "text") == [
         "hello from h0", "hello from h1", "hello from h2"]
     assert {r["text"] for r in rows if r["kind"] == "system"} >= {"h0 joined", "h1 joined", "h2 joined"}
+
+    # SIGKILL of h0's chat service while its terminal client sends: the client falls back
+    # to h1's or h2's service across the LAN; every line lands once, in one order everywhere
+    client = h0.popen(p2p_race_cmd("chat", "--no-start", "--json"), env=cli_env(d0),
+                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = LineReader(client.stdout)
+    lines = [f"lan line {i}" for i in range(7)]
+    client.stdin.write("".join(t + "\n" for t in lines))
+    client.stdin.flush()
+    out.wait_for(lambda s: "lan line 1" in s, TIMEOUT, what="lan line 1 sent")
+    svc0.kill()
+    svc0.wait(5)
+
+    def delivered():
+        logs = [_history(h, d) for h, d in dirs[1:]]
+        texts = [[r["text"] for r in log if r["text"].startswith("lan line")] for log in logs]
+        same = logs[0] == logs[1]
+        return texts if same and all(sorted(t) == lines for t in texts) else None
+
+    texts = wait_until(delivered, TIMEOUT, interval=0.3, what="7 lines on h1 and h2, once each")
+    assert texts[0] == texts[1] and len(set(texts[0])) == 7
+    client.stdin.write("/quit\n")
+    client.stdin.flush()
+    assert client.wait(TIMEOUT) == 0

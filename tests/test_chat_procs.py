@@ -167,6 +167,25 @@ def test_sigkill_service_while_client_sends_falls_back_exactly_once(services) ->
     assert a2.texts() == b.texts() == got[0]
 
 
+def test_hung_service_client_falls_back_after_ack_timeout(services) -> None:
+    """A local service that hangs (SIGSTOP: its sockets stay open, nothing answers) is left
+    after the ack timeout; the line goes through another peer's service, once."""
+    a = services("a")
+    b = services("b", a.port)
+    _mesh(a, b)
+    with ChatClient(a.data_dir, name="alice") as cl:
+        assert cl.wait_synced(TIMEOUT) and cl.connected_local
+        a.proc.send_signal(signal.SIGSTOP)
+        try:
+            m = cl.send("are you there?")
+            assert cl.wait_acked(m.id, 10)
+            assert cl.acked[m.id] == b.addr
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+    _same_logs(a, b, n=3)
+    assert a.texts() == b.texts() == ["are you there?"]
+
+
 def test_late_joiner_gets_whole_history(services, tmp_path: Path) -> None:
     a = services("a")
     ident = load_or_create(a.data_dir)
