@@ -195,9 +195,14 @@ class RaceRenderer:
         for c in cars:
             if c.state.crashed:
                 self._draw_car(surf, c, cam_y)
+        ahead = []
         for v in traffic:
+            sy = self.sy(v.y, cam_y)
+            if sy + v.h * self.ppm / 2 < 0:
+                ahead.append(v)
+                continue
             img = self.vehicle_sprite(v)
-            surf.blit(img, img.get_rect(center=(self.sx(v.x), self.sy(v.y, cam_y))))
+            surf.blit(img, img.get_rect(center=(self.sx(v.x), sy)))
         for c in sorted(cars, key=lambda c: c.local):
             if not c.state.crashed:
                 self._draw_car(surf, c, cam_y)
@@ -205,7 +210,22 @@ class RaceRenderer:
         self._draw_effects(surf, cam_y, t, cars)
         self.draw_scenery(surf, cam_y, lamps=True)
         self._speed_lines(surf, speed, t)
+        self._traffic_ahead(surf, cam_y, ahead)
         self._offscreen(surf, cam_y, cars)
+
+    def _traffic_ahead(self, surf: pygame.Surface, cam_y: float, ahead: list[TrafficCar]) -> None:
+        """Warning marks on the top edge for traffic just beyond the view, brighter when
+        closer: the road ahead is longer than the screen, this shows what is coming."""
+        top_y = cam_y + self.car_y / self.ppm
+        for v in ahead:
+            gap = (v.y - v.h / 2) - top_y  # metres beyond the top edge
+            if gap > 40:
+                continue
+            k = max(0.0, min(1.0, 1.0 - gap / 40))
+            w = max(8, int(v.w * self.ppm))
+            mark = pygame.Surface((w, 6), pygame.SRCALPHA)
+            mark.fill((255, 150, 40, int(60 + 170 * k)))
+            surf.blit(mark, (self.sx(v.x) - w / 2, 0))
 
     def _draw_car(self, surf: pygame.Surface, c: DrawCar, cam_y: float) -> None:
         st = c.state

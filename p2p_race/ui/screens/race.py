@@ -214,6 +214,7 @@ class RaceScreen(Screen):
             counters = (sim.overtakes, sim.near_misses)
             if counters[1] > self._counters[1]:
                 self._popup("NEAR MISS", 25, style.ACCENT2)
+                self.app.audio.play("select", 0.5)
             elif counters[0] > self._counters[0]:
                 self._popup("OVERTAKE", 5, style.GOOD)
             self._counters = counters
@@ -292,7 +293,7 @@ class RaceScreen(Screen):
             local = next((c.state for c in cars if c.name == self.watching), None)
         if local is not None and not local.crashed:
             speed = local.speed
-        traffic = self.view.traffic(t, cam - 45, cam + 45)
+        traffic = self.view.traffic(t, cam - 45, cam + 80)  # beyond the top edge: warning marks
         self.renderer.draw(surface, cam, t, cars, traffic, speed)
         self._hud(surface, cars, local)
         self._overlays(surface, local)
