@@ -8,6 +8,7 @@ files once and returns their paths; the game loads them through pygame.mixer. Lo
 from __future__ import annotations
 
 import math
+import os
 import random
 import wave
 from array import array
@@ -160,7 +161,7 @@ SOUNDS: dict[str, Callable[[], array]] = {
 
 
 def write_wav(path: Path, samples: array) -> None:
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # unique: processes may race
     with wave.open(str(tmp), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

@@ -8,6 +8,7 @@ results are cached as PNGs (see `assets.cache_dir`) keyed by name, size and vers
 from __future__ import annotations
 
 import math
+import os
 import random
 import zlib
 from collections.abc import Callable
@@ -384,7 +385,7 @@ class SpriteCache:
                 surf = None
         if surf is None:
             surf = make()
-            tmp = path.with_name(path.stem + ".tmp.png")
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")  # unique: processes may race
             try:
                 pygame.image.save(surf, str(tmp))
                 tmp.replace(path)
