@@ -233,3 +233,14 @@ def test_losing_focus_releases_keys_and_pauses(app: App) -> None:
     d.send(pygame.event.Event(pygame.WINDOWFOCUSLOST, window=None))
     assert app.controls.steer_throttle() == (0, 0)
     assert app.top.name == "pause" and app.stack[-2] is race
+
+
+def test_no_display_is_a_clear_user_error(data_dir: Path, monkeypatch) -> None:
+    from p2p_race.errors import UserError
+
+    def no_video(*a, **k):
+        raise pygame.error("No available video device")
+
+    monkeypatch.setattr(pygame.display, "set_mode", no_video)
+    with pytest.raises(UserError, match="--headless"):
+        App(Config(name="Zoe"), data_dir)

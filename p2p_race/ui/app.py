@@ -19,6 +19,7 @@ from typing import Any
 import pygame
 
 from p2p_race.config import Config
+from p2p_race.errors import UserError
 from p2p_race.highscores import LocalScoreBoard, ScoreBoard
 from p2p_race.paths import resolve_data_dir
 from p2p_race.ui import registry
@@ -89,7 +90,11 @@ class App:
             except pygame.error as exc:
                 log.warning("fullscreen failed (%s); using a window", exc)
                 self.fullscreen = False
-        return pygame.display.set_mode(self.window_size, pygame.RESIZABLE)
+        try:
+            return pygame.display.set_mode(self.window_size, pygame.RESIZABLE)
+        except pygame.error as exc:
+            raise UserError(f"cannot open the game window ({exc}); on a machine without a display "
+                            "use `practice --headless`, or SDL_VIDEODRIVER=dummy") from exc
 
     def set_fullscreen(self, on: bool) -> None:
         self.fullscreen = bool(on)
