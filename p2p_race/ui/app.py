@@ -39,7 +39,11 @@ class App:
     def __init__(self, config: Config, data_dir: Path, *, scoreboard: ScoreBoard | None = None,
                  window_size: tuple[int, int] | None = None) -> None:
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        pygame.display.init()
+        try:
+            pygame.display.init()
+        except pygame.error as exc:
+            raise UserError(f"cannot open the game window ({exc}); on a machine without a display "
+                            "use `practice --headless`, or SDL_VIDEODRIVER=dummy") from exc
         pygame.font.init()
         try:
             pygame.joystick.init()
