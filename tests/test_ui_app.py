@@ -51,6 +51,12 @@ def test_letterbox_scaling_and_mouse_mapping(data_dir: Path) -> None:
         assert vp.size == (600, 450) and vp.topleft == (0, 225)
     finally:
         a.close()
+    assert Config.load(data_dir).extra["window_size"] == [600, 900]  # reopened at that size
+    b = App(Config.load(data_dir), data_dir)
+    try:
+        assert b.window.get_size() == (600, 900)
+    finally:
+        b.close()
 
 
 def test_fullscreen_toggle_is_saved(app: App, data_dir: Path) -> None:

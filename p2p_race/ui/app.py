@@ -53,7 +53,7 @@ class App:
         self.data_dir = Path(data_dir)
         self.scores: ScoreBoard = scoreboard or LocalScoreBoard(self.data_dir)
         self.logical = pygame.Surface((WIDTH, HEIGHT))
-        self.window_size = window_size or tuple(config.extra.get("window_size", (WIDTH, HEIGHT)))  # type: ignore[assignment]
+        self.window_size = window_size or _saved_size(config)
         self.fullscreen = bool(config.fullscreen)
         self.window: pygame.Surface = self._open_window()
         pygame.display.set_caption(TITLE)
@@ -270,6 +270,10 @@ class App:
         pygame.image.save(self.logical, str(path))
 
     def close(self) -> None:
+        size = list(self.window_size)
+        if size != list(self.config.extra.get("window_size", [WIDTH, HEIGHT])):
+            self.config.extra["window_size"] = size  # reopen at the size the player chose
+            self.save_config()
         chat = self._chat
         if chat is not None and hasattr(chat, "close"):
             try:
@@ -278,6 +282,15 @@ class App:
                 log.exception("chat overlay close")
         self.audio.close()
         pygame.display.quit()
+
+
+def _saved_size(config: Config) -> tuple[int, int]:
+    raw = config.extra.get("window_size")
+    try:
+        w, h = int(raw[0]), int(raw[1])  # type: ignore[index]
+    except (TypeError, ValueError, IndexError):
+        return (WIDTH, HEIGHT)
+    return (max(320, min(7680, w)), max(240, min(4320, h)))
 
 
 def make_app(args: argparse.Namespace) -> App:
