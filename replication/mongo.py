@@ -177,6 +177,7 @@ class MongoSink:
                 "wins": db.player_matches.count_documents({"peer_id": pid, "won": True}),
                 "peer_id": pid,
             })
+        players.sort(key=lambda p: (-p["best"], -p["wins"], p["peer_id"]))  # as the local store
         if player is None:
             docs = list(db.results.find().sort([("t", pymongo.DESCENDING)]).limit(recent))
         else:
