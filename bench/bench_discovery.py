@@ -40,6 +40,12 @@ class _Peer:
                 return e["t"]
         return None
 
+    def mdns_seen(self, peer_id: str) -> float | None:
+        for line in list(self.err.lines):
+            if '"mdns_seen"' in line and peer_id in line:
+                return json.loads(line)["t"]
+        return None
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -82,6 +88,7 @@ def run(quick: bool) -> list[dict]:
     from_spawn: list[float] = []
     from_reg: list[float] = []
     kill_detect: list[float] = []
+    zc_alone: list[float] = []
     rng = random.Random(1)
     leave_detect: list[float] = []
     with TestLan(3) as lan:
@@ -100,6 +107,9 @@ def run(quick: bool) -> list[dict]:
             done = wait_until(mutual, 10, what="mutual discovery")
             from_spawn.append(done - n.spawned)
             from_reg.append(done - reg)
+            # zeroconf alone: when the existing peers' browsers saw the newcomer's record
+            wait_until(lambda n=n: a.mdns_seen(n.id) and b.mdns_seen(n.id), 10, what="mDNS record")
+            zc_alone += [a.mdns_seen(n.id) - reg, b.mdns_seen(n.id) - reg]
             # die at a random phase of the heartbeat cycle, as a real crash would
             pause = time.time() + rng.uniform(0.3, 1.0)
             wait_until(lambda: time.time() >= pause, 5)  # noqa: B023
@@ -123,7 +133,10 @@ def run(quick: bool) -> list[dict]:
          "note": f"{len(from_reg)} newcomer starts, 2 existing peers on other hosts"},
         {"metric": "mutual discovery after registration p95", "value": _pct(from_reg, 95) * ms, "unit": "ms",
          "target": "<= 250 ms", "ok": _pct(from_reg, 95) <= 0.25,
-         "note": "zeroconf alone: ~1200 ms (probing); hello on browse hit closes the gap"},
+         "note": "signed hello as soon as the browser hits; baseline in the next row"},
+        {"metric": "zeroconf alone: existing peers' browsers see the newcomer, p50",
+         "value": statistics.median(zc_alone) * ms, "unit": "ms",
+         "note": "the baseline beaten: DNS-SD probing + announcement, same runs"},
         {"metric": "mutual discovery from process spawn p50", "value": statistics.median(from_spawn) * ms, "unit": "ms",
          "note": "includes `ip netns exec` + Python start-up and imports"},
         {"metric": "mutual discovery from process spawn p95", "value": _pct(from_spawn, 95) * ms, "unit": "ms"},

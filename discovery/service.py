@@ -157,6 +157,8 @@ class Discovery:
         self.mdns: MdnsAdapter | None = None
         self.times: dict[str, float] = {}
         self._subscribers: list[Subscriber] = []
+        self.mdns_first_seen: dict[str, float] = {}  # peer id -> wall time its DNS-SD record arrived
+        self.on_mdns_seen: Callable[[str], None] | None = None  # benchmarks: zeroconf-alone latency
         self._ticker: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._started = False
@@ -285,6 +287,10 @@ class Discovery:
                          self.state, self.match_id, self.txt_extra)
 
     def _on_mdns_record(self, instance: str, record: TxtRecord, addrs: list[str], port: int) -> None:
+        if record.peer_id not in self.mdns_first_seen:
+            self.mdns_first_seen[record.peer_id] = time.time()
+            if self.on_mdns_seen is not None:
+                self.on_mdns_seen(record.peer_id)
         self._apply(self.table.mdns_seen(instance, record.peer_id, addrs, port, time.monotonic()))
 
     def _on_mdns_removed(self, instance: str) -> None:

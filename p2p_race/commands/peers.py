@@ -67,13 +67,15 @@ def build(args: argparse.Namespace) -> tuple[Discovery, UdpTransport]:
     interface = args.interface or cfg.interface or None
     host = bind_host(interface)
     port = args.port if args.port is not None else (cfg.game_port or netinfo.DEFAULT_GAME_PORT)
-    if not 0 <= port < 65536:
-        raise UserError("--port must be 0-65535")
+    chat_port = args.chat_port if args.chat_port is not None else cfg.chat_port
+    for flag, value in (("--port", port), ("--chat-port", chat_port)):
+        if not 0 <= value < 65536:
+            raise UserError(f"{flag} must be 0-65535")
     transport = UdpTransport(identity, host=host, port=port)
     try:
         disco = Discovery(
             identity, transport, name, interface=interface, peers=[*args.peer, *cfg.peers],
-            chat_port=args.chat_port if args.chat_port is not None else cfg.chat_port,
+            chat_port=chat_port,
             state=args.state, match_id=args.match_id, pins=PinStore(data_dir), mdns=not args.no_mdns,
         )
     except ValueError as exc:
@@ -106,6 +108,7 @@ async def _main(args: argparse.Namespace) -> int:
             print(f"{event:<8} {_text_row(peer)}", flush=True)
 
     disco.subscribe(on_change)
+    disco.on_mdns_seen = lambda peer_id: life("mdns_seen", id=peer_id)
     life("listening", id=disco.peer_id, name=disco.name, port=transport.port)
     await disco.start()
     if disco.mdns is not None and disco.mdns.error is None:
