@@ -147,6 +147,21 @@ def music(bars: int = 8, bpm: float = 128.0) -> array:
     return _to_pcm(buf, 0.55)
 
 
+def jingle(notes: list[int], step: float = 0.12, tail: float = 0.6) -> array:
+    """A short melody (midi notes, one per `step` s; the last one rings for `tail` s)."""
+    n = int(RATE * (step * (len(notes) - 1) + tail))
+    buf = [0.0] * n
+    for k, m in enumerate(notes):
+        f = _midi(m)
+        i0 = int(k * step * RATE)
+        dur = tail if k == len(notes) - 1 else step * 1.6
+        for i in range(i0, min(n, i0 + int(dur * RATE))):
+            t = (i - i0) / RATE
+            v = math.sin(TAU * f * t) + 0.35 * math.sin(TAU * 2 * f * t) + 0.15 * math.sin(TAU * 3 * f * t)
+            buf[i] += v * math.exp(-t * (3.0 if k == len(notes) - 1 else 9.0)) * min(1.0, t * 300)
+    return _to_pcm(buf, 0.6)
+
+
 SOUNDS: dict[str, Callable[[], array]] = {
     "beep": beep,
     "go": go_beep,
@@ -157,6 +172,8 @@ SOUNDS: dict[str, Callable[[], array]] = {
     "music": music,
     "select": lambda: beep(880.0, 0.06),
     "move": lambda: beep(520.0, 0.035),
+    "win": lambda: jingle([60, 64, 67, 72, 67, 72, 76], 0.11, 0.9),
+    "lose": lambda: jingle([67, 63, 60, 55], 0.18, 0.8),
 }
 
 

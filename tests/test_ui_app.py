@@ -250,3 +250,31 @@ def test_no_display_is_a_clear_user_error(data_dir: Path, monkeypatch) -> None:
     monkeypatch.setattr(pygame.display, "set_mode", no_video)
     with pytest.raises(UserError, match="--headless"):
         App(Config(name="Zoe"), data_dir)
+
+
+def test_mouse_works_in_setup_and_settings(app: App, data_dir: Path) -> None:
+    from p2p_race.ui.screens.practice_setup import PracticeSetupScreen
+    from p2p_race.ui.screens.settings import ROWS, SettingsScreen
+
+    def click(pos, button=1):
+        app.frame([pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=button)], DT)
+
+    app.push(IntroScreen(app))
+    setup = PracticeSetupScreen(app)
+    app.push(setup)
+    bots = setup.bots
+    click(setup.row_rect(0).center)  # left click: one more bot
+    assert setup.bots == bots + 1
+    click(setup.row_rect(0).center, 3)  # right click: one fewer
+    assert setup.bots == bots
+    settings = SettingsScreen(app)
+    app.pop()
+    app.push(settings)
+    click(settings.row_rect(ROWS.index("Car colour")).center)
+    assert Config.load(data_dir).car_color == "blue"
+    click(settings.row_rect(ROWS.index("Key: brake")).center)
+    assert settings.capturing == "brake"
+    app.frame([key(pygame.K_k)], DT)
+    assert Config.load(data_dir).keys["brake"][0] == "k"
+    click(settings.row_rect(ROWS.index("Back")).center)
+    assert app.top.name == "intro"

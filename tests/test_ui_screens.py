@@ -225,6 +225,7 @@ def test_victory_against_bot(app: App, data_dir: Path) -> None:
     res = app.top
     assert res.name == "victory", [(r.name, r.score, r.crashed) for r in res.rows]
     assert res.rank == 1 and res.new_best and not res.me.crashed
+    assert app.audio.played[-1] == "win"
     d.run(0.8)
     d.shot("victory")
     d.press(pygame.K_SPACE)
@@ -240,6 +241,7 @@ def test_game_over_against_time_when_alone(app: App) -> None:
     assert drive_into_traffic(d, race)
     d.run(4.0, step=4 * DT, until=lambda: app.top is not race)
     assert app.top.name == "gameover" and len(app.top.rows) == 1
+    assert app.audio.played[-1] == "lose"
     d.press(pygame.K_ESCAPE)
     assert names(app) == ["intro"]
 

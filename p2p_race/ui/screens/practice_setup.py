@@ -39,7 +39,19 @@ class PracticeSetupScreen(Screen):
             self.seconds = TIMES[max(0, min(len(TIMES) - 1, i + d))]
         self.app.audio.play("move")
 
+    def row_rect(self, i: int) -> pygame.Rect:
+        return pygame.Rect(style.WIDTH // 2 - 216, 150 + 40 + i * 70 - 8, 432, 50)
+
     def handle_event(self, ev: pygame.event.Event) -> None:
+        if ev.type == pygame.MOUSEBUTTONDOWN and getattr(ev, "button", 1) in (1, 3):
+            for i in range(len(ROWS)):
+                if self.row_rect(i).collidepoint(ev.pos):
+                    self.index = i
+                    if ROWS[i] == "Start race":
+                        self.start()
+                    else:
+                        self.change(1 if ev.button == 1 else -1)
+            return
         if ev.type != pygame.KEYDOWN:
             return
         if ev.key in (pygame.K_UP, pygame.K_w):

@@ -40,6 +40,9 @@ class ResultScreen(Screen):
 
     def on_enter(self) -> None:
         self.app.audio.engine(None)
+        if self.age == 0 and not getattr(self, "_played", False):
+            self._played = True
+            self.app.audio.play("win" if self.victory else "lose" if self.me is not None else "select")
 
     def handle_event(self, ev: pygame.event.Event) -> None:
         if ev.type == pygame.KEYDOWN:

@@ -83,7 +83,20 @@ class SettingsScreen(Screen):
         self.app.save_config()
         self.flash = f"{action}: {name}"
 
+    def row_rect(self, i: int) -> pygame.Rect:
+        return pygame.Rect(style.WIDTH // 2 - 310, 92 + 12 + i * 34 - 3, 620, 32)
+
     def handle_event(self, ev: pygame.event.Event) -> None:
+        if ev.type == pygame.MOUSEBUTTONDOWN and getattr(ev, "button", 1) in (1, 3) and not self.capturing:
+            for i in range(len(ROWS)):
+                if self.row_rect(i).collidepoint(ev.pos):
+                    self.index = i
+                    if ev.button == 3:
+                        self.change(-1)
+                    else:
+                        self.handle_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN, mod=0,
+                                                             unicode="", scancode=0))
+            return
         if ev.type != pygame.KEYDOWN:
             return
         if self.capturing:
