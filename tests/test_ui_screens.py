@@ -384,3 +384,19 @@ def test_spectator_view_follows_the_leader_and_shows_results(app: App) -> None:
     d.run(8.0, step=4 * DT, until=lambda: app.top is not race)
     assert app.top.name == "results" and app.top.me is None
     assert len(app.top.rows) == 3 and app.scores.top(5) == []  # a spectator records no score
+
+
+def test_cars_lean_into_lane_changes_and_show_brake_lights(app: App) -> None:
+    d = Driver(app)
+    race = start_practice(app, bots=0, seed=3, seconds=30)
+    d.run(3.2)
+    me = next(c for c in race.cars(0.5) if c.local)
+    assert me.tilt == 0.0 and not me.braking
+    d.send(key(pygame.K_RIGHT), key(pygame.K_DOWN))
+    d.run(0.1)
+    me = next(c for c in race.cars(0.5) if c.local)
+    assert me.tilt > 0.5 and me.braking
+    d.send(keyup(pygame.K_RIGHT), keyup(pygame.K_DOWN))
+    d.run(0.1)
+    me = next(c for c in race.cars(0.5) if c.local)
+    assert me.tilt == 0.0 and not me.braking

@@ -44,6 +44,7 @@ class DrawCar:
     local: bool = False
     connected: bool = True
     tilt: float = 0.0  # -1..1: steering left/right (the sprite leans into the turn)
+    braking: bool = False  # brake lights on
 
 
 def _h(k: int, salt: int) -> float:
@@ -78,6 +79,7 @@ class RaceRenderer:
         self._lamp_l = cache.get(f"lamp-{lamp_len}-r", lambda: sp.lamp(lamp_len, True))
         self._lamp_r = cache.get(f"lamp-{lamp_len}-l", lambda: sp.lamp(lamp_len, False))
         self._lines: pygame.Surface | None = None
+        self._glow: pygame.Surface | None = None
         self.shake = 0.0
 
     # -- coordinates ---------------------------------------------------------------------
@@ -237,6 +239,15 @@ class RaceRenderer:
             img = img.copy()
             img.set_alpha(150 if c.connected else 70)
         surf.blit(img, img.get_rect(center=(x, y)))
+        if c.braking and not st.crashed:
+            if self._glow is None:
+                g = pygame.Surface((14, 14), pygame.SRCALPHA)
+                for r, a in ((7, 60), (5, 110), (3, 230)):
+                    pygame.draw.circle(g, (255, 40, 30, a), (7, 7), r)
+                self._glow = g
+            w, h = self._car_size
+            for dx in (-0.27 * w, 0.27 * w):
+                surf.blit(self._glow, self._glow.get_rect(center=(x + dx, y + h * 0.47)))
 
     def _labels(self, surf: pygame.Surface, cam_y: float, cars: list[DrawCar]) -> None:
         """Name tags over the other cars, nudged up so that ghosts driving on top of each

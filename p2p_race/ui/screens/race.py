@@ -111,9 +111,11 @@ class RaceScreen(Screen):
                 dt = max(1, c.state.tick - p.state.tick) * DT
                 lateral = (c.state.x - p.state.x) / dt  # m/s sideways
                 tilt = max(-1.0, min(1.0, lateral / 8.0))
+                # coasting loses ~0.03 m/s a tick, braking ~0.47: the lights tell them apart
+                braking = (c.state.speed - p.state.speed) / max(1, c.state.tick - p.state.tick) < -0.2
             else:
-                st, tilt = c.state, 0.0
-            res.append(DrawCar(name, c.color, st, c.local, c.connected, tilt))
+                st, tilt, braking = c.state, 0.0, False
+            res.append(DrawCar(name, c.color, st, c.local, c.connected, tilt, braking))
         return res
 
     @property
