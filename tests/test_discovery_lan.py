@@ -168,7 +168,12 @@ def test_peer_flag_with_multicast_off_finds_everyone_through_one_address(make_la
     p2.proc.kill()
     wait_until(lambda: p0.first("removed", p2.id, killed_at) and p1.first("removed", p2.id, killed_at), 5,
                what="kill seen")
-    for p in (p0, p1):
+    # and it rejoins through the same single address
+    back_at = time.time()
+    p2b = PeerProc(h2, tmp_path, "cat", "--peer", f"{h0.ip}:{p0.info['port']}")
+    wait_until(lambda: p0.first("added", p2.id, back_at) and p1.first("added", p2.id, back_at)
+               and p2b.sees(p0, p1), 10, what="rejoin via --peer")
+    for p in (p0, p1, p2b):
         p.stop()
 
 
