@@ -227,7 +227,7 @@ class ChatClient:
         if self.use_local:
             info = running_info(self.data_dir)
             if info is not None:
-                out.append((("127.0.0.1", int(info["port"])), True))
+                out.append(((_local_host(info), int(info["port"])), True))
             elif self.start_service and not self._spawning:
                 self._spawning = True
                 threading.Thread(target=self._spawn_local, daemon=True).start()
@@ -350,7 +350,7 @@ class ChatClient:
                 if not local and self.use_local and now - last_local_check > LOCAL_RECHECK:
                     last_local_check = now
                     info = running_info(self.data_dir)
-                    if info is not None and self._penalty.get(("127.0.0.1", int(info["port"])), 0) < now:
+                    if info is not None and self._penalty.get((_local_host(info), int(info["port"])), 0) < now:
                         log.info("local chat service is back: switching to it")
                         return
                 self._wake.clear()
@@ -434,6 +434,12 @@ class ChatClient:
         with self._lock:
             merged = [a for a in self.known_services if a not in out] + out
             self.known_services = merged[-64:]
+
+
+def _local_host(info: dict[str, Any]) -> str:
+    """Where to reach this machine's service: loopback unless it listens on one address."""
+    host = info.get("host")
+    return host if isinstance(host, str) and host not in ("", "0.0.0.0", "::") else "127.0.0.1"
 
 
 def send_notice(data_dir: Path | str, text: str, channel: str = LOBBY, *, name: str = "",

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chat.history import AddResult, History
-from chat.message import ChatMessage, InvalidMessage
+from chat.message import ChatMessage, InvalidMessage, content_id
 
 Link = Hashable
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -40,6 +40,12 @@ REQUEST_TIMEOUT = 1.0
 REQ_CHUNK = 500
 MSGS_CHUNK = 100
 MAX_IDS = 12_000
+# Per-link budgets (receiver's clock). Pushes over budget are dropped and counted, not
+# refused: sync (which we pace by what we request) brings them later, so histories still
+# converge while a flood of fresh keys costs the flooder, not us. Serving is capped so a
+# peer cannot make us send the whole log over and over.
+PUSH_BURST, PUSH_RATE = 200.0, 50.0
+SERVE_BURST, SERVE_RATE = 12_000.0, 5_000.0
 
 
 @dataclass
@@ -60,6 +66,16 @@ class Actions:
 class _LinkState:
     last_offer: float = -1e9
     last_digest: float = -1e9
+    push_tokens: float = PUSH_BURST  # unsolicited messages this link may still send now
+    serve_tokens: float = SERVE_BURST  # messages we still answer requests with now
+    refilled: float | None = None
+
+    def refill(self, now: float) -> None:
+        if self.refilled is not None:
+            dt = max(0.0, now - self.refilled)
+            self.push_tokens = min(PUSH_BURST, self.push_tokens + dt * PUSH_RATE)
+            self.serve_tokens = min(SERVE_BURST, self.serve_tokens + dt * SERVE_RATE)
+        self.refilled = now
 
 
 class ChatNode:
@@ -122,13 +138,19 @@ class ChatNode:
             return Actions()
 
     def _on_push(self, link: Link, frame: dict, now: float) -> Actions:
+        st = self.links[link]
+        st.refill(now)
+        if st.push_tokens < 1:
+            self.drops["push_over_budget"] += 1
+            return Actions()
+        st.push_tokens -= 1
         return self._store([frame["m"]], link, now, flood=True)
 
     def _on_msgs(self, link: Link, frame: dict, now: float) -> Actions:
         items = frame["m"]
         if not isinstance(items, list) or len(items) > MSGS_CHUNK * 2:
             raise ValueError("msgs")
-        return self._store(items, link, now, flood=False)
+        return self._store(items, link, now, flood=False, solicited=True)
 
     def _on_digest(self, link: Link, frame: dict, now: float) -> Actions:
         theirs = frame["d"]
@@ -164,7 +186,13 @@ class ChatNode:
         return acts
 
     def _on_req(self, link: Link, frame: dict, now: float) -> Actions:
+        st = self.links[link]
+        st.refill(now)
         have = [self.history.by_id[i] for i in _ids(frame["ids"]) if i in self.history.by_id]
+        if len(have) > st.serve_tokens:
+            self.drops["serve_over_budget"] += len(have) - int(st.serve_tokens)
+            have = have[:int(st.serve_tokens)]  # the rest is asked again after a timeout
+        st.serve_tokens -= len(have)
         self.stats["served"] += len(have)
         return Actions(sends=[(link, {"t": "msgs", "m": [m.to_wire() for m in have[k:k + MSGS_CHUNK]]})
                               for k in range(0, len(have), MSGS_CHUNK)])
@@ -179,13 +207,22 @@ class ChatNode:
     }
 
     # -- internals ------------------------------------------------------------------------
-    def _store(self, items: list, link: Link, now: float, flood: bool) -> Actions:
+    def _store(self, items: list, link: Link, now: float, flood: bool,
+               solicited: bool = False) -> Actions:
         acts = Actions()
         stored = []
         wall = self.wall()
+        st = self.links[link]
         for item in items:
             try:
                 msg = ChatMessage.from_wire(item)
+                if solicited and content_id(msg.content()) not in self._wanted:
+                    # answers we never asked for count against the push budget
+                    st.refill(now)
+                    if st.push_tokens < 1:
+                        self.drops["push_over_budget"] += 1
+                        continue
+                    st.push_tokens -= 1
             except InvalidMessage as exc:
                 self.history.drops[exc.reason] += 1
                 continue

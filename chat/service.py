@@ -50,6 +50,8 @@ DIAL_INTERVAL = 0.5
 DIAL_BACKOFF_MAX = 5.0
 HELLO_TIMEOUT = 3.0
 MAX_CLIENT_HISTORY = 5000
+MAX_CONNS = 256
+MAX_KNOWN = 512
 
 
 class Conn:
@@ -200,6 +202,9 @@ class ChatService:
                         self.known.setdefault(addr, "")
                 except Exception:  # noqa: BLE001 - a broken source must not stop the mesh
                     log.exception("peer source %r failed", src)
+            if len(self.known) > MAX_KNOWN:  # forget addresses that keep failing
+                for addr in [a for a in self.known if self._backoff.get(a, 0) >= DIAL_BACKOFF_MAX]:
+                    self.known.pop(addr, None)
             linked = {c.listen for c in self.conns if c.role == "peer" and c.listen}
             linked_ids = {c.peer_id for c in self.conns if c.role == "peer"}
             for addr, pid in list(self.known.items()):
@@ -254,6 +259,10 @@ class ChatService:
 
     async def _accept_inner(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Conn(reader, writer)
+        if len(self.conns) >= MAX_CONNS:
+            log.warning("too many connections: refusing %s", conn.remote)
+            conn.close()
+            return
         try:
             first = await asyncio.wait_for(read_frame(reader), HELLO_TIMEOUT)
         except (TimeoutError, FrameError, OSError):

@@ -187,3 +187,58 @@ def test_store_persists_and_bounds(tmp_path) -> None:
     assert h2.ids() == h.ids()
     assert len(h2) == 30
     again.close()
+
+
+def test_node_never_raises_on_garbage_frames() -> None:
+    from chat.core import ChatNode
+
+    rng = random.Random(11)
+    node = ChatNode(History())
+    node.link_up("x", 0.0)
+    good = msg("ok").to_wire()
+    values = [None, 1, -5, 2**80, "", "zz", [], {}, [1, 2], ["a" * 32], {"k": 1}, good, [good], True, 1.5]
+    kinds = ["push", "msgs", "digest", "offer", "req", "ack", "nope", 7, None]
+    for i in range(3000):
+        frame = {"t": rng.choice(kinds)}
+        for key in rng.sample(["m", "ids", "d", "x"], rng.randrange(4)):
+            frame[key] = rng.choice(values)
+        node.on_frame("x", frame if i % 17 else rng.choice(values), i * 0.01)
+    assert node.drops["bad_frame"] > 0
+    assert set(node.history.ids()) <= {content_id(msg("ok").content())}
+
+
+def test_frame_decoder_fuzz() -> None:
+    from chat.framing import FrameError, decode_body, encode_frame
+
+    rng = random.Random(5)
+    sample = encode_frame({"t": "push", "m": msg("x").to_wire()})[4:]
+    for _ in range(3000):
+        data = bytearray(sample)
+        for _ in range(rng.randrange(1, 6)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        blob = bytes(data[: rng.randrange(len(data) + 1)]) if rng.random() < 0.3 else bytes(data)
+        try:
+            assert isinstance(decode_body(blob), dict)
+        except FrameError:
+            pass
+
+
+def test_sybil_flood_is_paced_but_converges() -> None:
+    """1,000 fresh keys flood one node's link at once: the receiver takes a bounded burst of
+    pushes, counts the rest, and still ends with the same log through paced sync."""
+    from tests.support.simnet import Faults, SimNet
+    from tests.test_chat_sim import SimPeer
+
+    net = SimNet(3, Faults(delay=0.001, jitter=0.001), tick=0.05)
+    peers = {n: SimPeer(n, net, ["a", "b"]) for n in ("a", "b")}
+    for n, p in peers.items():
+        net.add(n, p)
+    sybils = [Identity.from_seed(f"sybil-{i}".encode()) for i in range(1000)]
+    for i, who in enumerate(sybils):
+        peers["a"].submit(ChatMessage.create(who, name="s", channel="lobby", text="buy", clock=i + 1,
+                                             t=T0 + net.now))
+    net.run_for(0.5)
+    assert peers["b"].node.drops["push_over_budget"] >= 700
+    net.run_for(10)
+    assert peers["b"].node.history.ids() == peers["a"].node.history.ids()
+    assert len(peers["b"].node.history) == 1000

@@ -26,6 +26,7 @@ from p2p_race.config import Config
 from p2p_race.errors import UserError
 from p2p_race.paths import resolve_data_dir
 
+BACKLOG = 20  # lines of history shown when the interactive chat starts
 HELP = "chat with the LAN in a terminal (--say, --history, --serve runs the chat service)"
 
 
@@ -157,16 +158,22 @@ def _interactive(client: ChatClient, channel: str, args: argparse.Namespace) -> 
     if not args.json:
         print(f"chat on #{channel} as {client.name} ({client.identity.peer_id}); /quit to leave",
               file=sys.stderr, flush=True)
-    shown: set[str] = set()
+    def show(m: ChatMessage) -> None:
+        if args.json:
+            print(json.dumps(m.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(format_line(m), flush=True)
+
+    # the log so far: only its last lines, in display order (--history prints all of it)
+    backlog = sorted(client.poll(), key=lambda m: m.key)
+    shown: set[str] = {m.id for m in backlog}
+    for m in backlog[-BACKLOG:]:
+        show(m)
     while not done.is_set():
         for m in client.poll():
-            if m.id in shown:
-                continue
-            shown.add(m.id)
-            if args.json:
-                print(json.dumps(m.to_json(), ensure_ascii=False), flush=True)
-            else:
-                print(format_line(m), flush=True)
+            if m.id not in shown:
+                shown.add(m.id)
+                show(m)
         done.wait(0.05)
     # give the last lines a moment to be acknowledged before leaving
     deadline = time.monotonic() + args.timeout + 5.0 * (client.held() // 5 + 1)

@@ -161,7 +161,10 @@ class ChatOverlay:
         if self.client is None:
             return
         own = getattr(getattr(self.client, "identity", None), "peer_id", None)
-        for m in self.client.poll():
+        fresh = self.client.poll()
+        if not fresh:
+            return
+        for m in fresh:
             if m.id in self._seen:
                 continue
             self._seen.add(m.id)
