@@ -1,0 +1,345 @@
+"""The LAN lobby: who is nearby, the matches running, hosting, joining, spectating, bots.
+
+Everything network lives in a `PeerRuntime` (its own thread); this screen only reads
+`runtime.snapshot()` and posts intents, so a slow network never stalls a frame. When the
+match counts down, the race screen (racer) or the spectate screen (spectator) is pushed
+over the lobby; the signed result comes back as `MatchResultScreen`.
+
+Keys: Up/Down pick a match, Enter join, S spectate, H host, R ready, G start (host),
+B add a bot (a `p2p-race bot` process), X leave the match, Esc back to the menu.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pygame
+
+from p2p_race.match import messages as m
+from p2p_race.match.core import MatchRules
+from p2p_race.ui import style
+from p2p_race.ui.screen import Screen
+
+log = logging.getLogger(__name__)
+
+TIME_LIMITS = (30.0, 60.0, 90.0, 120.0, 180.0, 300.0)
+DIFFICULTIES = ("easy", "normal", "hard")
+BOT_NAMES = ("Ada", "Blaze", "Comet", "Dash", "Echo", "Flint", "Gale", "Hex", "Ivy", "Jet", "Kite", "Lux",
+             "Moss", "Nova", "Onyx")
+
+
+def make_runtime(app: Any, args: Any = None) -> Any:
+    """The app's peer runtime (one per game process), started on first use."""
+    rt = getattr(app, "runtime", None)
+    if rt is not None:
+        return rt
+    from discovery import bind_host
+    from p2p_race import netinfo
+    from p2p_race.identity import load_or_create
+    from p2p_race.runtime import PeerRuntime
+    from p2p_race.sim import plausible
+
+    cfg = app.config
+    interface = (getattr(args, "interface", None) or cfg.interface) or None
+    peers = [*(getattr(args, "peer", None) or []), *cfg.peers]
+    rt = PeerRuntime(load_or_create(app.data_dir), app.player_name, data_dir=app.data_dir,
+                     host=bind_host(interface), port=cfg.game_port or netinfo.DEFAULT_GAME_PORT, interface=interface,
+                     peers=peers, mdns=not getattr(args, "no_mdns", False),
+                     mongodb_uri=getattr(args, "mongodb_uri", None) or cfg.mongodb_uri or None, plausible=plausible)
+    rt.start_thread()
+    app.runtime = rt
+    return rt
+
+
+class LobbyScreen(Screen):
+    name = "lobby"
+    chat_enabled = True
+
+    def __init__(self, app, *, runtime: Any = None, spectate: str | None = None, args: Any = None) -> None:
+        super().__init__(app)
+        self.rt = runtime or make_runtime(app, args)
+        self.owns_runtime = runtime is None
+        self.auto_spectate = spectate  # "*" = the first match seen
+        self.mode = "browse"
+        self.sel = 0
+        self.host_field = 0
+        self.host_opts = {"racers": 4, "limit": 2, "difficulty": 1}
+        self.snap = self.rt.snapshot()
+        self.racing_match: str | None = None
+        self.bots: list[subprocess.Popen] = []
+        self.message = ""
+
+    # -- life cycle -----------------------------------------------------------------------
+    def on_exit(self) -> None:
+        for p in self.bots:
+            if p.poll() is None:
+                p.terminate()
+        if self.owns_runtime:
+            self.rt.stop_thread()
+            if getattr(self.app, "runtime", None) is self.rt:
+                self.app.runtime = None
+
+    # -- input ------------------------------------------------------------------------------
+    def handle_event(self, ev: pygame.event.Event) -> None:
+        if ev.type != pygame.KEYDOWN:
+            return
+        if self.mode == "host":
+            self._host_keys(ev)
+            return
+        k = ev.key
+        listings = self.listings()
+        if k in (pygame.K_UP, pygame.K_DOWN) and listings:
+            self.sel = (self.sel + (1 if k == pygame.K_DOWN else -1)) % len(listings)
+        elif k == pygame.K_h:
+            self.mode = "host"
+        elif k in (pygame.K_RETURN, pygame.K_j) and listings:
+            self.rt.join(listings[self.sel % len(listings)].match_id, m.ROLE_RACER)
+            self.rt.ready(True)
+            self.message = "joining..."
+        elif k == pygame.K_s and listings:
+            self.rt.join(listings[self.sel % len(listings)].match_id, m.ROLE_SPECTATOR)
+            self.message = "joining as spectator..."
+        elif k == pygame.K_r:
+            ms = self.snap.match
+            me = next((r for r in ms.racers if r.peer_id == self.snap.peer_id), None) if ms else None
+            self.rt.ready(not (me.ready if me else False))
+        elif k == pygame.K_g:
+            self.rt.start_match()
+        elif k == pygame.K_b:
+            self.add_bot()
+        elif k == pygame.K_x:
+            self.rt.leave()
+            self.racing_match = None
+        elif k == pygame.K_ESCAPE:
+            self.rt.leave()
+            self.app.pop()
+        self.app.audio.play("select")
+
+    def _host_keys(self, ev: pygame.event.Event) -> None:
+        k = ev.key
+        fields = ("racers", "limit", "difficulty")
+        if k in (pygame.K_UP, pygame.K_DOWN):
+            self.host_field = (self.host_field + (1 if k == pygame.K_DOWN else -1)) % len(fields)
+        elif k in (pygame.K_LEFT, pygame.K_RIGHT):
+            d = 1 if k == pygame.K_RIGHT else -1
+            f = fields[self.host_field]
+            if f == "racers":
+                self.host_opts[f] = max(1, min(m.MAX_RACERS, self.host_opts[f] + d))
+            elif f == "limit":
+                self.host_opts[f] = (self.host_opts[f] + d) % len(TIME_LIMITS)
+            else:
+                self.host_opts[f] = (self.host_opts[f] + d) % len(DIFFICULTIES)
+        elif k == pygame.K_RETURN:
+            self.host_match()
+            self.mode = "browse"
+        elif k == pygame.K_ESCAPE:
+            self.mode = "browse"
+
+    # -- actions ---------------------------------------------------------------------------
+    def host_rules(self) -> MatchRules:
+        import random
+
+        o = self.host_opts
+        return MatchRules(seed=random.SystemRandom().getrandbits(48), time_limit=TIME_LIMITS[o["limit"]],
+                          difficulty=DIFFICULTIES[o["difficulty"]], max_racers=o["racers"])
+
+    def host_match(self) -> None:
+        self.rt.host(self.host_rules())
+        self.message = "hosting: waiting for racers (G starts, B adds a bot)"
+
+    def add_bot(self) -> subprocess.Popen | None:
+        """A `p2p-race bot` process that joins our match (for players who are alone)."""
+        ms = self.snap.match
+        if ms is None or ms.phase != "lobby":
+            self.message = "host or join a match first"
+            return None
+        n = len(self.bots)
+        name = BOT_NAMES[n % len(BOT_NAMES)] + ("" if n < len(BOT_NAMES) else str(n))
+        data = Path(self.app.data_dir) / "bots" / name
+        data.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "p2p_race", "bot", "--name", name, "--data-dir", str(data),
+               "--match-id", ms.match_id, "--peer", f"127.0.0.1:{self.rt.transport.port}", "--matches", "1"]
+        if not self.rt._discovery_args.get("mdns", True):
+            cmd += ["--no-mdns", "--interface", "127.0.0.1"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.bots.append(proc)
+        self.message = f"bot {name} is joining"
+        return proc
+
+    # -- state ------------------------------------------------------------------------------
+    def listings(self) -> list[Any]:
+        return sorted(self.snap.listings, key=lambda li: (li.phase, li.host_name, li.match_id))
+
+    def update(self, dt: float) -> None:
+        super().update(dt)
+        self.snap = self.rt.snapshot()
+        if self.auto_spectate and self.snap.match is None:
+            pick = [li for li in self.listings() if li.phase != m.PHASE_FINISHED
+                    and self.auto_spectate in ("*", li.match_id)]
+            if pick:
+                self.rt.join(pick[0].match_id, m.ROLE_SPECTATOR)
+                self.auto_spectate = None
+        while True:
+            try:
+                ev = self.rt.events.get_nowait()
+            except queue.Empty:
+                break
+            self.on_match_event(ev)
+        ms = self.snap.match
+        if ms is not None and ms.role == "spectator" and ms.phase in ("countdown", "racing") \
+                and self.racing_match != ms.match_id and ms.start_local is not None:
+            self.open_race()
+
+    def on_match_event(self, ev: Any) -> None:
+        if ev.kind == "refused":
+            self.message = f"refused: {ev.data.get('reason')}"
+        elif ev.kind == "joined":
+            self.message = f"joined as {ev.data['role']}"
+        elif ev.kind in ("countdown", "start"):
+            ms = self.rt.snapshot().match
+            if ms is not None and self.racing_match != ms.match_id:
+                self.open_race()
+
+    def open_race(self) -> None:
+        from p2p_race.match.view import NetworkRaceView
+        from p2p_race.ui.screens.race import RaceScreen
+        from p2p_race.ui.spectate import SpectateScreen
+
+        self.snap = self.rt.snapshot()
+        ms = self.snap.match
+        if ms is None:
+            return
+        self.racing_match = ms.match_id
+        view = NetworkRaceView(self.rt, local_name=self.app.player_name, local_color=self.app.config.car_color)
+        if ms.role == "racer":
+            self.app.push(RaceScreen(self.app, view, mode="match", on_finish=self.race_finished))
+        else:
+            self.app.push(SpectateScreen(self.app, view, on_finish=self.race_finished))
+
+    def race_finished(self, screen: Any, standings: list) -> None:
+        result = getattr(screen.view, "result", None)
+        snap = self.app.logical.copy()
+        screen.draw(snap)
+        self.app.replace(MatchResultScreen(self.app, result, self.snap.peer_id, standings, backdrop=snap))
+
+    # -- drawing ----------------------------------------------------------------------------
+    def draw(self, surface: pygame.Surface) -> None:
+        surface.fill(style.BG)
+        style.text(surface, "PLAY ON LAN", (style.WIDTH // 2, 16), 48, style.ACCENT, anchor="midtop", shadow=3)
+        snap = self.snap
+        # players nearby
+        r = style.panel(surface, (16, 80, 250, 420), alpha=220)
+        style.text(surface, "PLAYERS NEARBY", (r.left + 12, r.top + 10), 20, style.DIM)
+        for i, p in enumerate(snap.peers[:15]):
+            y = r.top + 40 + 24 * i
+            ping = f"{p.rtt * 1000:.0f} ms" if getattr(p, "rtt", None) is not None else "-"
+            style.text(surface, p.name[:12], (r.left + 12, y), 18, style.TEXT)
+            style.text(surface, p.state[:9], (r.left + 130, y), 16, style.DIM)
+            style.text(surface, ping, (r.right - 10, y), 16, style.DIM, anchor="topright")
+        if not snap.peers:
+            style.text(surface, "nobody yet...", (r.left + 12, r.top + 40), 18, style.DIM)
+        # matches
+        r2 = style.panel(surface, (276, 80, 250, 420), alpha=220)
+        style.text(surface, "MATCHES", (r2.left + 12, r2.top + 10), 20, style.DIM)
+        for i, li in enumerate(self.listings()[:15]):
+            y = r2.top + 40 + 24 * i
+            col = style.ACCENT if i == self.sel else style.TEXT
+            style.text(surface, li.host_name[:10], (r2.left + 12, y), 18, col)
+            style.text(surface, f"{m.PHASE_NAMES[li.phase][:6]} {li.racers}/{li.rules.max_racers}",
+                       (r2.right - 10, y), 16, style.DIM, anchor="topright")
+        # our match
+        r3 = style.panel(surface, (536, 80, 248, 420), alpha=220)
+        ms = snap.match
+        if ms is None:
+            style.text(surface, "NOT IN A MATCH", (r3.left + 12, r3.top + 10), 20, style.DIM)
+        else:
+            style.text(surface, f"MATCH {ms.match_id[:6]}", (r3.left + 12, r3.top + 10), 20, style.DIM)
+            style.text(surface, f"{ms.phase}  host {ms.host_name[:8]} (term {ms.term})", (r3.left + 12, r3.top + 34),
+                       16, style.TEXT)
+            style.text(surface, f"{ms.rules.difficulty}, {ms.rules.time_limit:.0f} s, you: {ms.role}",
+                       (r3.left + 12, r3.top + 54), 16, style.DIM)
+            for i, rv in enumerate(ms.racers[:14]):
+                y = r3.top + 82 + 22 * i
+                mark = "ready" if rv.ready else "..."
+                col = style.GOOD if rv.ready else style.TEXT
+                style.text(surface, rv.name[:12], (r3.left + 12, y), 18, col)
+                style.text(surface, mark, (r3.right - 10, y), 16, style.DIM, anchor="topright")
+            style.text(surface, f"{len(ms.spectators)} spectating", (r3.left + 12, r3.bottom - 28), 16, style.DIM)
+        if self.mode == "host":
+            self._draw_host(surface)
+        if self.message:
+            style.text(surface, self.message, (style.WIDTH // 2, 512), 20, style.ACCENT2, anchor="midtop")
+        style.key_hint(surface, "Enter join  S spectate  H host  R ready  G start  B add bot  X leave  Esc back")
+
+    def _draw_host(self, surface: pygame.Surface) -> None:
+        style.dim(surface, 150)
+        r = style.panel(surface, (200, 170, 400, 220), edge=style.ACCENT2)
+        style.text(surface, "HOST A MATCH", (r.centerx, r.top + 14), 32, style.ACCENT, anchor="midtop")
+        o = self.host_opts
+        rows = (("Max racers", str(o["racers"])), ("Time limit", f"{TIME_LIMITS[o['limit']]:.0f} s"),
+                ("Difficulty", DIFFICULTIES[o["difficulty"]]))
+        for i, (label, value) in enumerate(rows):
+            y = r.top + 70 + 36 * i
+            col = style.ACCENT if i == self.host_field else style.TEXT
+            style.text(surface, label, (r.left + 30, y), 24, col)
+            style.text(surface, f"< {value} >", (r.right - 30, y), 24, col, anchor="topright")
+        style.text(surface, "Enter: host   Esc: cancel", (r.centerx, r.bottom - 14), 18, style.DIM, anchor="midbottom")
+
+
+class MatchResultScreen(Screen):
+    """Victory or game over, from the host's signed result (the same on every peer)."""
+
+    name = "match_result"
+    chat_enabled = True
+
+    def __init__(self, app, result: Any, my_id: str, standings: list | None = None, backdrop: Any = None) -> None:
+        super().__init__(app)
+        self.result = result
+        self.my_id = my_id
+        self.backdrop = backdrop
+        self.rows: list[tuple[str, int, bool, bool]] = []  # name, score, crashed, me
+        if result is not None:
+            ranked = sorted(result.racers, key=lambda r: (-r.score, -(1e18 if not r.crashed else r.crash_time),
+                                                          r.peer_id))
+            self.rows = [(r.name, r.score, r.crashed, r.peer_id == my_id) for r in ranked]
+            mine = result.racer(my_id)
+            if mine is not None:
+                try:
+                    app.scores.record(app.player_name, mine.score, mode="match", distance=mine.distance)
+                except Exception:  # noqa: BLE001 - a score board problem must not block the screen
+                    log.exception("could not record the high score")
+        elif standings:
+            self.rows = [(s.name, s.score, s.crashed, s.local) for s in standings]
+        self.victory = result is not None and result.winner_id == my_id
+
+    def handle_event(self, ev: pygame.event.Event) -> None:
+        if ev.type == pygame.KEYDOWN and ev.key in (pygame.K_RETURN, pygame.K_ESCAPE, pygame.K_SPACE):
+            self.app.pop()
+
+    def draw(self, surface: pygame.Surface) -> None:
+        if self.backdrop is not None:
+            surface.blit(self.backdrop, (0, 0))
+            style.dim(surface, 170)
+        else:
+            surface.fill(style.BG)
+        title = "VICTORY!" if self.victory else ("GAME OVER" if self.result is not None else "RACE OVER")
+        style.text(surface, title, (style.WIDTH // 2, 40), 72, style.GOOD if self.victory else style.ACCENT,
+                   anchor="midtop", shadow=4)
+        if self.result is not None:
+            style.text(surface, f"winner: {self.result.winner_name}", (style.WIDTH // 2, 124), 30, style.TEXT,
+                       anchor="midtop")
+        r = style.panel(surface, (200, 170, 400, 40 + 28 * max(1, len(self.rows[:12]))), alpha=220)
+        for i, (name, score, crashed, me) in enumerate(self.rows[:12]):
+            y = r.top + 20 + 28 * i
+            col = style.ACCENT if me else (style.DIM if crashed else style.TEXT)
+            style.text(surface, f"{i + 1}. {name}", (r.left + 20, y), 22, col)
+            style.text(surface, f"{score:,}", (r.right - 20, y), 22, col, anchor="topright")
+        if self.result is not None:
+            style.text(surface, f"signed by host {self.result.host_id[:8]} (term {self.result.term})",
+                       (style.WIDTH // 2, style.HEIGHT - 70), 18, style.DIM, anchor="midtop")
+        style.key_hint(surface, "Enter: back to the lobby")

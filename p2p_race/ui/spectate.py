@@ -1,0 +1,81 @@
+"""The spectate screen: the race screen over a `NetworkRaceView` with no car of our own.
+
+It reuses GAME-UI's RaceScreen (road, traffic, cars, HUD, standings) and only changes who
+the camera follows: the leader by default, or any racer picked with Left/Right (L: back to
+the leader). The live ranking is the race screen's standings panel; the match's signed
+result ends it (`on_finish`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import pygame
+
+from p2p_race.ui import style
+from p2p_race.ui.screens.race import RaceScreen
+
+
+class SpectateScreen(RaceScreen):
+    name = "spectate"
+
+    def __init__(self, app, view: Any = None, *, on_finish: Callable | None = None, runtime: Any = None) -> None:
+        if view is None:
+            from p2p_race.match.view import NetworkRaceView
+
+            rt = runtime or getattr(app, "runtime", None)
+            if rt is None:
+                raise ValueError("SpectateScreen needs a NetworkRaceView or a runtime in a match")
+            view = NetworkRaceView(rt, local_name=app.player_name)
+        super().__init__(app, view, mode="match", on_finish=on_finish)
+        self.follow: str | None = None  # a racer's name; None = the leader
+
+    def handle_event(self, ev: pygame.event.Event) -> None:
+        if ev.type == pygame.KEYDOWN and ev.key in (pygame.K_LEFT, pygame.K_RIGHT):
+            names = sorted(self.cur)
+            if names:
+                i = names.index(self.follow) if self.follow in names else -1
+                i = (i + (1 if ev.key == pygame.K_RIGHT else -1)) % len(names)
+                self.follow = names[i]
+            return
+        if ev.type == pygame.KEYDOWN and ev.key == pygame.K_l:
+            self.follow = None
+            return
+        if ev.type == pygame.KEYDOWN and ev.key == pygame.K_ESCAPE:
+            self.app.pop()
+            return
+        super().handle_event(ev)
+
+    def _camera(self) -> None:
+        target = self.cur.get(self.follow) if self.follow else None
+        if target is None:
+            super()._camera()
+            return
+        who = target.name
+        if who != self._cam_who:
+            self._cam_who = who
+            self._cam_off = target.state.y - self.cam_y
+        self._cam_off *= 0.9
+        if abs(self._cam_off) < 0.01:
+            self._cam_off = 0.0
+        self.cam_y = target.state.y - self._cam_off
+        self.watching = who
+
+    def draw(self, surface: pygame.Surface) -> None:
+        super().draw(surface)
+        who = self.follow or (f"the leader ({self.watching})" if self.watching else "the leader")
+        r = style.panel(surface, (style.WIDTH // 2 - 220, style.HEIGHT - 50, 440, 36), alpha=200, radius=10)
+        style.text(surface, f"SPECTATING  {who}   <- ->  L leader  Esc leave", r.center, 18, style.DIM,
+                   anchor="center", shadow=1)
+
+
+def run_window(args: argparse.Namespace) -> int:
+    """`p2p-race spectate` with a window: the lobby, spectating the chosen (or first) match."""
+    from p2p_race.ui.app import make_app
+    from p2p_race.ui.lobby import LobbyScreen
+
+    app = make_app(args)
+    app.push(LobbyScreen(app, spectate=args.match_id or "*", args=args))
+    return app.run()
