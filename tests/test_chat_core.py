@@ -242,3 +242,15 @@ def test_sybil_flood_is_paced_but_converges() -> None:
     net.run_for(10)
     assert peers["b"].node.history.ids() == peers["a"].node.history.ids()
     assert len(peers["b"].node.history) == 1000
+
+
+def test_pinned_name_used_by_another_key_is_labelled(tmp_path) -> None:
+    from chat.names import NameLabels
+    from p2p_race.identity import PinStore
+
+    PinStore(tmp_path).check("alice", ALICE.public_key)
+    labels = NameLabels(tmp_path)
+    assert labels.label(msg("hi")) == "alice"
+    fake = ChatMessage.create(MALLORY, name="alice", channel="lobby", text="hi", clock=1, t=T0)
+    assert labels.label(fake) == f"alice [KEY CHANGED {MALLORY.peer_id[:6]}]"
+    assert NameLabels(None).label(fake) == "alice"

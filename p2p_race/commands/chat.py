@@ -16,6 +16,7 @@ import time
 
 from chat.client import ChatClient, RateLimited
 from chat.message import KIND_SYSTEM, LOBBY, ChatMessage, InvalidMessage, valid_channel
+from chat.names import NameLabels
 from chat.peers import chat_addr_of_game_peer, parse_addr
 from chat.sanitize import sanitize
 from chat.service import add_service_arguments, serve
@@ -124,17 +125,19 @@ def _history(client: ChatClient, args: argparse.Namespace, data_dir) -> int:
     if args.json:
         print(json.dumps([m.to_json() for m in msgs], ensure_ascii=False))
     else:
+        labels = NameLabels(data_dir)
         for m in msgs:
-            print(format_line(m))
+            print(format_line(m, labels))
     return 0
 
 
-def format_line(m: ChatMessage) -> str:
+def format_line(m: ChatMessage, labels: NameLabels | None = None) -> str:
     """One sanitized terminal line: `[HH:MM:SS] #channel name: text`."""
     stamp = time.strftime("%H:%M:%S", time.localtime(m.t))
     if m.kind == KIND_SYSTEM:
         return f"[{stamp}] #{m.channel} * {sanitize(m.text)}"
-    return f"[{stamp}] #{m.channel} {sanitize(m.name)}: {sanitize(m.text)}"
+    name = labels.label(m) if labels is not None else sanitize(m.name)
+    return f"[{stamp}] #{m.channel} {name}: {sanitize(m.text)}"
 
 
 def _interactive(client: ChatClient, channel: str, args: argparse.Namespace) -> int:
@@ -158,11 +161,13 @@ def _interactive(client: ChatClient, channel: str, args: argparse.Namespace) -> 
     if not args.json:
         print(f"chat on #{channel} as {client.name} ({client.identity.peer_id}); /quit to leave",
               file=sys.stderr, flush=True)
+    labels = NameLabels(client.data_dir)
+
     def show(m: ChatMessage) -> None:
         if args.json:
             print(json.dumps(m.to_json(), ensure_ascii=False), flush=True)
         else:
-            print(format_line(m), flush=True)
+            print(format_line(m, labels), flush=True)
 
     # the log so far: only its last lines, in display order (--history prints all of it)
     backlog = sorted(client.poll(), key=lambda m: m.key)

@@ -18,6 +18,7 @@ from typing import Any
 import pygame
 
 from chat.message import KIND_SYSTEM, LOBBY, MAX_TEXT_CHARS, ChatMessage, InvalidMessage
+from chat.names import NameLabels
 from chat.sanitize import sanitize
 from p2p_race.ui import style
 
@@ -47,6 +48,7 @@ class ChatOverlay:
         self._version = 0
         self._wrap_cache: tuple[tuple, list[tuple[str, tuple]]] | None = None
         self.client = client if client is not None else self._make_client(app)
+        self.labels = NameLabels(getattr(app, "data_dir", None))
 
     # -- the client ---------------------------------------------------------------------
     @staticmethod
@@ -235,7 +237,7 @@ class ChatOverlay:
         yy = h - 40 - LINE_H * len(recent)
         for t, m in recent:
             alpha = max(0, min(255, int(255 * (FADE_AFTER - (self._clock - t)) / 2)))
-            img = f.render(_line(m)[:90], True, _color(m))
+            img = f.render(_line(m, self.labels)[:90], True, _color(m))
             img.set_alpha(alpha)
             surface.blit(img, (x, yy))
             yy += LINE_H
@@ -255,7 +257,7 @@ class ChatOverlay:
     def _wrap(self, f: pygame.font.Font, width: int) -> list[tuple[str, tuple]]:
         rows: list[tuple[str, tuple]] = []
         for _t, m in self._visible():
-            words = _line(m).split(" ")
+            words = _line(m, self.labels).split(" ")
             cur = ""
             for word in words:
                 cand = f"{cur} {word}" if cur else word
@@ -285,11 +287,12 @@ def _autostart() -> bool:
     return os.environ.get("SDL_VIDEODRIVER") != "dummy"
 
 
-def _line(m: ChatMessage) -> str:
+def _line(m: ChatMessage, labels: NameLabels | None = None) -> str:
     stamp = time.strftime("%H:%M", time.localtime(m.t))
     if m.kind == KIND_SYSTEM:
         return f"{stamp} * {sanitize(m.text)}"
-    return f"{stamp} {sanitize(m.name)}: {sanitize(m.text)}"
+    name = labels.label(m) if labels is not None else sanitize(m.name)
+    return f"{stamp} {name}: {sanitize(m.text)}"
 
 
 def _color(m: ChatMessage) -> tuple:

@@ -1,0 +1,45 @@
+"""Display names as a reader should see them: a name is only a label, the key identifies.
+
+Reads the data dir's trust-on-first-use pins (`pins.json`, written by discovery): a line
+whose author uses a pinned name with a different key is labelled, never shown as the
+pinned player. Read-only here; the file is re-read at most every few seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from chat.message import ChatMessage
+from chat.sanitize import sanitize
+from p2p_race.errors import UserError
+from p2p_race.identity import PinStore
+
+RELOAD = 5.0
+
+
+class NameLabels:
+    def __init__(self, data_dir: Path | str | None) -> None:
+        self.data_dir = Path(data_dir) if data_dir else None
+        self._pins: PinStore | None = None
+        self._loaded = -1e9
+
+    def _store(self) -> PinStore | None:
+        if self.data_dir is None:
+            return None
+        now = time.monotonic()
+        if now - self._loaded > RELOAD:
+            self._loaded = now
+            try:
+                self._pins = PinStore(self.data_dir)
+            except (UserError, OSError):
+                self._pins = None
+        return self._pins
+
+    def label(self, msg: ChatMessage) -> str:
+        name = sanitize(msg.name)
+        pins = self._store()
+        pinned = pins.pinned(msg.name) if pins is not None else None
+        if pinned is not None and pinned != msg.author_key:
+            return f"{name} [KEY CHANGED {msg.author_id[:6]}]"
+        return name
