@@ -268,3 +268,11 @@ def test_shared_addresses_must_be_unicast_ipv4_literals() -> None:
     assert t.candidate_count() == 0 and t.refused == 6
     t.add_shared(B.public_key, "10.0.0.2", 47800, 0.0)
     assert t.candidate_count("shared") == 1
+
+
+def test_silent_lists_only_advertised_peers_that_never_answered() -> None:
+    t = table()
+    t.mdns_seen("a", A.peer_id, ["10.0.0.1"], 47800, 0.0)
+    t.mdns_seen("b", B.peer_id, ["10.0.0.2"], 47800, 0.0)
+    t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, 0.01)
+    assert t.silent() == [(B.peer_id, B_ADDR)]

@@ -138,7 +138,7 @@ async def _main(args: argparse.Namespace) -> int:
                 print(_text_row(p))
             if not peers:
                 print(f"no peers found in {args.wait:g} s; run `p2p-race doctor` to see why", file=sys.stderr)
-        silent = disco.table.candidate_count("mdns")
+        silent = len(disco.table.silent())
         if silent and not as_json:
             print(f"{silent} address(es) advertised over mDNS never answered on UDP: "
                   "a firewall may block the game port", file=sys.stderr)
