@@ -216,7 +216,7 @@ def test_victory_against_bot(app: App, data_dir: Path) -> None:
     d = Driver(app)
     to_menu(d)
     rules = Rules(seed=21, time_limit=12.0)
-    view = PracticeView(rules, "Zoe", "blue", bots=1, bot_skill=0.3, autopilot=True)
+    view = PracticeView(rules, "Zoe", "blue", bots=1, bot_skill=0.05, autopilot=True)
     race = RaceScreen(app, view, restart=lambda: start_practice(app, bots=1, seed=21, seconds=12, replace=True))
     app.push(race)
     d.run(3.1)
