@@ -278,10 +278,83 @@ def bench_sync(base: Path, n: int) -> list[dict]:
                      "every message, all signatures verified"}]
 
 
+def probe(argv: list[str] | None = None) -> None:
+    """Runs on a LAN test host: `send PORT N` submits N lines to the local service and prints
+    `id wall_time` per send; `recv PORT N` prints `id wall_time` per arrival."""
+    mode, port, n = (argv or sys.argv[1:])[:3]
+    raw = Raw(("127.0.0.1", int(port)), subscribe=mode == "recv")
+    print("ready", flush=True)
+    if mode == "send":
+        authors = [Identity.from_seed(f"bench-lan-{i}".encode()) for i in range(int(n) // 4 + 1)]
+        ev = threading.Event()
+        for i in range(int(n)):
+            m = ChatMessage.create(authors[i // 4], name=f"l{i // 4}", channel="lobby",
+                                   text=f"lan ping {i}", clock=10 + i, t=time.time())
+            print(m.id, repr(time.time()), flush=True)
+            raw.submit(m)
+            ev.wait(0.01)
+        _wait(lambda: len(raw.acks) >= int(n), 20, 0.01)
+    else:
+        seen: set[str] = set()
+        while len(seen) < int(n):
+            for mid in list(raw.arrivals):
+                if mid not in seen:
+                    seen.add(mid)
+                    print(mid, repr(time.time() - (time.perf_counter() - raw.arrivals[mid])), flush=True)
+            threading.Event().wait(0.005)
+
+
+def bench_lan_latency(base: Path, n: int) -> list[dict]:
+    """Three LAN test hosts (network namespaces on one bridge): h0's client -> h0's service ->
+    h2's service -> h2's client."""
+    sys.path.insert(0, str(ROOT))
+    from tests.support.lanhosts import TestLan, lan_unavailable_reason
+
+    if lan_unavailable_reason():
+        return []
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with TestLan(3) as lan:
+        h0, h1, h2 = lan.hosts
+        for i, h in enumerate(lan.hosts):
+            d = base / f"lan-{i}"
+            d.mkdir()
+            cmd = [sys.executable, "-m", "p2p_race", "chat", "--serve", "--no-discovery", "--name", f"h{i}"]
+            if i:
+                cmd += ["--peer", f"{h0.ip}:47801", "--peer", f"{h1.ip}:47801"]
+            p = h.popen(cmd, env=dict(env, P2P_RACE_HOME=str(d)), stdout=subprocess.PIPE, text=True)
+            p.stdout.readline()
+
+        def links(h) -> int:
+            res = h.run([sys.executable, "-c", "from chat.client import query_service as q;"
+                         "print(len(q(('127.0.0.1', 47801), {'t': 'stats'})['links']))"], env=env)
+            return int(res.stdout.strip() or 0)
+
+        _wait(lambda: all(links(h) >= 2 for h in lan.hosts), 20, 0.1)
+        code = "import sys; from bench.bench_chat import probe; probe(sys.argv[1:])"
+        recv = h2.popen([sys.executable, "-c", code, "recv", "47801", str(n)], env=env,
+                        stdout=subprocess.PIPE, text=True)
+        assert recv.stdout.readline().strip() == "ready"
+        send = h0.popen([sys.executable, "-c", code, "send", "47801", str(n)], env=env,
+                        stdout=subprocess.PIPE, text=True)
+        sent_out, _ = send.communicate(timeout=60)
+        recv_out, _ = recv.communicate(timeout=60)
+    sent = dict(line.split() for line in sent_out.splitlines()[1:] if line.strip())
+    got = dict(line.split() for line in recv_out.splitlines() if line.strip() and line != "ready")
+    lat = [(float(got[i]) - float(t)) * 1000 for i, t in sent.items() if i in got]
+    note = f"{len(lat)} of {n} messages, client on h0 -> h0 service -> h2 service -> client on h2 (3 test hosts)"
+    return [
+        {"metric": "message latency across hosts p50", "value": statistics.median(lat), "unit": "ms",
+         "note": note},
+        {"metric": "message latency across hosts p99", "value": _pct(lat, 0.99), "unit": "ms",
+         "target": "<= 50 ms", "ok": _pct(lat, 0.99) <= 50 and len(lat) == n, "note": note},
+    ]
+
+
 def run(quick: bool) -> list[dict]:
     base = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     try:
         rows = bench_latency(base, 60 if quick else 400)
+        rows += bench_lan_latency(base, 60 if quick else 400)
         rows += bench_fallback(base, 3 if quick else 10)
         rows += bench_hang(base, 2 if quick else 5)
         rows += bench_sync(base, 5000)
