@@ -162,6 +162,7 @@ class Discovery:
         self._ticker: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._started = False
+        self._twin_warned = False
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -287,6 +288,13 @@ class Discovery:
                          self.state, self.match_id, self.txt_extra)
 
     def _on_mdns_record(self, instance: str, record: TxtRecord, addrs: list[str], port: int) -> None:
+        if record.peer_id == self.peer_id:  # not our own record: the adapter filters that one
+            if not self._twin_warned:
+                self._twin_warned = True
+                log.warning("another p2p-race runs with this identity at %s:%d (same data dir?); other "
+                            "players see the two as one peer: give each its own --data-dir",
+                            addrs[0], port)
+            return
         if record.peer_id not in self.mdns_first_seen:
             self.mdns_first_seen[record.peer_id] = time.time()
             if self.on_mdns_seen is not None:

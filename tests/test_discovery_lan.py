@@ -187,7 +187,12 @@ def test_same_names_and_several_peers_on_one_host(make_lan, tmp_path: Path) -> N
     wait_until(lambda: a.sees(b, c) and b.sees(a, c) and c.sees(a, b), 10, what="three peers")
     flagged = [p["key_changed"] for p in c.table().values()]
     assert sorted(flagged) == [False, True]  # the second key under "twin" is flagged (TOFU)
-    for p in (a, b, c):
+    # the same data dir started twice (a user forgetting --data-dir): no crash, a clear warning
+    dup = PeerProc(h1, tmp_path, "twin", data="twin-a")
+    assert dup.id == a.id
+    a.err.wait_for(lambda s: "same data dir" in s, 10, what="twin warning")
+    assert a.proc.poll() is None and dup.proc.poll() is None
+    for p in (a, b, c, dup):
         p.stop()
 
 
