@@ -235,9 +235,16 @@ class ChatOverlay:
         f = style.font(FONT_SIZE)
         recent = [(t, m) for t, m in self._visible() if self._clock - t < FADE_AFTER][-4:]
         yy = h - 40 - LINE_H * len(recent)
+        if recent:  # a dark strip keeps the lines readable over the road
+            strip = pygame.Surface((PANEL_W + 80, LINE_H * len(recent) + 4), pygame.SRCALPHA)
+            strip.fill((0, 0, 0, 110))
+            surface.blit(strip, (x - 4, yy - 2))
         for t, m in recent:
             alpha = max(0, min(255, int(255 * (FADE_AFTER - (self._clock - t)) / 2)))
-            img = f.render(_line(m, self.labels)[:90], True, _color(m))
+            line = _line(m, self.labels)
+            while len(line) > 8 and f.size(line)[0] > PANEL_W + 70:
+                line = line[:-8] + "..."
+            img = f.render(line, True, _color(m))
             img.set_alpha(alpha)
             surface.blit(img, (x, yy))
             yy += LINE_H
