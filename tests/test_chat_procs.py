@@ -246,6 +246,26 @@ def test_game_crash_leaves_chat_running_and_supervisor_restarts_it(tmp_path: Pat
         _stop_service(d, svc_pid)
 
 
+def test_client_of_the_game_restarts_a_dead_local_service(tmp_path: Path) -> None:
+    """The overlay's client (start_service=True) starts the local service and, after a
+    SIGKILL of it, starts it again and goes on sending through it."""
+    d = tmp_path / "g"
+    d.mkdir()
+    cl = ChatClient(d, name="gamer", start_service=True,
+                    service_kw={"port": 0, "extra": ["--no-discovery"]}).start()
+    try:
+        wait_until(lambda: cl.connected_local, TIMEOUT, what="local service started")
+        first = running_info(d)["pid"]
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: (i := running_info(d)) and i["pid"] != first and cl.connected_local,
+                   TIMEOUT, what="service restarted and reconnected")
+        m = cl.send("back again")
+        assert cl.wait_acked(m.id, TIMEOUT)
+    finally:
+        cl.close()
+        _stop_service(d, None)
+
+
 def test_say_without_any_service_fails_clearly(tmp_path: Path) -> None:
     d = tmp_path / "lonely"
     d.mkdir()
