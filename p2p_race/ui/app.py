@@ -302,7 +302,11 @@ def make_app(args: argparse.Namespace) -> App:
         config.fullscreen = True
     if getattr(args, "windowed", False):
         config.fullscreen = False
-    return App(config, data_dir)
+    # High scores come from the replicated score store (practice runs and match results),
+    # so the game, `p2p-race leaderboard` and peer sync all read one source.
+    from replication.scoreboard import ReplicatedScoreBoard
+
+    return App(config, data_dir, scoreboard=ReplicatedScoreBoard(data_dir))
 
 
 def run_game(args: argparse.Namespace) -> int:
