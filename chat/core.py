@@ -5,13 +5,15 @@ simulator also drops, duplicates and reorders frames, and the protocol still con
 
     push   {"t": "push", "m": msg}            a new message, flooded to every other link
     digest {"t": "digest", "d": "n:xor"}      every `digest_interval`, and on link up
-    offer  {"t": "offer", "ids": [...]}       on a digest mismatch: every id we hold
+    buckets {"t": "buckets", "b": [64 x "n:xor"]}  on a digest mismatch: ids split by first byte
+    offer  {"t": "offer", "ids": [...]}       answer to buckets: our ids in the differing ones
     req    {"t": "req", "ids": [...]}         the offered ids we lack (chunked)
     msgs   {"t": "msgs", "m": [msg, ...]}     answer to req (chunked)
     ack    {"t": "ack", "ids": [...]}         ids of a msgs/push frame now stored here
 
 Digest first: two peers with the same log exchange ~60 bytes per interval. When they
-differ both sides offer, each requests what it lacks, from whichever neighbour offered it
+differ, both send bucket digests (~3 KB), both offer the ids of the buckets that differ
+(one missing message among 5,000: ~80 ids, not 5,000), each requests what it lacks, from whichever neighbour offered it
 first (a request not answered within `request_timeout` may go to another neighbour).
 A late joiner or a restarted peer thus pulls the whole history from any peer.
 
@@ -28,7 +30,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat.history import AddResult, History
+from chat.history import BUCKETS, AddResult, History
 from chat.message import ChatMessage, InvalidMessage, content_id
 
 Link = Hashable
@@ -160,8 +162,18 @@ class ChatNode:
         if theirs == self.history.digest() or now - st.last_offer < self.offer_interval:
             return Actions()
         st.last_offer = now
+        self.stats["bucket_digests"] += 1
+        return Actions(sends=[(link, {"t": "buckets", "b": self.history.buckets()})])
+
+    def _on_buckets(self, link: Link, frame: dict, now: float) -> Actions:
+        theirs = frame["b"]
+        if not isinstance(theirs, list) or len(theirs) != BUCKETS:
+            raise ValueError("buckets")
+        differ = {i for i, (a, b) in enumerate(zip(theirs, self.history.buckets(), strict=True)) if a != b}
+        if not differ:
+            return Actions()
         self.stats["offers"] += 1
-        return Actions(sends=[(link, {"t": "offer", "ids": self.history.ids()})])
+        return Actions(sends=[(link, {"t": "offer", "ids": self.history.ids_in(differ)})])
 
     def _on_offer(self, link: Link, frame: dict, now: float) -> Actions:
         ids = _ids(frame["ids"])
@@ -177,12 +189,6 @@ class ChatNode:
         acts = Actions()
         for k in range(0, len(missing), REQ_CHUNK):
             acts.sends.append((link, {"t": "req", "ids": missing[k:k + REQ_CHUNK]}))
-        # they lack something we hold (their digest differed) and may not have told us:
-        # answer with our own offer unless we just sent one
-        st = self.links[link]
-        if len(ids) < len(self.history) and now - st.last_offer >= self.offer_interval:
-            st.last_offer = now
-            acts.sends.append((link, {"t": "offer", "ids": self.history.ids()}))
         return acts
 
     def _on_req(self, link: Link, frame: dict, now: float) -> Actions:
@@ -202,7 +208,8 @@ class ChatNode:
         return Actions()
 
     _handlers: dict[str, Callable[[ChatNode, Link, dict, float], Actions]] = {
-        "push": _on_push, "msgs": _on_msgs, "digest": _on_digest, "offer": _on_offer,
+        "push": _on_push, "msgs": _on_msgs, "digest": _on_digest, "buckets": _on_buckets,
+        "offer": _on_offer,
         "req": _on_req, "ack": _on_ack,
     }
 

@@ -30,6 +30,11 @@ RATE_BURST = 5
 RATE_WINDOW_MS = 5000
 FUTURE_MS = 300_000  # a message stamped more than 5 min ahead of our clock waits
 REFUSED_MEMORY = 20_000
+BUCKETS = 64  # second-level digests: on a mismatch only the differing buckets' ids travel
+
+
+def bucket_of(msg_id: str) -> int:
+    return int(msg_id[:2], 16) % BUCKETS
 
 
 @dataclass
@@ -60,6 +65,8 @@ class History:
         self.drops: Counter[str] = Counter()
         self.clock = 0  # the highest Lamport clock seen (the next own message uses clock + 1)
         self._xor = 0
+        self._bucket_n = [0] * BUCKETS
+        self._bucket_x = [0] * BUCKETS
 
     # -- reading --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -74,6 +81,13 @@ class History:
 
     def ids(self) -> list[str]:
         return [k[2] for k in self._keys]
+
+    def buckets(self) -> list[str]:
+        """Per-bucket digests (ids partitioned by their first byte)."""
+        return [f"{n}:{x:032x}" for n, x in zip(self._bucket_n, self._bucket_x, strict=True)]
+
+    def ids_in(self, buckets: set[int]) -> list[str]:
+        return [k[2] for k in self._keys if bucket_of(k[2]) in buckets]
 
     def messages(self, channel: str | None = None, limit: int | None = None) -> list[ChatMessage]:
         """Messages in display order (oldest first), optionally one channel, the last `limit`."""
@@ -142,7 +156,7 @@ class History:
         bisect.insort(window, slot)
         self.by_id[msg.id] = msg
         bisect.insort(self._keys, msg.key)
-        self._xor ^= int(msg.id, 16)
+        self._flip(msg.id, 1)
         self.clock = max(self.clock, msg.clock)
         while len(self.by_id) > self.capacity:
             oldest = self._keys[0][2]
@@ -167,7 +181,7 @@ class History:
         i = bisect.bisect_left(self._keys, msg.key)
         if i < len(self._keys) and self._keys[i] == msg.key:
             del self._keys[i]
-        self._xor ^= int(msg_id, 16)
+        self._flip(msg_id, -1)
         wkey = (msg.author_id, msg.kind, msg.t_ms // self.rate_window_ms)
         window = self._windows.get(wkey)
         if window is not None:
@@ -176,6 +190,13 @@ class History:
                 window.remove(slot)
             if not window:
                 del self._windows[wkey]
+
+    def _flip(self, msg_id: str, delta: int) -> None:
+        v = int(msg_id, 16)
+        b = bucket_of(msg_id)
+        self._xor ^= v
+        self._bucket_x[b] ^= v
+        self._bucket_n[b] += delta
 
     def _refuse(self, msg_id: str, reason: str) -> None:
         self.refused[msg_id] = reason

@@ -254,3 +254,34 @@ def test_pinned_name_used_by_another_key_is_labelled(tmp_path) -> None:
     fake = ChatMessage.create(MALLORY, name="alice", channel="lobby", text="hi", clock=1, t=T0)
     assert labels.label(fake) == f"alice [KEY CHANGED {MALLORY.peer_id[:6]}]"
     assert NameLabels(None).label(fake) == "alice"
+
+
+def test_digest_first_sync_sends_only_differing_buckets() -> None:
+    """Two logs of 1,000 messages that differ by one: the offer carries one bucket's ids
+    (about 1,000 / 64), not the whole log, and the missing message arrives."""
+    from chat.core import ChatNode
+
+    authors = [Identity.from_seed(f"bucket-{i}".encode()) for i in range(200)]
+    common = [ChatMessage.create(authors[i // 5], name="x", channel="lobby", text=f"c{i}", clock=i + 1,
+                                 t=T0 + i) for i in range(1000)]
+    extra = msg("only on a", clock=5000, t=T0 + 5000)
+    a, b = ChatNode(History()), ChatNode(History())
+    for m in common:
+        a.history.add(m, trusted=True)
+        b.history.add(m, trusted=True)
+    a.history.add(extra, trusted=True)
+    pending = [("b", f) for _l, f in a.link_up("b", 0.0).sends] + [("a", f) for _l, f in b.link_up("a", 0.0).sends]
+    offers = []
+    for _ in range(20):
+        if not pending:
+            break
+        to, frame = pending.pop(0)
+        if frame["t"] == "offer":
+            offers.append(len(frame["ids"]))
+        node = a if to == "a" else b
+        src = "b" if to == "a" else "a"
+        for _l, f in node.on_frame(src, frame, 1.0).sends:
+            pending.append((src, f))
+    assert extra.id in b.history
+    assert a.history.digest() == b.history.digest()
+    assert offers and max(offers) < 60
