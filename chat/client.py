@@ -228,9 +228,8 @@ class ChatClient:
             info = running_info(self.data_dir)
             if info is not None:
                 out.append(((_local_host(info), int(info["port"])), True))
-            elif self.start_service and not self._spawning:
-                self._spawning = True
-                threading.Thread(target=self._spawn_local, daemon=True).start()
+            else:
+                self._maybe_spawn_local()
         others: list[Addr] = list(self.peers) + list(self.known_services)
         if self.discovery is not None:
             with contextlib.suppress(Exception):
@@ -247,6 +246,12 @@ class ChatClient:
         now = time.monotonic()
         out.sort(key=lambda c: self._penalty.get(c[0], 0) > now)  # stable: penalized last
         return out
+
+    def _maybe_spawn_local(self) -> None:
+        """(Re)start this data dir's chat service in the background when allowed."""
+        if self.start_service and not self._spawning:
+            self._spawning = True
+            threading.Thread(target=self._spawn_local, daemon=True).start()
 
     def _spawn_local(self) -> None:
         try:
@@ -350,7 +355,9 @@ class ChatClient:
                 if not local and self.use_local and now - last_local_check > LOCAL_RECHECK:
                     last_local_check = now
                     info = running_info(self.data_dir)
-                    if info is not None and self._penalty.get((_local_host(info), int(info["port"])), 0) < now:
+                    if info is None:
+                        self._maybe_spawn_local()  # we use a peer's service meanwhile
+                    elif self._penalty.get((_local_host(info), int(info["port"])), 0) < now:
                         log.info("local chat service is back: switching to it")
                         return
                 self._wake.clear()

@@ -246,21 +246,27 @@ def test_game_crash_leaves_chat_running_and_supervisor_restarts_it(tmp_path: Pat
         _stop_service(d, svc_pid)
 
 
-def test_client_of_the_game_restarts_a_dead_local_service(tmp_path: Path) -> None:
-    """The overlay's client (start_service=True) starts the local service and, after a
-    SIGKILL of it, starts it again and goes on sending through it."""
+def test_client_of_the_game_restarts_a_dead_local_service(services, tmp_path: Path) -> None:
+    """The overlay's client (start_service=True) starts the local service; after a SIGKILL
+    of it, it sends through another peer's service meanwhile, starts the local one again and
+    goes back to it."""
+    other = services("other")
     d = tmp_path / "g"
     d.mkdir()
     cl = ChatClient(d, name="gamer", start_service=True,
-                    service_kw={"port": 0, "extra": ["--no-discovery"]}).start()
+                    service_kw={"port": 0, "extra": ["--no-discovery"], "peers": [f"127.0.0.1:{other.port}"]}).start()
     try:
-        wait_until(lambda: cl.connected_local, TIMEOUT, what="local service started")
+        wait_until(lambda: cl.connected_local and cl.known_services, TIMEOUT, what="local service meshed")
         first = running_info(d)["pid"]
         os.kill(first, signal.SIGKILL)
-        wait_until(lambda: (i := running_info(d)) and i["pid"] != first and cl.connected_local,
-                   TIMEOUT, what="service restarted and reconnected")
-        m = cl.send("back again")
+        m = cl.send("while it restarts")
         assert cl.wait_acked(m.id, TIMEOUT)
+        wait_until(lambda: (i := running_info(d)) and i["pid"] != first and cl.connected_local,
+                   TIMEOUT, what="service restarted and client back on it")
+        m2 = cl.send("back again")
+        assert cl.wait_acked(m2.id, TIMEOUT)
+        wait_until(lambda: {"while it restarts", "back again"} <= set(other.texts()), TIMEOUT,
+                   what="both lines on the other peer")
     finally:
         cl.close()
         _stop_service(d, None)
