@@ -221,6 +221,8 @@ class Discovery:
     async def start(self) -> None:
         """Begin answering hellos, greet `--peer` addresses and start mDNS in the background
         (registration probing takes ~1 s; browsing finds existing peers in ~30 ms)."""
+        mdns_addrs = self.mdns_addresses() if self.use_mdns else []  # a bad --interface fails first
+        self.static = [await _resolve(addr) for addr in self.static]
         if self.transport.closed:
             await self.transport.start()
         self.times["start"] = time.time()
@@ -234,14 +236,13 @@ class Discovery:
         t.on(Leave, self._on_leave)
         t.on(PeerList, self._on_peerlist)
         t.on_any(self._on_any)
-        self.static = [await _resolve(addr) for addr in self.static]
         self._started = True
         now = time.monotonic()
         for addr in self.static:
             self._apply(self.table.add_static(addr, now))
         self._ticker = asyncio.ensure_future(self._tick_loop())
         if self.use_mdns:
-            await self._start_mdns()
+            await self._start_mdns(mdns_addrs)
 
     async def stop(self, reason: str = "exit") -> None:
         """Clean exit: a signed Leave to every peer, then DNS-SD goodbyes."""
@@ -250,7 +251,12 @@ class Discovery:
         self._started = False
         peers = list(self.table.peers)
         if peers and not self.transport.closed:
-            self.transport.broadcast(Leave(reason[:32]), peers)
+            self.transport.broadcast(Leave(reason.encode()[:32].decode("utf-8", "ignore")), peers)
+        t = self.transport
+        for cls, handler in ((Hello, self._on_hello), (Heartbeat, self._on_heartbeat),
+                             (Leave, self._on_leave), (PeerList, self._on_peerlist)):
+            t.off(cls, handler)
+        t.off_any(self._on_any)
         if self._ticker is not None:
             self._ticker.cancel()
         for task in list(self._tasks):
@@ -269,8 +275,7 @@ class Discovery:
                             "(see `p2p-race doctor`)")
         return addrs
 
-    async def _start_mdns(self) -> None:
-        addrs = self.mdns_addresses()
+    async def _start_mdns(self, addrs: list[str]) -> None:
         if all(a.startswith("127.") for a in addrs):
             log.warning("no LAN interface with multicast: mDNS reaches only this machine; "
                         "add other players with --peer HOST (see `p2p-race doctor`)")

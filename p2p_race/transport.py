@@ -147,6 +147,10 @@ class UdpTransport:
         """Call `handler(packet, addr)` for every verified packet (liveness tracking)."""
         self._any.append(handler)
 
+    def off_any(self, handler: Handler) -> None:
+        if handler in self._any:
+            self._any.remove(handler)
+
     def _received(self, data: bytes, addr: Addr) -> None:
         self.stats["received"] += 1
         packet = self.codec.decode(data)

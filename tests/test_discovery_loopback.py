@@ -192,3 +192,23 @@ def test_random_well_signed_messages_never_break_the_handlers() -> None:
             x.transport.close()
 
     asyncio.run(main())
+
+
+def test_stop_detaches_from_a_transport_that_stays_open() -> None:
+    async def main() -> None:
+        a = await node("a")
+        b = await node("b", [f"{LO}:{a.transport.port}"])
+        await _until(lambda: names(a) == {"b"} and names(b) == {"a"})
+        await a.stop()  # the owner keeps the socket (e.g. a match still running)
+        await _until(lambda: names(b) == set(), 1.0)
+        before = a.transport.stats["unhandled"]
+        b.add_peer_address(f"{LO}:{a.transport.port}")  # b greets a again...
+        await _until(lambda: a.transport.stats["unhandled"] > before, 2.0)
+        await asyncio.sleep(0.3)
+        assert names(b) == set()  # ...and a stopped discovery does not answer
+        assert a.transport.stats["handler_errors"] == 0
+        for x in (a, b):
+            await x.stop()
+            x.transport.close()
+
+    asyncio.run(main())
