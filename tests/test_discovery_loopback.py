@@ -212,3 +212,20 @@ def test_stop_detaches_from_a_transport_that_stays_open() -> None:
             x.transport.close()
 
     asyncio.run(main())
+
+
+def test_twenty_peers_find_each_other_from_one_address() -> None:
+    """More peers than one PeerList datagram (16) or a hello (8) can carry."""
+    async def main() -> None:
+        first = await node("p0")
+        seed = [f"{LO}:{first.transport.port}"]
+        rest = [await node(f"p{i}", seed) for i in range(1, 20)]
+        everyone = [first, *rest]
+        all_names = {x.name for x in everyone}
+        took = await _until(lambda: all(names(x) == all_names - {x.name} for x in everyone), 10.0)
+        assert took < 5.0, took
+        for x in everyone:
+            await x.stop()
+            x.transport.close()
+
+    asyncio.run(main())
