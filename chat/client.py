@@ -26,9 +26,9 @@ from typing import Any
 
 from chat.framing import FrameError, read_frame, write_frame
 from chat.history import History
-from chat.message import KIND_SYSTEM, KIND_TEXT, LOBBY, ChatMessage, InvalidMessage
+from chat.message import KIND_SYSTEM, KIND_TEXT, LOBBY, ChatMessage, InvalidMessage, content_id
 from chat.supervisor import ensure_service, running_info
-from p2p_race.identity import Identity, load_or_create
+from p2p_race.identity import Identity, Verifier, load_or_create
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,8 @@ class ChatClient:
         self._spawning = False
         self._last_addr: Addr | None = None
         self._penalty: dict[Addr, float] = {}
+        self._last_rx = 0.0
+        self._verifier = Verifier()
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> ChatClient:
@@ -308,6 +310,7 @@ class ChatClient:
         welcome = await asyncio.wait_for(read_frame(reader), WELCOME_TIMEOUT)
         if not welcome or welcome.get("t") != "welcome":
             raise FrameError("no welcome")
+        self._last_rx = time.monotonic()
         self._take_services(welcome.get("peers"), addr)
         clock = welcome.get("clock")
         with self._lock:
@@ -347,7 +350,9 @@ class ChatClient:
                             self._pending[m.id] = (m, now)
                     write_frame(writer, {"t": "submit", "m": m.to_wire()})
                 await writer.drain()
-                if oldest is not None and now - oldest > self.ack_timeout:
+                if (oldest is not None and now - oldest > self.ack_timeout
+                        and now - self._last_rx > self.ack_timeout):
+                    # nothing at all heard for that long while a line waits: hung or gone
                     raise TimeoutError("no ack within the ack timeout")
                 if now - last_peers > 2.0:
                     last_peers = now
@@ -375,6 +380,7 @@ class ChatClient:
             frame = await read_frame(reader)
             if frame is None:
                 raise ConnectionResetError("service closed the connection")
+            self._last_rx = time.monotonic()
             kind = frame.get("t")
             if kind == "msg":
                 self._take_msgs([frame.get("m")])
@@ -395,14 +401,21 @@ class ChatClient:
                 self._take_services(frame.get("peers"), addr)
 
     def _take_msgs(self, items: list) -> None:
+        # verify outside the lock (a 5,000-line history takes a few hundred ms to check):
+        # the game's frame, polling the client, never waits for it
         now = time.time()
-        with self._lock:
-            for item in items:
-                try:
-                    msg = ChatMessage.from_wire(item)
-                except InvalidMessage:
+        checked = []
+        for item in items:
+            try:
+                msg = ChatMessage.from_wire(item)
+                if content_id(msg.content()) in self.view.by_id:
                     continue
-                res = self.view.add(msg, now)
+                checked.append(msg.verified(self._verifier))
+            except InvalidMessage:
+                continue
+        with self._lock:
+            for msg in checked:
+                res = self.view.add(msg, now, trusted=True)
                 if res.new is not None:
                     self._inbox.append(res.new)
             self._cond.notify_all()
