@@ -123,6 +123,13 @@ def test_three_peers_chat_with_the_cli(services) -> None:
     assert res.returncode == 0
     assert json.loads(res.stdout.strip().splitlines()[-1]) == {
         "event": "already_running", "pid": a.proc.pid, "port": a.port}
+    # with its service stopped, --history still prints what this peer stored on disk
+    a.stop()
+    res = subprocess.run(p2p_race_cmd("chat", "--history", "--json", "--no-start", "--timeout", "0.5"),
+                         env=cli_env(a.data_dir), capture_output=True, text=True, timeout=TIMEOUT)
+    assert res.returncode == 0 and "stored on disk" in res.stderr
+    on_disk = [r["id"] for r in json.loads(res.stdout)]
+    assert set(ids) <= set(on_disk) and len(on_disk) == len(ids) + 1  # + its "left" notice
 
 
 def test_sigkill_service_while_client_sends_falls_back_exactly_once(services) -> None:
