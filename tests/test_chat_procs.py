@@ -106,6 +106,11 @@ def test_three_peers_chat_with_the_cli(services) -> None:
         assert json.loads(res.stdout)["text"] == text.replace("\x1b[31m", "").replace("\x1b[0m", "")
     ids = _same_logs(a, b, c, n=6)
     assert len(ids) == 6  # 3 "joined" notices + 3 lines
+    res = subprocess.run(p2p_race_cmd("chat", "--status", "--json"), env=cli_env(b.data_dir),
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    status = json.loads(res.stdout)
+    assert res.returncode == 0 and status["running"] and status["port"] == b.port
+    assert status["count"] == 6 and len(status["links"]) == 2
     assert sorted(a.texts()) == ["hi from a", "hi from b", "hi from c red"]
     # --history --json: DESIGN.md section 3 shape, display order, same on every peer
     outs = []

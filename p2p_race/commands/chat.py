@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from chat.client import ChatClient, RateLimited
+from chat.client import ChatClient, RateLimited, query_service
 from chat.message import KIND_SYSTEM, LOBBY, ChatMessage, InvalidMessage, valid_channel
 from chat.names import NameLabels
 from chat.peers import chat_addr_of_game_peer, parse_addr
@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--serve", action="store_true", help="run this peer's chat service (headless)")
     mode.add_argument("--say", metavar="TEXT", help="send one line and exit once a service accepted it")
     mode.add_argument("--history", action="store_true", help="print the chat log and exit")
+    mode.add_argument("--status", action="store_true",
+                      help="show this peer's chat service: pid, port, linked peers, drop counters")
     parser.add_argument("--channel", default=None,
                         help="'lobby' (default) or 'match:<id>'; --history shows every channel unless given")
     parser.add_argument("--limit", type=int, default=None, help="--history: only the last N messages")
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if args.serve:
         return serve(args)
     data_dir = resolve_data_dir(args.data_dir)
+    if args.status:
+        return _status(data_dir, args)
     cfg = Config.load(data_dir)
     peers = []
     for p in args.peer:
@@ -87,6 +91,35 @@ def run(args: argparse.Namespace) -> int:
         return _interactive(client, channel, args)
     finally:
         client.close()
+
+
+def _status(data_dir, args: argparse.Namespace) -> int:
+    info = running_info(data_dir)
+    if info is None:
+        if args.json:
+            print(json.dumps({"running": False}))
+        else:
+            print("no chat service runs for this data dir (start one: p2p-race chat --serve)")
+        return 1
+    try:
+        stats = query_service((_local(info), int(info["port"])), {"t": "stats"}, timeout=args.timeout)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"the chat service (pid {info.get('pid')}) does not answer: {exc}") from exc
+    stats.pop("t", None)
+    out = {"running": True, **stats}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"chat service pid {out['pid']} on port {out['port']}: {out['count']} messages, "
+              f"{len(out['links'])} linked peer(s), {out['clients']} client(s)")
+        if out["drops"]:
+            print("dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(out["drops"].items())))
+    return 0
+
+
+def _local(info: dict) -> str:
+    host = info.get("host")
+    return host if isinstance(host, str) and host not in ("", "0.0.0.0", "::") else "127.0.0.1"
 
 
 def _say(client: ChatClient, text: str, channel: str, args: argparse.Namespace) -> int:
