@@ -32,9 +32,13 @@ class MdnsAdapter:
         interfaces: list[str],
         on_record: RecordCallback,
         on_removed: Callable[[str], None],
+        v6_interfaces: list[int] | None = None,
+        v6_addresses: list[str] | None = None,
     ) -> None:
         self.service_type = service_type
         self.interfaces = interfaces
+        self.v6_interfaces = list(v6_interfaces or [])
+        self.v6_addresses = list(v6_addresses or [])
         self.on_record = on_record
         self.on_removed = on_removed
         self.azc: AsyncZeroconf | None = None
@@ -49,7 +53,17 @@ class MdnsAdapter:
     async def start(self) -> bool:
         """Open the sockets and start browsing; False (and `error`) if mDNS is unusable."""
         try:
-            self.azc = AsyncZeroconf(interfaces=self.interfaces, ip_version=IPVersion.V4Only)
+            self.azc = None
+            if self.v6_interfaces:
+                try:
+                    self.azc = AsyncZeroconf(interfaces=[*self.interfaces, *self.v6_interfaces],
+                                             ip_version=IPVersion.All)
+                except Exception as exc:  # noqa: BLE001 - IPv6 is a bonus: fall back to IPv4
+                    log.info("mDNS over IPv6 unavailable (%s); IPv4 only", exc)
+                    self.v6_addresses = []
+            if self.azc is None:
+                self.v6_addresses = []
+                self.azc = AsyncZeroconf(interfaces=self.interfaces, ip_version=IPVersion.V4Only)
             self.browser = AsyncServiceBrowser(
                 self.azc.zeroconf, [self.service_type], handlers=[self._on_change])
         except Exception as exc:  # noqa: BLE001 - no multicast must never stop the peer
@@ -67,7 +81,7 @@ class MdnsAdapter:
             return
         self.info = AsyncServiceInfo(
             self.service_type, instance, port=port, properties=txt, server=server,
-            parsed_addresses=addresses)
+            parsed_addresses=[*addresses, *self.v6_addresses])
         self.times["registering"] = time.time()
         try:
             announced = await self.azc.async_register_service(self.info, allow_name_change=True)

@@ -75,6 +75,22 @@ def parse_peer_address(text: str, default_port: int = netinfo.DEFAULT_GAME_PORT)
     return host, port
 
 
+def _ipv6_of(v4_addrs: list[str]) -> tuple[list[str], list[int]]:
+    """IPv6 addresses and interface indexes of the (multicast, non-loopback) interfaces that
+    carry `v4_addrs`: DNS-SD also announces AAAA records and listens on IPv6 there."""
+    addrs: list[str] = []
+    indexes: list[int] = []
+    for iface in netinfo.interfaces():
+        if iface.loopback or not iface.multicast or not iface.ipv6 or not set(iface.ipv4) & set(v4_addrs):
+            continue
+        try:
+            indexes.append(socket.if_nametoindex(iface.name))
+        except OSError:
+            continue
+        addrs.extend(iface.ipv6)
+    return addrs, indexes
+
+
 def _check_text(what: str, value: str, limit: int) -> None:
     if len(value.encode("utf-8")) > limit:
         raise ValueError(f"{what} must be at most {limit} bytes of UTF-8")
@@ -279,8 +295,10 @@ class Discovery:
         if all(a.startswith("127.") for a in addrs):
             log.warning("no LAN interface with multicast: mDNS reaches only this machine; "
                         "add other players with --peer HOST (see `p2p-race doctor`)")
-        self.mdns = MdnsAdapter(self.service_type, interfaces=addrs,
-                                on_record=self._on_mdns_record, on_removed=self._on_mdns_removed)
+        v6_addrs, v6_ifs = ([], []) if self.mdns_interfaces is not None else _ipv6_of(addrs)
+        self.mdns = MdnsAdapter(self.service_type, interfaces=addrs, v6_interfaces=v6_ifs,
+                                v6_addresses=v6_addrs, on_record=self._on_mdns_record,
+                                on_removed=self._on_mdns_removed)
         if not await self.mdns.start():
             return
         self.times["browsing"] = self.mdns.times["browsing"]

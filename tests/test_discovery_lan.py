@@ -107,7 +107,9 @@ def test_discovery_both_ways_state_in_heartbeats_and_txt(make_lan, tmp_path: Pat
     assert res.returncode == 0, res.stderr
     rec = json.loads(res.stdout.strip().splitlines()[-1])
     assert name in rec["ptr"]
-    assert rec["port"] == p0.info["port"] and rec["addresses"] == [h0.ip]
+    assert rec["port"] == p0.info["port"] and rec["addresses"][0] == h0.ip
+    v6 = [a for a in rec["addresses"] if ":" in a]
+    assert rec["addresses"] == [h0.ip, *v6] and all(a.startswith("fe80:") for a in v6)
     assert rec["server"].endswith(".local.")
     txt = rec["txt"]
     assert (txt["id"], txt["name"], txt["gp"], txt["st"], txt["mid"], txt["v"]) == (
