@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import socket
 import sys
@@ -185,4 +186,8 @@ async def _control(disco: Discovery, stop: asyncio.Event) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        # zeroconf warns about every interface it cannot bind (e.g. a tentative IPv6
+        # address); discovery reports what matters itself
+        logging.getLogger("zeroconf").setLevel(logging.ERROR)
     return asyncio.run(_main(args))
