@@ -105,6 +105,7 @@ class PeerRuntime:
         mongodb_uri: str | None = None,
         plausible: Callable | None = None,
         store_results: bool = True,
+        serve_scores: bool = True,
     ) -> None:
         self.identity = identity
         self.name = name
@@ -116,6 +117,8 @@ class PeerRuntime:
         self.mongodb_uri = mongodb_uri
         self.store_results = store_results and data_dir is not None
         self.scores: Any = None
+        self.serve_scores = serve_scores
+        self.sync_port: int | None = None
         kw = {"plausible": plausible} if plausible is not None else {}
         self.core = MatchCore(identity.peer_id, name, sign=lambda r: r.signed(identity), rng=random.Random(),
                               config=self.cfg, wall_offset=time.time() - time.monotonic(), **kw)
@@ -124,6 +127,7 @@ class PeerRuntime:
         self.events: queue.Queue[Event] = queue.Queue()
         self.listeners: list[Callable[[Event], None]] = []  # called in the loop thread
         self.history: dict[str, deque[tuple[float, CarReport]]] = {}
+        self._peers: list[Any] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ticker: asyncio.Task | None = None
         self._thread: threading.Thread | None = None
@@ -147,8 +151,24 @@ class PeerRuntime:
                 self.scores = ScoreService(self.data_dir, self.mongodb_uri)
             except Exception:  # noqa: BLE001 - scores are a bonus: the match goes on without them
                 log.exception("score store unavailable; results will not be kept")
+        if self.scores is not None and self.serve_scores:
+            # Score sync over TCP on the same port number as our UDP game port: peers find it
+            # without another advertisement (TCP and UDP ports are separate name spaces).
+            try:
+                self.sync_port = await self.scores.serve(self.transport.host, self.transport.port,
+                                                         peers=self._sync_peers)
+            except Exception as exc:  # noqa: BLE001 - e.g. that TCP port is taken: sync is optional
+                log.info("score sync not hosted: %s", exc)
         self._ticker = asyncio.ensure_future(self._tick_loop())
         return self
+
+    def _sync_peers(self) -> list[tuple[str, int]]:
+        out = []
+        for p in self._peers:
+            addr = getattr(p, "addr", None) or ((p.addresses[0], p.game_port) if p.addresses else None)
+            if addr is not None:
+                out.append((addr[0], addr[1]))
+        return out
 
     async def close(self) -> None:
         with self.lock:
@@ -160,6 +180,11 @@ class PeerRuntime:
             await self.discovery.stop()
         self.transport.close()
         if self.scores is not None:
+            if self.sync_port:
+                try:
+                    await self.scores.stop_serving()
+                except Exception:  # noqa: BLE001
+                    log.exception("stopping score sync failed")
             self.scores.close()
 
     def start_thread(self, timeout: float = 10.0) -> PeerRuntime:
@@ -230,8 +255,7 @@ class PeerRuntime:
     def snapshot(self) -> Snapshot:
         now = time.monotonic()
         with self.lock:
-            snap = Snapshot(self.identity.peer_id, self.name, now,
-                            list(self.discovery.peers()) if self.discovery else [],
+            snap = Snapshot(self.identity.peer_id, self.name, now, list(self._peers),
                             list(self.core.listings.values()))
             mt = self.core.match
             if mt is not None:
@@ -251,20 +275,28 @@ class PeerRuntime:
     def _on_packet(self, packet: Any, addr: Any) -> None:
         now = time.monotonic()
         msg = packet.msg
-        if isinstance(msg, m.RacerState):
-            self.stats["state_in"] += 1
-            h = self.history.get(packet.sender)
-            if h is None:
-                h = self.history[packet.sender] = deque(maxlen=HISTORY)
-            h.append((now, CarReport(msg.tick, msg.x, msg.y, msg.speed, msg.score, msg.distance, msg.crashed,
-                                     msg.crash_time, msg.input_seq)))
         with self.lock:
+            if isinstance(msg, m.RacerState):
+                self.stats["state_in"] += 1
+                h = self.history.get(packet.sender)
+                if h is None:
+                    h = self.history[packet.sender] = deque(maxlen=HISTORY)
+                h.append((now, CarReport(msg.tick, msg.x, msg.y, msg.speed, msg.score, msg.distance, msg.crashed,
+                                         msg.crash_time, msg.input_seq)))
             acts = self.core.on_message(packet.sender, msg, now)
         if acts:
             self._apply(acts)
 
+    def _refresh_peers(self) -> None:
+        """Copy the peer table in the loop thread (the UI thread reads the copy)."""
+        if self.discovery is not None:
+            peers = self.discovery.peers()
+            with self.lock:
+                self._peers = peers
+
     def _on_peer(self, event: str, peer: Any) -> None:
         """A newcomer hears about our match at once, not at the next announcement."""
+        self._refresh_peers()
         if event != "added":
             return
         with self.lock:
@@ -274,7 +306,11 @@ class PeerRuntime:
             self.transport.send_peer(msg, peer.id)
 
     async def _tick_loop(self) -> None:
+        n = 0
         while True:
+            n += 1
+            if n % 50 == 0:
+                self._refresh_peers()  # pings (rtt) change without table events
             try:
                 with self.lock:
                     acts = self.core.tick(time.monotonic())
@@ -317,7 +353,8 @@ class PeerRuntime:
             else:
                 self.discovery.set_state("racing", mt.match_id)
         if ev.kind in ("joined", "left"):
-            self.history.clear()
+            with self.lock:
+                self.history.clear()
         self.events.put(ev)
         for cb in list(self.listeners):
             try:

@@ -984,8 +984,9 @@ class MatchCore:
         return out
 
     def _reject(self, sender: str, why: str) -> list[Action]:
-        self.rejected[why] = self.rejected.get(why, 0) + 1
-        log.info("rejected from %s: %s", sender, why)
+        n = self.rejected[why] = self.rejected.get(why, 0) + 1
+        if n <= 10 or n % 1000 == 0:  # logged, but a flood cannot fill the log
+            log.warning("rejected from %s: %s (%d so far)", sender, why, n)
         return [Event("rejected", {"peer": sender, "reason": why})]
 
     # ================================================================== helpers
