@@ -51,6 +51,7 @@ DIAL_BACKOFF_MAX = 5.0
 HELLO_TIMEOUT = 3.0
 MAX_CLIENT_HISTORY = 5000
 MAX_CONNS = 256
+MAX_BUFFERED = 16 * 1024 * 1024  # bytes queued for one connection before we give up on it
 MAX_KNOWN = 512
 
 
@@ -71,6 +72,10 @@ class Conn:
 
     def send(self, frame: dict[str, Any]) -> None:
         if self.closed:
+            return
+        if self.writer.transport.get_write_buffer_size() > MAX_BUFFERED:
+            log.warning("%r reads too slowly: closing it", self)
+            self.close()  # a peer or client that never reads must not grow our memory
             return
         try:
             write_frame(self.writer, frame)
