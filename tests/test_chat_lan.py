@@ -1,6 +1,6 @@
 """Chat services on LAN test hosts (network namespaces): they find each other with zeroconf
 (their own DNS-SD type), or with --peer where multicast is off; three hosts chat and every
-host ends with the same ordered log; SIGKILL of a host's chat service while its client
+host ends with the same ordered log, also after a partition heals; SIGKILL of a host's chat service while its client
 sends -> the client falls back across the LAN, nothing lost or duplicated."""
 
 from __future__ import annotations
@@ -53,6 +53,23 @@ def test_three_hosts_chat_found_by_zeroconf_and_peer(make_lan, tmp_path: Path) -
     assert sorted(r["text"] for r in rows if r["kind"] == "text") == [
         "hello from h0", "hello from h1", "hello from h2"]
     assert {r["text"] for r in rows if r["kind"] == "system"} >= {"h0 joined", "h1 joined", "h2 joined"}
+
+    # a partition that heals: h1's cable is cut while h0 and h2 chat; plugged back, h1
+    # catches up and all three logs are identical again
+    h1.set_link(False)
+    for host, d in (dirs[0], dirs[2]):
+        res = host.run(p2p_race_cmd("chat", "--say", f"while h1 is away ({host.name})", "--no-start"),
+                       env=cli_env(d), timeout=TIMEOUT)
+        assert res.returncode == 0, res.stderr
+    assert not any(r["text"].startswith("while h1") for r in _history(h1, d1))
+    h1.set_link(True)
+
+    def healed():
+        logs = [_history(h, d) for h, d in dirs]
+        return len({tuple(r["id"] for r in log) for log in logs}) == 1 and sum(
+            r["text"].startswith("while h1") for r in logs[1]) == 2
+
+    wait_until(healed, TIMEOUT, interval=0.3, what="h1 caught up after the partition")
 
     # SIGKILL of h0's chat service while its terminal client sends: the client falls back
     # to h1's or h2's service across the LAN; every line lands once, in one order everywhere
