@@ -2,8 +2,9 @@
 
 Each seed builds a match of 2-5 racers and 0-2 spectators on a network with loss (up to
 20 %), duplication, delay and jitter (reordering), then hurts the host: a crash in the lobby,
-the countdown, mid-race or after the result, a short partition that cuts it off, or a pause
-after which it comes back with its stale term. Checked on every seed: at most one host per
+the countdown, mid-race or after the result, a short partition that cuts it off, a pause
+after which it comes back with its stale term, two hosts dying one after the other; or cuts
+off some members for a moment. Checked on every seed: at most one host per
 term, every surviving member ends with exactly one result, the same signed record and the
 same outcome everywhere, and the result holds each surviving racer's own final report.
 
@@ -221,7 +222,8 @@ def check(sim: SimMatch) -> dict:
     return {"skew": skew, "records_made": len(sim.results_made)}
 
 
-FAULTS = ("none", "crash_lobby", "crash_countdown", "crash_racing", "crash_finished", "partition", "pause")
+FAULTS = ("none", "crash_lobby", "crash_countdown", "crash_racing", "crash_finished", "partition", "pause",
+          "member_partition", "two_hosts_die")
 
 
 def run_seed(seed: int, cfg: MatchConfig | None = None) -> tuple[SimMatch, str]:
@@ -268,6 +270,25 @@ def run_seed(seed: int, cfg: MatchConfig | None = None) -> tuple[SimMatch, str]:
                 net.crash(host.pid)
                 net.run_for(rng.uniform(0.3, 1.5))
                 net.restart(host.pid, host)
+    elif fault == "member_partition":
+        # some members (not the host) are cut off for a moment mid-race, then come back
+        net.run_for(15.0, stop=lambda: sim.phase_of_host() == m.PHASE_RACING)
+        net.run_for(rng.uniform(0, 0.5))
+        others = [p for p in sim.peers if p != sim.host_pid]
+        cut = rng.sample(others, rng.randint(1, max(1, len(others) // 2)))
+        net.partition(cut, [p for p in sim.peers if p not in cut])
+        net.run_for(rng.uniform(0.3, 1.5))
+        net.heal()
+    elif fault == "two_hosts_die":
+        # the host dies mid-race; later (after the roster marked it gone) its successor dies too
+        net.run_for(15.0, stop=lambda: sim.phase_of_host() == m.PHASE_RACING)
+        first = sim.current_host()
+        if first is not None:
+            net.crash(first.pid)
+        net.run_for(cfg.disconnect_after + rng.uniform(0.3, 1.0))
+        second = sim.current_host()
+        if second is not None and len(sim.alive()) >= 3:
+            net.crash(second.pid)
     net.run_for(40.0, stop=sim.done)
     return sim, fault
 

@@ -985,8 +985,11 @@ class MatchCore:
 
     def _reject(self, sender: str, why: str) -> list[Action]:
         n = self.rejected[why] = self.rejected.get(why, 0) + 1
-        if n <= 10 or n % 1000 == 0:  # logged, but a flood cannot fill the log
-            log.warning("rejected from %s: %s (%d so far)", sender, why, n)
+        # Logged, but a flood cannot fill the log. A non-racer's state is usually only a
+        # roster update still in flight (a newcomer), so that one is debug level.
+        level = logging.DEBUG if "not a racer" in why else logging.WARNING
+        if n <= 10 or n % 1000 == 0:
+            log.log(level, "rejected from %s: %s (%d so far)", sender, why, n)
         return [Event("rejected", {"peer": sender, "reason": why})]
 
     # ================================================================== helpers
