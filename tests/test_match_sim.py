@@ -351,3 +351,23 @@ def test_old_host_returns_as_member():
     assert [p.pid for p in sim.alive() if p.core.is_host] == [new.pid]
     net.run_for(30, stop=sim.done)
     check(sim)
+
+
+def test_full_size_match_16_racers_32_spectators_with_host_crash():
+    """The largest match: every roster fits one datagram, the host dies mid-race, and all
+    47 survivors end with the same result."""
+    cfg = MatchConfig(auto_start=16, countdown=0.8, disconnect_after=1.0, abandon_after=2.0, result_linger=1.5)
+    rng = random.Random(16)
+    crash = [rng.choice((None, rng.uniform(0.5, 2.5))) for _ in range(16)] + [None] * 32
+    sim = SimMatch(16, 16, 32, Faults(loss=0.03, duplicate=0.01, jitter=0.004), cfg, 3.0, crash)
+    net = sim.net
+    net.run_for(20, stop=lambda: sim.phase_of_host() == m.PHASE_RACING)
+    assert sim.phase_of_host() == m.PHASE_RACING
+    host = sim.current_host()
+    assert len(host.core.match.racers) == 16 and len(host.core.match.spectators) == 32
+    net.run_for(1.0)
+    net.crash(host.pid)
+    net.run_for(40, stop=sim.done)
+    check(sim)
+    result = sim.alive()[0].core.match.result
+    assert len(result.racers) == 16 and result.term >= 2

@@ -161,3 +161,26 @@ def test_spectate_screen_follows_a_bot_match_to_its_end(app, tmp_path):
             bot.kill()
         if rt is not None:
             rt.stop_thread()
+
+
+def test_solo_player_adds_a_bot_and_races_it(app, tmp_path):
+    from p2p_race.ui.lobby import LobbyScreen, MatchResultScreen
+
+    rt = _runtime(tmp_path, "Racer")
+    lobby = LobbyScreen(app, runtime=rt)
+    app.push(lobby)
+    try:
+        rt.host(MatchRules(seed=9, time_limit=3.0))
+        _pump(app, lambda: lobby.snap.match is not None, 5, "our match")
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_b, mod=0, unicode="b", scancode=0)], DT)
+        assert len(lobby.bots) == 1
+        _pump(app, lambda: len(lobby.snap.match.racers) == 2 and all(r.ready for r in lobby.snap.match.racers),
+              30, "the bot joined and ready")
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_g, mod=0, unicode="g", scancode=0)], DT)
+        _pump(app, lambda: isinstance(app.top, MatchResultScreen), 40, "the result screen")
+        res = app.top.result
+        assert res is not None and {r.name for r in res.racers} == {"Racer", "Ada"}
+        assert lobby.bots[0].wait(timeout=20) == 0  # the bot raced its one match and left
+    finally:
+        lobby.on_exit()  # stops the bot processes
+        rt.stop_thread()
