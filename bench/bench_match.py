@@ -415,6 +415,46 @@ def _load(quick: bool) -> list[dict]:
                       f"drops {res['drops']}, rejected {res['rejected']}")}]
 
 
+def _fanout(quick: bool) -> list[dict]:
+    """What unicast costs the sender: one racer streaming to 47 members at 60 Hz (one
+    signature per tick, 47 sendto calls). Multicast would save the sendto calls only."""
+    import socket
+
+    from p2p_race.match import messages as m
+    from p2p_race.transport import UdpTransport
+
+    seconds = 3 if quick else 10
+    sinks = []
+    for _ in range(47):
+        sk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sk.bind(("127.0.0.1", 0))
+        sinks.append(sk)
+    addrs = [sk.getsockname() for sk in sinks]
+
+    async def main() -> tuple[float, float, int]:
+        t = UdpTransport(_ident("fan", 0), host="127.0.0.1", port=0)
+        await t.start()
+        mid = b"\x01" * 8
+        start = time.monotonic()
+        cpu0 = time.process_time()
+        tick = 0
+        while time.monotonic() - start < seconds:
+            tick += 1
+            t.send_many(m.RacerState(mid, tick, tick, 5.0, tick * 0.5, 30.0, tick // 20, tick * 0.5, False, -1.0),
+                        addrs)
+            await asyncio.sleep(max(0.0, start + tick / 60 - time.monotonic()))
+        cpu = time.process_time() - cpu0
+        wall = time.monotonic() - start
+        t.close()
+        return cpu, wall, t.stats["sent_bytes"]
+
+    cpu, wall, sent = asyncio.run(main())
+    for sk in sinks:
+        sk.close()
+    return [{"metric": "CPU of a racer streaming to 47 members (unicast, 60 Hz)", "value": 100 * cpu / wall,
+             "unit": "% of a core", "note": f"{sent / wall / 1e6:.2f} MB/s sent; one signature per tick"}]
+
+
 def _eight_bots(quick: bool) -> list[dict]:
     limit = 10 if quick else 20
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -483,6 +523,7 @@ def run(quick: bool) -> list[dict]:
                  "target": "<= 500 ms", "ok": _pct(sim, 99) <= 0.5,
                  "note": f"{len(sim)} seeds, 4 racers, loss 0-5 %, production timers; p50 {_pct(sim, 50) * 1000:.0f} ms"})
     rows += _load(quick)
+    rows += _fanout(quick)
     rows += _eight_bots(quick)
     return rows
 
