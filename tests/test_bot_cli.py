@@ -49,3 +49,46 @@ def test_two_bots_on_loopback_race_and_store_the_same_result(tmp_path):
     assert host_ev["host_name"] == "Ann" and host_ev["term"] == 1
     stored = [ResultStore(d).get(results[0]["match_id"]) for d in dirs]
     assert stored[0] is not None and stored[0] == stored[1] and stored[0].verify()
+
+
+def test_frozen_host_thaws_as_a_member_and_the_match_still_ends_once(tmp_path):
+    """SIGSTOP the host mid-race (a frozen process), let the others elect a new one, then
+    SIGCONT it: it comes back believing it is host, hears the newer term and steps down; the
+    three end with one result (it resumed within 10 s, so it still races)."""
+    import signal
+    import time
+
+    common = ["--no-mdns", "--interface", "127.0.0.1", "--timeout", "60", "--linger", "1"]
+    names = ["Ann", "Bob", "Cid"]
+    ev = {n: tmp_path / f"{n}.jsonl" for n in names}
+    for n in names:
+        (tmp_path / n).mkdir()
+    host, host_out = spawn(p2p_race_cmd("bot", "--host", "--racers", "3", "--countdown", "1", "--time-limit", "8",
+                                        "--name", "Ann", "--json-events", str(ev["Ann"]), *common),
+                           cli_env(tmp_path / "Ann"))
+    port = wait_until(lambda: next((e["port"] for e in _events(ev["Ann"]) if e["event"] == "listening"), None), 30,
+                      what="the host bot listening")
+    others = [spawn(p2p_race_cmd("bot", "--peer", f"127.0.0.1:{port}", "--name", n, "--json-events", str(ev[n]),
+                                 *common), cli_env(tmp_path / n)) for n in names[1:]]
+    try:
+        wait_until(lambda: all(any(e["event"] == "start" for e in _events(ev[n])) for n in names), 40,
+                   what="racing")
+        started = next(e["t"] for e in _events(ev["Ann"]) if e["event"] == "start")
+        wait_until(lambda: time.time() > started + 1.5, 5)
+        host.send_signal(signal.SIGSTOP)
+        wait_until(lambda: all(any(e["event"] == "host" and e["term"] >= 2 for e in _events(ev[n]))
+                               for n in names[1:]), 10, what="a new host among the others")
+        host.send_signal(signal.SIGCONT)
+        for proc, out in [(host, host_out), *others]:
+            assert proc.wait(timeout=40) == 0, "\n".join(out.lines[-10:])
+    finally:
+        for proc in [host] + [o[0] for o in others]:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+    ann = _events(ev["Ann"])
+    later = [e for e in ann if e["event"] == "host" and e["term"] >= 2]
+    assert later and all(e["host"] != next(x["id"] for x in ann if x["event"] == "listening") for e in later)
+    results = [next(e for e in _events(ev[n]) if e["event"] == "result") for n in names]
+    assert len({(r["match_id"], r["winner"], tuple(sorted(r["scores"].items())), r["term"]) for r in results}) == 1
+    assert results[0]["term"] >= 2 and set(results[0]["scores"]) == set(names)
