@@ -19,9 +19,7 @@ def test_game_high_scores_are_the_replicated_leaderboard(data_dir):
         app.scores.record("Zoe", 321, mode="practice", distance=1500.0)
         assert app.scores.best("Zoe") == 321
     finally:
-        import pygame
-
-        pygame.quit()
+        app.close()
     # a fresh process sees the same store the game wrote
     from replication.scoreboard import ReplicatedScoreBoard as Board
 
@@ -42,3 +40,19 @@ def test_practice_json_shape_from_the_console_entry(tmp_path):
     out = json.loads(res.stdout)
     assert out["seed"] == 5 and len(out["cars"]) == 3
     assert {"name", "score", "distance", "crashed", "crash_time"} <= set(out["cars"][0])
+
+
+def test_text_survives_pygame_quit_and_init():
+    """Cached fonts must not outlive pygame.quit() (a stale Font crashes SDL_ttf)."""
+    script = (
+        "import pygame\nfrom p2p_race.ui import style\n"
+        "s = pygame.Surface((100, 100))\n"
+        "for _ in range(3):\n"
+        "    pygame.init(); style.text(s, 'hi', (0, 0)); pygame.quit()\n"
+        "print('ok')\n"
+    )
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(), cwd=ROOT,
+                         timeout=60)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-500:]

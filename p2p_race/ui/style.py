@@ -21,10 +21,23 @@ GOOD = (90, 225, 130)
 SHADOW = (0, 0, 0)
 
 _fonts: dict[tuple[int, bool], pygame.font.Font] = {}
+_quit_hooked = False
+
+
+def _forget_fonts() -> None:
+    """Called by pygame.quit(): a Font used after the font module quit would crash SDL_ttf."""
+    global _quit_hooked
+    _fonts.clear()
+    _text_cache.clear()
+    _quit_hooked = False
 
 
 def font(size: int, bold: bool = True) -> pygame.font.Font:
-    """pygame's bundled freesansbold at `size` px (cached)."""
+    """pygame's bundled freesansbold at `size` px (cached until pygame.quit())."""
+    global _quit_hooked
+    if not _quit_hooked:
+        pygame.register_quit(_forget_fonts)  # pygame forgets its quit hooks after each quit
+        _quit_hooked = True
     key = (size, bold)
     f = _fonts.get(key)
     if f is None:

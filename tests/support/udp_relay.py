@@ -31,9 +31,11 @@ class UdpRelay:
         self.impair = impair
         self.rng = random.Random(seed)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
         self.sock.bind(listen)
         self.sock.setblocking(False)
         self.address = self.sock.getsockname()
+        self.received = 0
         self.forwarded = 0
         self.dropped = 0
         self._client: tuple[str, int] | None = None
@@ -45,6 +47,10 @@ class UdpRelay:
     def start(self) -> UdpRelay:
         self._thread.start()
         return self
+
+    def idle(self) -> bool:
+        """True when nothing is waiting to be forwarded."""
+        return not self._queue
 
     def close(self) -> None:
         self._stop.set()
@@ -81,6 +87,7 @@ class UdpRelay:
                         data, addr = self.sock.recvfrom(65535)
                     except BlockingIOError:
                         break
+                    self.received += 1
                     if addr == self.target:
                         if self._client:
                             self._schedule(data, self._client)
