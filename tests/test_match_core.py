@@ -198,6 +198,22 @@ def test_graceful_host_leave_elects_at_once():
     net.run_for(30, stop=sim.done)
     res = sim.alive()[0].core.match.result
     assert res.racer(host.pid).crashed  # a racer that leaves mid-race counts as crashed
+    assert net.now - t < 5.0  # given up at once, not after 10 s of silence
+
+
+def test_host_leaving_the_lobby_is_no_longer_a_racer():
+    sim = SimMatch(21, 3, 0, Faults(), MatchConfig(countdown=0.5), 3.0, [None] * 3)  # no auto start
+    net = sim.net
+    net.run_for(5, stop=lambda: len(sim.peers[sim.host_pid].core.match.racers) == 3)
+    host = sim.peers[sim.host_pid]
+    t = net.now
+    host.do(host.core.leave(host.local(t)), t)
+    net.crash(host.pid)
+    net.run_for(1.0, stop=lambda: sim.current_host() is not None)
+    new = sim.current_host()
+    assert new is not None and host.pid not in new.core.match.racers
+    net.run_for(0.3)
+    assert all(host.pid not in p.core.match.racers for p in sim.alive())
 
 
 def test_implausible_and_foreign_reports_are_rejected():

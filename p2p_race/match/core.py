@@ -218,6 +218,7 @@ class Match:
     host_name: str = ""
     countdown_emitted: bool = False
     want_ready: bool = False
+    left: set[str] = field(default_factory=set)  # members that said goodbye
 
     @property
     def mid(self) -> bytes:
@@ -652,6 +653,8 @@ class MatchCore:
             mt.start_at_host = mt.start_local
             mt.start_host_id = self.id
         out: list[Action] = [Event("host", self._host_event())]
+        for gone in mt.left:  # e.g. the old host that left gracefully: not a racer any more
+            out += self._apply_leave(mt, gone, now)
         out += self._bump(mt, now)
         out += self._host_broadcasts(now)
         if mt.phase == m.PHASE_COUNTDOWN:
@@ -756,13 +759,17 @@ class MatchCore:
         return [Event("refused", {"match_id": mt.match_id, "reason": msg.reason})]
 
     def _on_leave(self, mt: Match, sender: str, msg: m.Leave, now: float) -> list[Action]:
-        out: list[Action] = []
-        r = mt.racers.get(sender)
+        mt.left.add(sender)  # whoever hosts next applies it too
         if sender == mt.host and mt.state != HOST:
             mt.deadline = now  # graceful leave: elect at once, no timeout
             mt.failed_host = sender
         if mt.state != HOST:
-            return out
+            return []
+        return self._apply_leave(mt, sender, now) + self._bump(mt, now)
+
+    def _apply_leave(self, mt: Match, sender: str, now: float) -> list[Action]:
+        out: list[Action] = []
+        r = mt.racers.get(sender)
         if r is not None:
             if mt.phase == m.PHASE_LOBBY:
                 del mt.racers[sender]
@@ -770,7 +777,6 @@ class MatchCore:
                 self._abandon(mt, r)
                 out.append(Event("crash", self._crash_event(r, abandoned=True)))
         mt.spectators.pop(sender, None)
-        out += self._bump(mt, now)
         return out
 
     def _on_ready(self, mt: Match, sender: str, msg: m.Ready, now: float) -> list[Action]:
