@@ -367,3 +367,17 @@ def replace_tick(rep: CarReport, tick: int) -> CarReport:
 
     d = 25.0 * tick / 60
     return replace(rep, tick=tick, y=d, distance=d, score=int(d * 0.1))
+
+
+def test_state_signed_by_another_key_never_reaches_the_core():
+    """A datagram that names a racer as sender but is signed by someone else is dropped by
+    the codec (counted), so the core never sees it; the genuine one gets through."""
+    racer, evil, host = identity(1), identity(66), identity(2)
+    keys = {racer.peer_id: racer.public_key, evil.peer_id: evil.public_key}
+    dec = Codec(host, key_lookup=keys.get)
+    msg = m.RacerState(b"\x05" * 8, 10, 10, 5.0, 10.0, 30.0, 1, 10.0, False, -1.0)
+    forged = bytearray(Codec(evil).encode(msg, 100.0))
+    forged[7:15] = racer.peer_id_bytes  # claim to be the racer
+    assert dec.decode(bytes(forged)) is None and dec.drops["bad_signature"] == 1
+    good = dec.decode(Codec(racer).encode(msg, 100.0))
+    assert good is not None and good.sender == racer.peer_id
