@@ -1,0 +1,242 @@
+"""Match state and plumbing shared by the core and its adapters: rules, timers config,
+the actions the core returns, the replicated per-match state, and result wire conversion.
+
+Split from `core.py` so the state machine there reads as protocol logic only.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from p2p_race.match import messages as m
+from replication.records import MatchResult, RacerResult
+
+NEVER = float("-inf")  # clocks may be negative: "never" must compare below any time
+FOLLOWER = "follower"
+PRE_CANDIDATE = "pre-candidate"
+CANDIDATE = "candidate"
+HOST = "host"
+TICK_RATE = 60
+
+
+# -- configuration and rules ---------------------------------------------------------
+@dataclass(frozen=True)
+class MatchRules:
+    seed: int
+    time_limit: float = 180.0
+    difficulty: str = "normal"
+    max_racers: int = m.MAX_RACERS
+    max_spectators: int = m.MAX_SPECTATORS
+
+    def normalized(self) -> MatchRules:
+        """As every peer will see it after the wire (time limit as a 32-bit float)."""
+        tl = struct.unpack("!f", struct.pack("!f", float(self.time_limit)))[0]
+        return replace(self, time_limit=tl, max_racers=max(1, min(self.max_racers, m.MAX_RACERS)),
+                       max_spectators=max(0, min(self.max_spectators, m.MAX_SPECTATORS)))
+
+    def to_wire(self) -> m.WireRules:
+        return m.WireRules(self.seed, self.time_limit, self.difficulty, self.max_racers, self.max_spectators)
+
+    @classmethod
+    def from_wire(cls, w: m.WireRules) -> MatchRules:
+        return cls(w.seed, w.time_limit, w.difficulty, w.max_racers, w.max_spectators)
+
+    @property
+    def limit_ticks(self) -> int:
+        return int(round(self.time_limit * TICK_RATE))
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    heartbeat: float = 0.05
+    election_min: float = 0.15
+    election_max: float = 0.30
+    roster_every: float = 0.5
+    announce_every: float = 1.0
+    ping_every: float = 0.1  # while the start time matters
+    ping_every_racing: float = 0.5  # liveness for spectators / crashed racers
+    countdown: float = 3.0
+    disconnect_after: float = 2.0
+    abandon_after: float = 10.0
+    spectator_timeout: float = 3.0
+    final_every: float = 0.2
+    result_every: float = 0.25
+    result_linger: float = 3.0
+    join_retry: float = 0.3
+    listing_ttl: float = 3.5
+    auto_start: int | None = None  # host counts down once this many racers are all ready
+
+
+# -- actions ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Send:
+    to: tuple[str, ...]
+    msg: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """To every peer on the LAN (lobby announcements)."""
+
+    msg: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """For the UI / CLI: joined, host, countdown, start, crash, result, ..."""
+
+    kind: str
+    data: dict
+
+
+Action = Send | Broadcast | Event
+
+
+# -- state -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CarReport:
+    """What the core knows of a car: the plain numbers of a RacerState / FinalReport."""
+
+    tick: int
+    x: float
+    y: float
+    speed: float
+    score: int
+    distance: float
+    crashed: bool
+    crash_time: float
+    input_seq: int = 0
+
+
+StateCheck = Callable[[CarReport | None, CarReport, MatchRules], bool]
+
+
+def default_plausible(prev: CarReport | None, new: CarReport, rules: MatchRules) -> bool:
+    """`p2p_race.sim.plausible`: bounds derived from the physics that no honest car exceeds."""
+    from p2p_race.sim.plausible import plausible
+
+    return plausible(prev, new, rules)  # type: ignore[arg-type]  # duck-typed by design
+
+
+@dataclass
+class Racer:
+    peer_id: str
+    name: str
+    ready: bool = False
+    connected: bool = True  # as the host decided (replicated)
+    status: int = m.ST_RACING
+    final: CarReport | None = None
+    last: CarReport | None = None  # newest accepted state
+    last_heard: float = NEVER  # local clock
+    state_at: float = 0.0  # local clock when `last` arrived
+
+
+@dataclass
+class Listing:
+    """A match seen in the lobby (from its host's announcements)."""
+
+    match_id: str
+    host_id: str
+    host_name: str
+    term: int
+    rules: MatchRules
+    phase: int
+    racers: int
+    spectators: int
+    seen: float
+
+
+@dataclass
+class Match:
+    match_id: str
+    rules: MatchRules
+    role: int
+    phase: int = m.PHASE_LOBBY
+    joined: bool = False
+    # election
+    term: int = 0
+    host: str | None = None
+    state: str = FOLLOWER
+    voted_for: str | None = None
+    votes: set[str] = field(default_factory=set)
+    deadline: float = 0.0
+    last_host_at: float = NEVER
+    failed_host: str | None = None  # host whose silence we are electing past
+    # replicated
+    roster_term: int = 0
+    version: int = 0
+    racers: dict[str, Racer] = field(default_factory=dict)
+    spectators: dict[str, float] = field(default_factory=dict)  # id -> last heard (host view)
+    start_at_host: float = 0.0  # in the current host's clock
+    start_local: float | None = None  # frozen once the start is reached or a host changes
+    start_host_id: str | None = None
+    started_at: float = 0.0  # unix seconds, fixed by the first host that counted down
+    started: bool = False
+    result: MatchResult | None = None
+    # timers
+    next_heartbeat: float = NEVER
+    next_roster: float = NEVER
+    next_announce: float = NEVER
+    next_ping: float = NEVER
+    next_final: float = NEVER
+    next_join: float = NEVER
+    next_vote_resend: float = NEVER
+    result_until: float = NEVER
+    next_result: float = NEVER
+    ping_nonce: int = 0
+    pings: dict[int, float] = field(default_factory=dict)
+    my_final: m.FinalReport | None = None
+    host_name: str = ""
+    countdown_emitted: bool = False
+    want_ready: bool = False
+    left: set[str] = field(default_factory=set)  # members that said goodbye
+
+    @property
+    def mid(self) -> bytes:
+        return bytes.fromhex(self.match_id)
+
+
+def mid_bytes(match_id: str) -> bytes:
+    return bytes.fromhex(match_id)
+
+
+def pid_bytes(peer_id: str) -> bytes:
+    return bytes.fromhex(peer_id)
+
+
+def clean_name(name: str) -> str:
+    """A display name that fits the wire (16 UTF-8 bytes) and the result record."""
+    name = "".join(c for c in name if ord(c) >= 32 and ord(c) != 127).strip() or "racer"
+    raw = name.encode("utf-8")[: m.NAME_BYTES]
+    return raw.decode("utf-8", "ignore") or "racer"
+
+
+def result_to_wire(r: MatchResult) -> m.Result:
+    return m.Result(
+        mid_bytes(r.match_id), r.seed, r.time_limit, pid_bytes(r.host_id), r.term, r.started_at,
+        r.finished_at,
+        tuple(m.WireRacerResult(pid_bytes(x.peer_id), x.name, x.score, x.distance, x.crashed, x.crash_time)
+              for x in r.racers),
+        pid_bytes(r.winner_id), r.winner_name, r.signer_key, r.signature,
+    )
+
+
+def result_from_wire(w: m.Result) -> MatchResult | None:
+    try:
+        r = MatchResult(
+            w.match_id.hex(), w.seed, w.time_limit, w.host_id.hex(), w.term, w.started_at, w.finished_at,
+            tuple(RacerResult(x.peer_id.hex(), x.name, x.score, x.distance, x.crashed, x.crash_time)
+                  for x in w.racers),
+            w.winner_id.hex(), w.winner_name, w.signer_key, w.signature,
+        )
+    except (TypeError, ValueError):
+        return None
+    return r if r.verify() else None
+
+
+def _preferred(a: MatchResult, b: MatchResult) -> MatchResult:
+    """Two signed results of one match (two hosts in a partition): all peers keep the same."""
+    return min(a, b, key=lambda r: (r.term, r.host_id))
