@@ -267,7 +267,7 @@ class PeerRuntime:
                 snap.match = MatchSnapshot(
                     mt.match_id, "racer" if mt.role == m.ROLE_RACER else "spectator", m.PHASE_NAMES[mt.phase],
                     mt.host, mt.host_name, mt.term, self.core.is_host, mt.rules, racers, sorted(mt.spectators),
-                    mt.start_local if mt.start_local is not None else self.core._start_local(mt),
+                    self.core.start_time(),
                     mt.result, self.core.ranking(), self.core.disconnected(now))
         return snap
 
@@ -300,8 +300,7 @@ class PeerRuntime:
         if event != "added":
             return
         with self.lock:
-            mt = self.core.match
-            msg = self.core._announce(mt) if mt is not None and self.core.is_host else None
+            msg = self.core.announcement()
         if msg is not None:
             self.transport.send_peer(msg, peer.id)
 

@@ -203,7 +203,7 @@ class Bot:
             with self.rt.lock:
                 mt = self.rt.core.match
                 if mt is not None and mt.match_id == match_id:
-                    start = self.rt.core._start_local(mt) or start
+                    start = self.rt.core.start_time() or start
             delay = start - time.monotonic()
             if delay <= 0.001:
                 break

@@ -842,6 +842,16 @@ class MatchCore:
                 "crash_time": f.crash_time if f else 0.0, "abandoned": abandoned}
 
     # ================================================================== views
+    def start_time(self) -> float | None:
+        """When the race starts (or started) in this peer's clock, once known."""
+        mt = self.match
+        return None if mt is None else self._start_local(mt)
+
+    def announcement(self) -> m.Announce | None:
+        """Our match's lobby announcement when we host one (for a newcomer)."""
+        mt = self.match
+        return self._announce(mt) if mt is not None and self.is_host else None
+
     @property
     def is_host(self) -> bool:
         return self.match is not None and self.match.state == HOST
