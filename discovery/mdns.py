@@ -86,13 +86,14 @@ class MdnsAdapter:
         try:
             announced = await self.azc.async_register_service(self.info, allow_name_change=True)
             self.times["registered"] = time.time()
-            if self._pending_txt is not None:
-                # the state changed while we were probing: publish it now; the update's
-                # announcements trail the registration's, so caches end on the new TXT
-                txt, self._pending_txt = self._pending_txt, None
-                await self.update(txt)
             await announced
             self.times["announced"] = time.time()
+            if self._pending_txt is not None:
+                # the state changed while we were probing or announcing: publish it only now.
+                # The registration's announcements carry the TXT they started with, so an
+                # update sent while they still run could be overwritten in caches by them.
+                txt, self._pending_txt = self._pending_txt, None
+                await self.update(txt)
         except Exception as exc:  # noqa: BLE001 - mDNS trouble must not take the peer down
             self.error = f"mDNS registration failed: {exc}"
             log.warning("%s", self.error)
@@ -101,8 +102,8 @@ class MdnsAdapter:
         """Publish a new TXT record (state or match change)."""
         if self.azc is None:
             return
-        if self.info is None or "registered" not in self.times:
-            self._pending_txt = txt  # published as soon as the registration completes
+        if self.info is None or "announced" not in self.times:
+            self._pending_txt = txt  # published as soon as the registration is announced
             return
         info = self.info
         self.info = AsyncServiceInfo(
