@@ -59,6 +59,8 @@ def validate(args: argparse.Namespace) -> None:
         raise UserError("--skill must be 0.05-1")
     if not 0.2 <= args.countdown <= 60:
         raise UserError("--countdown must be 0.2-60 seconds")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise UserError("--seed must be between 0 and 2^63-1")
 
 
 class EventLog:
