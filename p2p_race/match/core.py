@@ -187,6 +187,7 @@ class MatchCore:
         mt = self.match
         if mt is None or msg.match_id != mt.mid:
             return []
+        mt.suspects.discard(sender)
         r = mt.racers.get(sender)
         if r is not None:
             r.last_heard = now
@@ -235,7 +236,7 @@ class MatchCore:
             if r.peer_id == self.id:
                 r.last_heard = now
                 continue
-            connected = now - r.last_heard <= cfg.disconnect_after
+            connected = now - r.last_heard <= cfg.disconnect_after and r.peer_id not in mt.suspects
             if connected != r.connected:
                 r.connected = connected
                 changed = True
@@ -428,6 +429,11 @@ class MatchCore:
         mt.state = HOST
         mt.host = self.id
         mt.host_name = self.name
+        if mt.failed_host is not None and mt.failed_host != self.id:
+            # The host we replace is silent: it stops counting as a voter at once (not after
+            # the usual 2 s), so a second failure soon after can still be survived.
+            mt.suspects.add(mt.failed_host)
+            mt.spectators.pop(mt.failed_host, None)
         mt.failed_host = None
         self._reset_clock(mt, self.id)
         # continue from the replicated state; give everyone we never heard from a grace period

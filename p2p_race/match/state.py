@@ -193,6 +193,7 @@ class Match:
     countdown_emitted: bool = False
     want_ready: bool = False
     left: set[str] = field(default_factory=set)  # members that said goodbye
+    suspects: set[str] = field(default_factory=set)  # host view: silent until heard again
 
     @property
     def mid(self) -> bytes:
