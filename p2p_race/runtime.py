@@ -106,6 +106,7 @@ class PeerRuntime:
         plausible: Callable | None = None,
         store_results: bool = True,
         serve_scores: bool = True,
+        notify: Callable[[str, str], None] | None = None,
     ) -> None:
         self.identity = identity
         self.name = name
@@ -118,6 +119,8 @@ class PeerRuntime:
         self.store_results = store_results and data_dir is not None
         self.scores: Any = None
         self.serve_scores = serve_scores
+        self.notify = notify  # posts a chat system notice: notify(text, channel)
+        self._notified: set[tuple[str, str, int]] = set()
         self.sync_port: int | None = None
         kw = {"plausible": plausible} if plausible is not None else {}
         self.core = MatchCore(identity.peer_id, name, sign=lambda r: r.signed(identity), rng=random.Random(),
@@ -354,12 +357,39 @@ class PeerRuntime:
         if ev.kind in ("joined", "left"):
             with self.lock:
                 self.history.clear()
+        if self.notify is not None:
+            self._post_notice(ev)
         self.events.put(ev)
         for cb in list(self.listeners):
             try:
                 cb(ev)
             except Exception:  # noqa: BLE001
                 log.exception("event listener failed")
+
+
+    def _post_notice(self, ev: Event) -> None:
+        """Host changes and winners go to the match's chat channel as system notices.
+
+        Only the peer in charge posts, once per (kind, match, term), so the channel gets one
+        notice per event, not one per member."""
+        mt = self.core.match
+        if mt is None or not self.core.is_host:
+            return
+        if ev.kind == "host" and ev.data.get("host") == self.identity.peer_id and mt.term > 1:
+            key, text = ("host", mt.match_id, mt.term), f"{self.name} took over as host (term {mt.term})"
+        elif ev.kind == "result":
+            result = ev.data["result"]
+            scores = ", ".join(f"{r.name} {r.score}" for r in sorted(result.racers, key=lambda r: -r.score))
+            key, text = ("result", mt.match_id, 0), f"{result.winner_name} wins the match ({scores})"
+        else:
+            return
+        if key in self._notified:
+            return
+        self._notified.add(key)
+        try:
+            self.notify(text, f"match:{mt.match_id}")
+        except Exception as exc:  # noqa: BLE001 - chat is independent of the match: never stop it
+            log.info("chat notice not posted: %s", exc)
 
 
 def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:

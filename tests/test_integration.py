@@ -56,3 +56,90 @@ def test_text_survives_pygame_quit_and_init():
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(), cwd=ROOT,
                          timeout=60)
     assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-500:]
+
+
+class _FakeOverlay:
+    """Stands in for the chat overlay's screen API (the real one needs a chat service)."""
+
+    def __init__(self) -> None:
+        self.matches: list[str | None] = []
+        self.open = False
+        self.client = None
+
+    def set_match(self, match_id):
+        self.matches.append(match_id)
+
+    def handle_event(self, ev):
+        return False
+
+    def update(self, dt):
+        pass
+
+    def draw(self, surface):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_match_posts_chat_notices_and_the_overlay_follows_the_match(data_dir, tmp_path):
+    """A finished match posts one winner notice to its chat channel, from the host only,
+    and the lobby switches the chat overlay to the match channel and back."""
+    import threading
+    import time
+
+    import pygame
+
+    from p2p_race.config import Config
+    from p2p_race.identity import Identity
+    from p2p_race.match import messages as m
+    from p2p_race.match.core import MatchRules
+    from p2p_race.runtime import PeerRuntime
+    from p2p_race.ui.app import App
+    from p2p_race.ui.lobby import LobbyScreen, MatchResultScreen
+    from tests.support.proc import wait_until
+
+    app = App(Config(name="Host"), data_dir)
+    overlay = _FakeOverlay()
+    app._chat, app._chat_loaded = overlay, True
+    notices: list[tuple[str, str]] = []
+    watcher_notices: list[tuple[str, str]] = []
+    (tmp_path / "h").mkdir()
+    (tmp_path / "w").mkdir()
+    host_rt = PeerRuntime(Identity.from_seed(b"host-n"), "Host", data_dir=tmp_path / "h", host="127.0.0.1",
+                          port=0, mdns=False, notify=lambda t, c: notices.append((t, c))).start_thread()
+    watcher = None
+    try:
+        lobby = LobbyScreen(app, runtime=host_rt)
+        app.push(lobby)
+        host_rt.host(MatchRules(seed=4, time_limit=2.0))
+        watcher = PeerRuntime(Identity.from_seed(b"watch-n"), "Watch", data_dir=tmp_path / "w", host="127.0.0.1",
+                              port=0, peers=[f"127.0.0.1:{host_rt.transport.port}"], mdns=False,
+                              notify=lambda t, c: watcher_notices.append((t, c))).start_thread()
+        wait_until(lambda: watcher.snapshot().listings, 10, what="the watcher sees the match")
+        watcher.join(watcher.snapshot().listings[0].match_id, m.ROLE_SPECTATOR)
+        ev, last, deadline = threading.Event(), time.monotonic(), time.monotonic() + 40
+        started = False
+        while not isinstance(app.top, MatchResultScreen):
+            now = time.monotonic()
+            app.frame([], min(0.1, now - last))
+            last = now
+            snap = lobby.snap.match
+            if not started and snap is not None and snap.spectators:
+                app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_g, mod=0, unicode="g", scancode=0)], 0.016)
+                started = True
+            assert now < deadline, "the match did not finish"
+            ev.wait(0.01)
+        match_id = host_rt.snapshot().match.match_id
+        assert overlay.matches and overlay.matches[0] == match_id
+        wait_until(lambda: notices, 5, what="the winner notice")
+        assert len(notices) == 1
+        text, channel = notices[0]
+        assert channel == f"match:{match_id}" and text.startswith("Host wins the match")
+        wait_until(lambda: watcher.snapshot().match and watcher.snapshot().match.result, 10, what="spectator result")
+        assert watcher_notices == []  # only the host posts
+    finally:
+        host_rt.stop_thread()
+        if watcher is not None:
+            watcher.stop_thread()
+        app.close()

@@ -314,6 +314,7 @@ def run_game(args: argparse.Namespace) -> int:
     from p2p_race.ui.screens.intro import IntroScreen
 
     app = make_app(args)
+    _ = app.chat  # the chat client starts the local chat service now (it outlives the game)
     app.push(IntroScreen(app))
     return app.run()
 

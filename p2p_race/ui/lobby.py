@@ -50,10 +50,24 @@ def make_runtime(app: Any, args: Any = None) -> Any:
     rt = PeerRuntime(load_or_create(app.data_dir), app.player_name, data_dir=app.data_dir,
                      host=bind_host(interface), port=cfg.game_port or netinfo.DEFAULT_GAME_PORT, interface=interface,
                      peers=peers, mdns=not getattr(args, "no_mdns", False),
-                     mongodb_uri=getattr(args, "mongodb_uri", None) or cfg.mongodb_uri or None, plausible=plausible)
+                     mongodb_uri=getattr(args, "mongodb_uri", None) or cfg.mongodb_uri or None, plausible=plausible,
+                     notify=_chat_notifier(app))
     rt.start_thread()
     app.runtime = rt
     return rt
+
+
+def _chat_notifier(app: Any) -> Any:
+    """Posts match notices (host changed, winner) through the game's chat client, if any."""
+    overlay = app.chat
+    client = getattr(overlay, "client", None)
+    if client is None:
+        return None
+
+    def notify(text: str, channel: str) -> None:
+        client.notice(text, channel)
+
+    return notify
 
 
 class LobbyScreen(Screen):
@@ -71,6 +85,7 @@ class LobbyScreen(Screen):
         self.host_opts = {"racers": 4, "limit": 2, "difficulty": 1}
         self.snap = self.rt.snapshot()
         self.racing_match: str | None = None
+        self._chat_match: str | None = None
         self.bots: list[subprocess.Popen] = []
         self.message = ""
 
@@ -178,6 +193,7 @@ class LobbyScreen(Screen):
     def update(self, dt: float) -> None:
         super().update(dt)
         self.snap = self.rt.snapshot()
+        self._sync_chat_channel()
         if self.auto_spectate and self.snap.match is None:
             pick = [li for li in self.listings() if li.phase != m.PHASE_FINISHED
                     and self.auto_spectate in ("*", li.match_id)]
@@ -194,6 +210,15 @@ class LobbyScreen(Screen):
         if ms is not None and ms.role == "spectator" and ms.phase in ("countdown", "racing") \
                 and self.racing_match != ms.match_id and ms.start_local is not None:
             self.open_race()
+
+    def _sync_chat_channel(self) -> None:
+        """The chat overlay follows the match: its channel while in one, the lobby after."""
+        match_id = self.snap.match.match_id if self.snap.match is not None else None
+        if match_id != self._chat_match:
+            self._chat_match = match_id
+            overlay = self.app.chat
+            if overlay is not None and hasattr(overlay, "set_match"):
+                overlay.set_match(match_id)
 
     def on_match_event(self, ev: Any) -> None:
         if ev.kind == "refused":
