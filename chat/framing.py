@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
 from typing import Any
 
+from p2p_race.framing import FrameError, frame
+from p2p_race.framing import read_frame as read_body
+
+__all__ = ["MAX_FRAME", "FrameError", "decode_body", "encode_frame", "read_frame", "write_frame"]
+
 MAX_FRAME = 4 * 1024 * 1024  # a full 5,000-message history answer fits
-_LEN = struct.Struct("!I")
-
-
-class FrameError(Exception):
-    """The peer sent something that is not a valid frame: drop the connection."""
 
 
 def encode_frame(obj: dict[str, Any]) -> bytes:
     data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    if len(data) > MAX_FRAME:
-        raise FrameError(f"frame of {len(data)} bytes is too large")
-    return _LEN.pack(len(data)) + data
+    return frame(data, MAX_FRAME)
 
 
 def decode_body(data: bytes) -> dict[str, Any]:
@@ -39,20 +36,8 @@ def decode_body(data: bytes) -> dict[str, Any]:
 
 async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     """The next frame, or None at a clean end of stream. Raises FrameError on garbage."""
-    try:
-        head = await reader.readexactly(_LEN.size)
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial:
-            raise FrameError("truncated length") from exc
-        return None
-    (n,) = _LEN.unpack(head)
-    if n > MAX_FRAME:
-        raise FrameError(f"frame length {n} over the limit")
-    try:
-        body = await reader.readexactly(n)
-    except asyncio.IncompleteReadError as exc:
-        raise FrameError("truncated frame") from exc
-    return decode_body(body)
+    body = await read_body(reader, MAX_FRAME)
+    return None if body is None else decode_body(body)
 
 
 def write_frame(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:

@@ -17,46 +17,29 @@ import asyncio
 import contextlib
 import logging
 import random
-import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from p2p_race.framing import LENGTH, FrameError, frame
+from p2p_race.framing import read_frame as read_body
 from replication.store import ResultStore
 from replication.sync import MAX_FRAME, Done, Msg, SyncPeer, decode, encode
 
 log = logging.getLogger(__name__)
 
-LENGTH = struct.Struct("!I")
 IDLE_TIMEOUT = 30.0
 MAX_SESSIONS = 8
 
 
-class FrameError(Exception):
-    """The other side broke the framing; drop the connection."""
-
-
 async def read_frame(reader: asyncio.StreamReader, timeout: float = IDLE_TIMEOUT) -> bytes | None:
-    """One frame body, or None on a clean EOF between frames."""
-    try:
-        head = await asyncio.wait_for(reader.readexactly(LENGTH.size), timeout)
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial:
-            raise FrameError("truncated length") from None
-        return None
-    (n,) = LENGTH.unpack(head)
-    if n > MAX_FRAME:
-        raise FrameError(f"frame of {n} bytes exceeds {MAX_FRAME}")
-    try:
-        return await asyncio.wait_for(reader.readexactly(n), timeout)
-    except asyncio.IncompleteReadError:
-        raise FrameError("truncated frame") from None
+    """One sync frame body, or None on a clean EOF between frames."""
+    return await read_body(reader, MAX_FRAME, timeout)
 
 
 def write_msgs(writer: asyncio.StreamWriter, msgs: list[Msg]) -> None:
     for msg in msgs:
-        body = encode(msg)
-        writer.write(LENGTH.pack(len(body)) + body)
+        writer.write(frame(encode(msg), MAX_FRAME))
 
 
 async def _handle(core: SyncPeer, data: bytes) -> tuple[Msg, list[Msg]]:
