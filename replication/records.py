@@ -333,6 +333,13 @@ def _f(v: Any) -> Any:
     return v
 
 
+def preferred(a: MatchResult, b: MatchResult) -> MatchResult:
+    """Of two valid results for one match id (two hosts on two sides of a partition), the one
+    every peer keeps: the lower term, then the lower host id. One rule for the match core and
+    the store, so all peers end with the same record whichever arrived first."""
+    return b if (b.term, b.host_id) < (a.term, a.host_id) else a
+
+
 def adjudicate(
     match_id: str, seed: int, time_limit: float, host_id: str, term: int,
     started_at: float, finished_at: float, racers: Any,

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from replication.records import MatchResult
+from replication.records import MatchResult, preferred
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ CREATE INDEX IF NOT EXISTS racers_name ON racers(name, score);
 class AddStatus(enum.Enum):
     NEW = "new"
     DUPLICATE = "duplicate"  # the very same record, or an equivalent one (same outcome)
+    REPLACED = "replaced"  # a different outcome that `records.preferred` ranks first: it replaces ours
     CONFLICT = "conflict"  # a different outcome for a match id we already hold: refused
     INVALID = "invalid"  # bad signature or inconsistent content: refused
 
@@ -187,7 +188,7 @@ class ResultStore:
                         continue
                     status = self._insert(cur, result, now)
                     statuses.append(status)
-                    if status is AddStatus.NEW:
+                    if status in (AddStatus.NEW, AddStatus.REPLACED):
                         new.append(result)
                 cur.execute("COMMIT")
             except BaseException:
@@ -203,10 +204,17 @@ class ResultStore:
 
     def _insert(self, cur: sqlite3.Cursor, r: MatchResult, now: float) -> AddStatus:
         outcome = r.outcome_hash()
-        row = cur.execute("SELECT outcome FROM results WHERE match_id=?", (r.match_id,)).fetchone()
+        row = cur.execute("SELECT outcome, record FROM results WHERE match_id=?", (r.match_id,)).fetchone()
         if row is not None:
             if bytes(row[0]) == outcome:
                 return AddStatus.DUPLICATE
+            held = MatchResult.from_json(json.loads(row[1]))
+            if preferred(held, r) is r:
+                log.warning("result %s: host %s (term %d) outranks the stored one of host %s (term %d); "
+                            "replacing it", r.match_id, r.host_id, r.term, held.host_id, held.term)
+                self._remove(cur, held, bytes(row[0]))
+                self._insert(cur, r, now)
+                return AddStatus.REPLACED
             log.warning("refused result %s: a different result for this match is already stored "
                         "(host %s, term %d)", r.match_id, r.host_id, r.term)
             self.rejected[AddStatus.CONFLICT] += 1
@@ -239,6 +247,23 @@ class ResultStore:
         cur.execute("INSERT OR IGNORE INTO outbox (match_id, enqueued_at) VALUES (?,?)",
                     (r.match_id, now))
         return AddStatus.NEW
+
+    def _remove(self, cur: sqlite3.Cursor, r: MatchResult, outcome: bytes) -> None:
+        """Take a superseded result out again: its racers, the players' stats derived from
+        them (recomputed: `best` cannot be un-maxed), and its term in the bucket digest."""
+        cur.execute("DELETE FROM results WHERE match_id=?", (r.match_id,))
+        cur.execute("DELETE FROM racers WHERE match_id=?", (r.match_id,))
+        for racer in r.racers:
+            agg = cur.execute("SELECT max(score), count(*), sum(won), sum(distance) FROM racers WHERE peer_id=?",
+                              (racer.peer_id,)).fetchone()
+            if not agg[1]:
+                cur.execute("DELETE FROM players WHERE peer_id=?", (racer.peer_id,))
+            else:
+                cur.execute("UPDATE players SET best=?, matches=?, wins=?, distance_mm=? WHERE peer_id=?",
+                            (agg[0], agg[1], agg[2], round(agg[3] * 1000), racer.peer_id))
+        b = bucket_of(r.match_id)
+        x, n = cur.execute("SELECT x, n FROM buckets WHERE b=?", (b,)).fetchone()
+        cur.execute("UPDATE buckets SET x=?, n=? WHERE b=?", (x ^ item_hash(r.match_id, outcome), n - 1, b))
 
     # -- reading --------------------------------------------------------------------
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:

@@ -237,6 +237,8 @@ class SyncPeer:
         for status in self.store.offer_many(parsed):
             if status is AddStatus.NEW:
                 self.stats["added"] += 1
+            elif status is AddStatus.REPLACED:
+                self.stats["replaced"] += 1
             elif status is AddStatus.DUPLICATE:
                 self.stats["duplicate"] += 1
             else:

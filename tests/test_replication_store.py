@@ -35,7 +35,8 @@ def test_conflicting_record_is_refused_and_logged(data_dir, caplog):
     store.add(r)
     racers = tuple(replace(x, score=x.score + 1) for x in r.racers)
     host = identity(r.racers[0].name)
-    other = adjudicate(r.match_id, r.seed, r.time_limit, host.peer_id, r.term, r.started_at,
+    # a later term never outranks the stored record (records.preferred), so it is refused
+    other = adjudicate(r.match_id, r.seed, r.time_limit, host.peer_id, r.term + 1, r.started_at,
                        r.finished_at, racers).signed(host)
     assert store.offer(other) is AddStatus.CONFLICT
     assert store.get(r.match_id) == r
@@ -117,3 +118,34 @@ def test_listener_runs_for_new_results_only(data_dir):
     store.add(make_result(1))
     store.add(make_result(1))
     assert [r.match_id for r in seen] == [make_result(1).match_id]
+
+
+def _rival(r, host_name: str, term: int, bump: int = 3):
+    """A different outcome for the same match, signed by another host (a partition's other side)."""
+    racers = tuple(replace(x, score=x.score + bump * (i + 1)) for i, x in enumerate(r.racers))
+    return adjudicate(r.match_id, r.seed, r.time_limit, identity(host_name).peer_id, term, r.started_at,
+                      r.finished_at, racers).signed(identity(host_name))
+
+
+def test_outranking_result_replaces_and_stats_follow(tmp_path):
+    """Whichever of two rival results arrives first, every store ends with the one that
+    records.preferred ranks first (lower term), and stats/digest as if only it had come."""
+    base = make_result(5, term=2)
+    low_term = _rival(base, base.racers[1].name, term=1)
+    a_dir, b_dir, ref_dir = (tmp_path / n for n in ("a", "b", "ref"))
+    for d in (a_dir, b_dir, ref_dir):
+        d.mkdir()
+    a, b, ref = ResultStore(a_dir), ResultStore(b_dir), ResultStore(ref_dir)
+    extra = make_result(6, players=tuple(x.name for x in base.racers))  # stats from another match too
+    for s in (a, b, ref):
+        s.add(extra)
+    assert a.offer(base) is AddStatus.NEW
+    assert a.offer(low_term) is AddStatus.REPLACED
+    assert b.offer(low_term) is AddStatus.NEW
+    assert b.offer(base) is AddStatus.CONFLICT
+    ref.add(low_term)
+    for s in (a, b):
+        assert s.get(base.match_id) == low_term
+        assert s.digest() == ref.digest()
+        assert s.leaderboard(20) == ref.leaderboard(20)
+        assert s.count() == 2

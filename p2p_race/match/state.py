@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from p2p_race.match import messages as m
-from replication.records import MatchResult, RacerResult
+from replication.records import MatchResult, RacerResult, preferred
 
 NEVER = float("-inf")  # clocks may be negative: "never" must compare below any time
 FOLLOWER = "follower"
@@ -240,4 +240,4 @@ def result_from_wire(w: m.Result) -> MatchResult | None:
 
 def _preferred(a: MatchResult, b: MatchResult) -> MatchResult:
     """Two signed results of one match (two hosts in a partition): all peers keep the same."""
-    return min(a, b, key=lambda r: (r.term, r.host_id))
+    return preferred(a, b)
