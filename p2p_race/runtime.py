@@ -107,6 +107,7 @@ class PeerRuntime:
         store_results: bool = True,
         serve_scores: bool = True,
         notify: Callable[[str, str], None] | None = None,
+        chat_port: int = 0,
     ) -> None:
         self.identity = identity
         self.name = name
@@ -114,7 +115,7 @@ class PeerRuntime:
         self.cfg = config or MatchConfig()
         self.transport = UdpTransport(identity, host=host, port=port)
         self._discovery_args = dict(interface=interface, peers=list(peers), mdns=mdns,
-                                    mdns_interfaces=mdns_interfaces)
+                                    mdns_interfaces=mdns_interfaces, chat_port=chat_port)
         self.mongodb_uri = mongodb_uri
         self.store_results = store_results and data_dir is not None
         self.scores: Any = None

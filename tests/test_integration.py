@@ -143,3 +143,20 @@ def test_match_posts_chat_notices_and_the_overlay_follows_the_match(data_dir, tm
         if watcher is not None:
             watcher.stop_thread()
         app.close()
+
+
+def test_game_advertises_its_running_chat_service_port(data_dir):
+    import os
+    import signal
+    import types
+
+    from chat.supervisor import ensure_service
+    from p2p_race.ui.lobby import _chat_port
+
+    app = types.SimpleNamespace(data_dir=data_dir)
+    assert _chat_port(app) == 0  # no chat service: nothing to advertise
+    info = ensure_service(data_dir, port=0, host="127.0.0.1", extra=["--no-discovery"])
+    try:
+        assert _chat_port(app) == info["port"] > 0
+    finally:
+        os.kill(info["pid"], signal.SIGKILL)

@@ -51,10 +51,21 @@ def make_runtime(app: Any, args: Any = None) -> Any:
                      host=bind_host(interface), port=cfg.game_port or netinfo.DEFAULT_GAME_PORT, interface=interface,
                      peers=peers, mdns=not getattr(args, "no_mdns", False),
                      mongodb_uri=getattr(args, "mongodb_uri", None) or cfg.mongodb_uri or None, plausible=plausible,
-                     notify=_chat_notifier(app))
+                     notify=_chat_notifier(app), chat_port=_chat_port(app))
     rt.start_thread()
     app.runtime = rt
     return rt
+
+
+def _chat_port(app: Any) -> int:
+    """The port of this peer's running chat service, advertised in our DNS-SD TXT `cp`."""
+    try:
+        from chat.supervisor import running_info
+
+        info = running_info(app.data_dir)
+    except Exception:  # noqa: BLE001 - no chat service: advertise none
+        return 0
+    return int(info.get("port", 0)) if info else 0
 
 
 def _chat_notifier(app: Any) -> Any:
