@@ -121,7 +121,6 @@ class PeerRuntime:
         self.scores: Any = None
         self.serve_scores = serve_scores
         self.notify = notify  # posts a chat system notice: notify(text, channel)
-        self._notified: set[tuple[str, str, int]] = set()
         self.sync_port: int | None = None
         kw = {"plausible": plausible} if plausible is not None else {}
         self.core = MatchCore(identity.peer_id, name, sign=lambda r: r.signed(identity), rng=random.Random(),
@@ -369,26 +368,12 @@ class PeerRuntime:
 
 
     def _post_notice(self, ev: Event) -> None:
-        """Host changes and winners go to the match's chat channel as system notices.
-
-        Only the peer in charge posts, once per (kind, match, term), so the channel gets one
-        notice per event, not one per member."""
-        mt = self.core.match
-        if mt is None or not self.core.is_host:
+        """The core decides what to announce (host changes, the winner: only the peer in
+        charge, once); this adapter only hands it to the chat as a system notice."""
+        if ev.kind != "notice":
             return
-        if ev.kind == "host" and ev.data.get("host") == self.identity.peer_id and mt.term > 1:
-            key, text = ("host", mt.match_id, mt.term), f"{self.name} took over as host (term {mt.term})"
-        elif ev.kind == "result":
-            result = ev.data["result"]
-            scores = ", ".join(f"{r.name} {r.score}" for r in sorted(result.racers, key=lambda r: -r.score))
-            key, text = ("result", mt.match_id, 0), f"{result.winner_name} wins the match ({scores})"
-        else:
-            return
-        if key in self._notified:
-            return
-        self._notified.add(key)
         try:
-            self.notify(text, f"match:{mt.match_id}")
+            self.notify(ev.data["text"], f"match:{ev.data['match_id']}")
         except Exception as exc:  # noqa: BLE001 - chat is independent of the match: never stop it
             log.info("chat notice not posted: %s", exc)
 

@@ -381,3 +381,22 @@ def test_state_signed_by_another_key_never_reaches_the_core():
     assert dec.decode(bytes(forged)) is None and dec.drops["bad_signature"] == 1
     good = dec.decode(Codec(racer).encode(msg, 100.0))
     assert good is not None and good.sender == racer.peer_id
+
+
+def test_notices_come_from_the_peer_in_charge_once():
+    """Chat notices are decided here: the new host announces the take-over, the host that
+    adjudicates announces the winner; members repeat neither."""
+    sim = SimMatch(5, 3, 1, Faults(jitter=0.002), MatchConfig(auto_start=3, countdown=0.5,
+                   disconnect_after=1.0, abandon_after=2.0), 3.0, [None, None, None, None])
+    sim.net.run_for(10, stop=lambda: sim.phase_of_host() == m.PHASE_RACING)
+    sim.net.crash(sim.host_pid)
+    sim.net.run_for(30, stop=sim.done)
+    check(sim)
+    notices = [(p.core.id, ev.data["text"]) for p in sim.alive() for _, ev in p.events if ev.kind == "notice"]
+    takeovers = [n for n in notices if "took over as host" in n[1]]
+    wins = [n for n in notices if "wins the match" in n[1]]
+    new_host = sim.current_host().pid
+    assert [pid for pid, _ in takeovers] == [new_host]
+    res = sim.alive()[0].core.match.result
+    assert len(wins) == 1 and wins[0][0] == res.host_id == new_host
+    assert wins[0][1].startswith(f"{res.winner_name} wins the match")

@@ -326,7 +326,12 @@ class MatchCore:
             log.error("adjudication failed: %s", exc)
             return []
         result = self.sign(unsigned)
-        return self._adopt_result(mt, result, now)
+        out = self._adopt_result(mt, result, now)
+        if out:  # the host tells the match's chat who won (members do not repeat it)
+            scores = ", ".join(f"{r.name} {r.score}" for r in sorted(result.racers, key=lambda r: -r.score))
+            out.append(Event("notice", {"match_id": mt.match_id,
+                                        "text": f"{result.winner_name} wins the match ({scores})"}))
+        return out
 
     def _adopt_result(self, mt: Match, result: MatchResult, now: float) -> list[Action]:
         if mt.result is not None:
@@ -456,7 +461,9 @@ class MatchCore:
         if mt.start_local is not None:
             mt.start_at_host = mt.start_local
             mt.start_host_id = self.id
-        out: list[Action] = [Event("host", self._host_event())]
+        out: list[Action] = [Event("host", self._host_event()),
+                             Event("notice", {"match_id": mt.match_id,
+                                              "text": f"{self.name} took over as host (term {mt.term})"})]
         for gone in mt.left:  # e.g. the old host that left gracefully: not a racer any more
             out += self._apply_leave(mt, gone, now)
         out += self._bump(mt, now)
