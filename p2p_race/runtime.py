@@ -130,6 +130,7 @@ class PeerRuntime:
         self.events: queue.Queue[Event] = queue.Queue()
         self.listeners: list[Callable[[Event], None]] = []  # called in the loop thread
         self.history: dict[str, deque[tuple[float, CarReport]]] = {}
+        self.samples: dict[str, list[int]] = {}  # racer -> score at each whole second of the race
         self._peers: list[Any] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ticker: asyncio.Task | None = None
@@ -252,7 +253,19 @@ class PeerRuntime:
         self.call(self.core.start)
 
     def post_state(self, rep: CarReport) -> None:
-        self.call(lambda now: self.core.local_state(rep, now))
+        def post(now: float) -> list:
+            self._sample(self.identity.peer_id, rep.tick, rep.score)
+            return self.core.local_state(rep, now)
+
+        self.call(post)
+
+    def _sample(self, peer_id: str, tick: int, score: int) -> None:
+        """Score once per race second, for the score-over-time chart of the leaderboard."""
+        second = min(int(tick) // 60, 3599)
+        row = self.samples.setdefault(peer_id, [])
+        if second >= len(row):
+            row.extend([row[-1] if row else 0] * (second + 1 - len(row)))
+        row[second] = max(row[second], int(score))
 
     # ================================================================ views
     def snapshot(self) -> Snapshot:
@@ -286,6 +299,7 @@ class PeerRuntime:
                     h = self.history[packet.sender] = deque(maxlen=HISTORY)
                 h.append((now, CarReport(msg.tick, msg.x, msg.y, msg.speed, msg.score, msg.distance, msg.crashed,
                                          msg.crash_time, msg.input_seq)))
+                self._sample(packet.sender, msg.tick, msg.score)
             acts = self.core.on_message(packet.sender, msg, now)
         if acts:
             self._apply(acts)
@@ -342,6 +356,9 @@ class PeerRuntime:
         if ev.kind == "result" and self.scores is not None:
             try:
                 self.scores.add(ev.data["result"])
+                with self.lock:
+                    seen = {pid: list(row) for pid, row in self.samples.items()}
+                self.scores.store.set_samples(ev.data["result"].match_id, seen)
             except Exception:  # noqa: BLE001
                 log.exception("could not store the result")
         if ev.kind in ("joined", "host", "start", "left") and self.discovery is not None:
@@ -357,6 +374,7 @@ class PeerRuntime:
         if ev.kind in ("joined", "left"):
             with self.lock:
                 self.history.clear()
+                self.samples.clear()
         if self.notify is not None:
             self._post_notice(ev)
         self.events.put(ev)

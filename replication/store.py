@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from replication.records import MatchResult, preferred
@@ -92,6 +92,12 @@ CREATE TABLE IF NOT EXISTS practice (
 );
 CREATE INDEX IF NOT EXISTS practice_score ON practice(score DESC);
 CREATE INDEX IF NOT EXISTS practice_name ON practice(name, score);
+CREATE TABLE IF NOT EXISTS samples (
+    match_id TEXT NOT NULL,
+    peer_id  TEXT NOT NULL,
+    scores   TEXT NOT NULL,
+    PRIMARY KEY (match_id, peer_id)
+);
 CREATE INDEX IF NOT EXISTS racers_score ON racers(score DESC);
 CREATE INDEX IF NOT EXISTS racers_name ON racers(name, score);
 """
@@ -264,6 +270,31 @@ class ResultStore:
         b = bucket_of(r.match_id)
         x, n = cur.execute("SELECT x, n FROM buckets WHERE b=?", (b,)).fetchone()
         cur.execute("UPDATE buckets SET x=?, n=? WHERE b=?", (x ^ item_hash(r.match_id, outcome), n - 1, b))
+
+    def set_samples(self, match_id: str, samples: dict[str, list[int]]) -> None:
+        """Keep the score-over-time this peer saw during a match (one score per second per
+        racer, from the state stream). Local only: it is not part of the signed record, which
+        must fit one datagram, so it is never replicated or sent to MongoDB."""
+        rows = [(match_id, pid, json.dumps([int(x) for x in scores[:3600]]))
+                for pid, scores in samples.items() if scores]
+        with self._lock:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO samples VALUES (?,?,?)", rows)
+
+    def samples(self, match_id: str) -> dict[str, tuple[int, ...]]:
+        rows = self._query("SELECT peer_id, scores FROM samples WHERE match_id=?", (match_id,))
+        return {pid: tuple(json.loads(scores)) for pid, scores in rows}
+
+    def with_samples(self, result: MatchResult) -> MatchResult:
+        """`result` with the locally observed samples filled in where it carries none."""
+        seen = self.samples(result.match_id)
+        if not seen or any(r.samples for r in result.racers):
+            return result
+        try:
+            return replace(result, racers=tuple(replace(r, samples=seen.get(r.peer_id, ()))
+                                                for r in result.racers))
+        except ValueError:  # odd local samples never hide the result itself
+            return result
 
     # -- reading --------------------------------------------------------------------
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:

@@ -138,6 +138,14 @@ def test_match_posts_chat_notices_and_the_overlay_follows_the_match(data_dir, tm
         assert channel == f"match:{match_id}" and text.startswith("Host wins the match")
         wait_until(lambda: watcher.snapshot().match and watcher.snapshot().match.result, 10, what="spectator result")
         assert watcher_notices == []  # only the host posts
+        # both peers kept the score-over-time they saw (the racer's own, the spectator's from
+        # the 60 Hz stream) for the leaderboard's chart
+        racer = host_rt.identity.peer_id
+        for rt in (host_rt, watcher):
+            seen = wait_until(lambda rt=rt: rt.scores.store.samples(match_id).get(racer), 5, what="samples")
+            assert len(seen) >= 2 and list(seen) == sorted(seen)
+            charted = rt.scores.store.with_samples(rt.scores.store.get(match_id))
+            assert charted.racer(racer).samples == seen and seen[-1] <= charted.racer(racer).score
     finally:
         host_rt.stop_thread()
         if watcher is not None:

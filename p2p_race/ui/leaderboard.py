@@ -120,7 +120,8 @@ class LeaderboardScreen(Screen):
         self._sound("select")
 
     def open_chart(self, recent_row: dict) -> None:
-        self.chart = self.store.get(recent_row["match_id"])
+        found = self.store.get(recent_row["match_id"])
+        self.chart = self.store.with_samples(found) if found is not None else None
         self.chart_scores = dict(recent_row["scores"]) or {"-": 0}
 
     def _sound(self, name: str) -> None:
