@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.support.proc import read_json_lines  # noqa: E402  (needs ROOT on sys.path)
+
 TITLE = "LAN matches: latency, failover, start skew, traffic, inbound load"
 
 
@@ -46,16 +48,7 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))]
 
 
-def _events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
+_events = read_json_lines
 
 
 def _ident(tag: str, i: int):

@@ -4,23 +4,12 @@ host SIGKILLed mid-race with the match completing on every survivor."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from tests.support.proc import cli_env, p2p_race_cmd, spawn, wait_until
+from tests.support.proc import cli_env, p2p_race_cmd, read_json_lines, spawn, wait_until
 
-
-def _events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+_events = read_json_lines
 
 
 def _bot(host, tmp: Path, name: str, *extra: str):

@@ -37,6 +37,20 @@ def p2p_race_cmd(*args: str) -> list[str]:
     return [PYTHON, "-m", "p2p_race", *args]
 
 
+def read_json_lines(path: Path) -> list[dict]:
+    """The JSON objects of a line-per-event file (e.g. `--json-events`), skipping a line
+    still being written; [] while the file does not exist yet."""
+    if not Path(path).exists():
+        return []
+    out = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
 def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.02, what: str = "condition") -> Any:
     """Poll `pred` until it returns something truthy; fail with `what` after `timeout` s.
 
