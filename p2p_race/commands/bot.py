@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import random
-import signal
 import sys
 import time
 from typing import Any
 
+from p2p_race.commands._headless import open_runtime
 from p2p_race.errors import UserError
 from p2p_race.match import messages as m
 from p2p_race.match.core import CarReport, Event, MatchConfig, MatchRules
@@ -230,16 +229,7 @@ async def _main(args: argparse.Namespace) -> int:
     cfg = MatchConfig(auto_start=args.racers if args.host else None, countdown=args.countdown)
     rt = from_args(args, config=cfg, default_port=0)
     log = EventLog(args.json_events, args.json)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await rt.open()
-    except OSError as exc:
-        raise UserError(f"cannot open the UDP port: {exc.strerror}") from exc
-    log.emit("listening", id=rt.identity.peer_id, name=rt.name, port=rt.transport.port)
+    stop = await open_runtime(rt, log)
     started = time.monotonic()
     bot = Bot(args, rt, log)
     task = asyncio.ensure_future(bot.run())

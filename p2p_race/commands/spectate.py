@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import time
 
+from p2p_race.commands._headless import open_runtime
 from p2p_race.errors import UserError
 from p2p_race.match import messages as m
 
@@ -38,17 +37,8 @@ async def watch(args: argparse.Namespace) -> int:
     log = EventLog(args.json_events, args.json)
     q: asyncio.Queue = asyncio.Queue()
     rt.listeners.append(q.put_nowait)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await rt.open()
-    except OSError as exc:
-        raise UserError(f"cannot open the UDP port: {exc.strerror}") from exc
+    stop = await open_runtime(rt, log)
     wall = time.time() - time.monotonic()
-    log.emit("listening", id=rt.identity.peer_id, name=rt.name, port=rt.transport.port)
 
     async def follow() -> int:
         while True:
