@@ -20,6 +20,19 @@ DANGER = (245, 75, 85)
 GOOD = (90, 225, 130)
 SHADOW = (0, 0, 0)
 
+NAV_KEYS = {
+    pygame.K_UP: "up", pygame.K_w: "up", pygame.K_DOWN: "down", pygame.K_s: "down",
+    pygame.K_LEFT: "left", pygame.K_a: "left", pygame.K_RIGHT: "right", pygame.K_d: "right",
+    pygame.K_RETURN: "ok", pygame.K_KP_ENTER: "ok", pygame.K_SPACE: "ok",
+}
+
+
+def nav(key: int) -> str | None:
+    """The menu meaning of a key (arrows and WASD move, Enter/Space choose): one mapping for
+    every list-like screen, so they all answer the same keys."""
+    return NAV_KEYS.get(key)
+
+
 _fonts: dict[tuple[int, bool], pygame.font.Font] = {}
 _quit_hooked = False
 
@@ -144,11 +157,10 @@ class Menu:
     def handle(self, ev: pygame.event.Event) -> str | None:
         """Return the chosen item on confirm, else None (and move the selection)."""
         if ev.type == pygame.KEYDOWN:
-            if ev.key in (pygame.K_UP, pygame.K_w):
-                self.index = (self.index - 1) % len(self.items)
-            elif ev.key in (pygame.K_DOWN, pygame.K_s):
-                self.index = (self.index + 1) % len(self.items)
-            elif ev.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
+            move = nav(ev.key)
+            if move in ("up", "down"):
+                self.index = (self.index + (1 if move == "down" else -1)) % len(self.items)
+            elif move == "ok":
                 return self.selected
         elif ev.type == pygame.MOUSEMOTION:
             for i, r in enumerate(self.rects()):

@@ -104,15 +104,12 @@ class SettingsScreen(Screen):
                 self.bind(self.capturing, ev.key)
             self.capturing = None
             return
-        if ev.key in (pygame.K_UP, pygame.K_w):
-            self.index = (self.index - 1) % len(ROWS)
-        elif ev.key in (pygame.K_DOWN, pygame.K_s):
-            self.index = (self.index + 1) % len(ROWS)
-        elif ev.key in (pygame.K_LEFT, pygame.K_a):
-            self.change(-1)
-        elif ev.key in (pygame.K_RIGHT, pygame.K_d):
-            self.change(1)
-        elif ev.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
+        move = style.nav(ev.key)
+        if move in ("up", "down"):
+            self.index = (self.index + (1 if move == "down" else -1)) % len(ROWS)
+        elif move in ("left", "right"):
+            self.change(1 if move == "right" else -1)
+        elif move == "ok":
             row = self.row
             if row.startswith("Key: "):
                 self.capturing = row[5:]
