@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from chat.message import ChatMessage
+from chat.message import KIND_SYSTEM, ChatMessage
 from chat.sanitize import sanitize
 from p2p_race.errors import UserError
 from p2p_race.identity import PinStore
@@ -43,3 +43,12 @@ class NameLabels:
         if pinned is not None and pinned != msg.author_key:
             return f"{name} [KEY CHANGED {msg.author_id[:6]}]"
         return name
+
+
+def display_body(msg: ChatMessage, labels: NameLabels | None = None) -> str:
+    """A message as readers see it, without time stamp or channel: `* notice` for system
+    messages, `name: text` otherwise; sanitized, with the key-changed label applied."""
+    if msg.kind == KIND_SYSTEM:
+        return f"* {sanitize(msg.text)}"
+    name = labels.label(msg) if labels is not None else sanitize(msg.name)
+    return f"{name}: {sanitize(msg.text)}"

@@ -15,10 +15,9 @@ import threading
 import time
 
 from chat.client import ChatClient, RateLimited, query_service
-from chat.message import KIND_SYSTEM, LOBBY, ChatMessage, InvalidMessage, valid_channel
-from chat.names import NameLabels
+from chat.message import LOBBY, ChatMessage, InvalidMessage, valid_channel
+from chat.names import NameLabels, display_body
 from chat.peers import chat_addr_of_game_peer, parse_addr
-from chat.sanitize import sanitize
 from chat.service import add_service_arguments, serve
 from chat.store import read_history
 from chat.supervisor import ensure_service, running_info
@@ -167,10 +166,7 @@ def _history(client: ChatClient, args: argparse.Namespace, data_dir) -> int:
 def format_line(m: ChatMessage, labels: NameLabels | None = None) -> str:
     """One sanitized terminal line: `[HH:MM:SS] #channel name: text`."""
     stamp = time.strftime("%H:%M:%S", time.localtime(m.t))
-    if m.kind == KIND_SYSTEM:
-        return f"[{stamp}] #{m.channel} * {sanitize(m.text)}"
-    name = labels.label(m) if labels is not None else sanitize(m.name)
-    return f"[{stamp}] #{m.channel} {name}: {sanitize(m.text)}"
+    return f"[{stamp}] #{m.channel} {display_body(m, labels)}"
 
 
 def _interactive(client: ChatClient, channel: str, args: argparse.Namespace) -> int:

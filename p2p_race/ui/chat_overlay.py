@@ -18,7 +18,7 @@ from typing import Any
 import pygame
 
 from chat.message import KIND_SYSTEM, LOBBY, MAX_TEXT_CHARS, ChatMessage, InvalidMessage
-from chat.names import NameLabels
+from chat.names import NameLabels, display_body
 from chat.sanitize import sanitize
 from p2p_race.ui import style
 
@@ -295,11 +295,7 @@ def _autostart() -> bool:
 
 
 def _line(m: ChatMessage, labels: NameLabels | None = None) -> str:
-    stamp = time.strftime("%H:%M", time.localtime(m.t))
-    if m.kind == KIND_SYSTEM:
-        return f"{stamp} * {sanitize(m.text)}"
-    name = labels.label(m) if labels is not None else sanitize(m.name)
-    return f"{stamp} {name}: {sanitize(m.text)}"
+    return f"{time.strftime('%H:%M', time.localtime(m.t))} {display_body(m, labels)}"
 
 
 def _color(m: ChatMessage) -> tuple:
