@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from p2p_race.sim.rules import (
     ACCEL,
+    BOOST_ACCEL,
+    BOOST_S,
+    BOOST_SPEED,
     BRAKE,
     CAR_H,
     CAR_W,
@@ -18,17 +21,26 @@ from p2p_race.sim.rules import (
     DT,
     HITBOX_H,
     HITBOX_W,
+    LAT_ACCEL,
+    LAT_RELEASE,
     LAT_SPEED,
     MAX_SPEED,
+    MULT,
+    MULT_S,
     NEAR_MISS_BONUS,
     NEAR_MISS_GAP,
-    OFFROAD_DRAG,
+    OVERSPEED_DRAG,
     OVERTAKE_BONUS,
+    PICKUP_R,
     POINTS_PER_METRE,
     RAIL_LEFT,
     RAIL_RIGHT,
+    ROAD_LEFT,
     ROAD_WIDTH,
+    SHIELD_S,
+    SHOULDER_DRAG,
     START_SPEED,
+    TICKS_PER_SECOND,
     Inputs,
     Rules,
     lane_center,
@@ -41,6 +53,12 @@ _HALF_HW = CAR_W * HITBOX_W / 2
 _HALF_HH = CAR_H * HITBOX_H / 2
 _SCAN = CAR_H / 2 + MAX_HALF_LEN + 2.0  # how far around the car traffic is checked each tick
 _NO_INPUT = Inputs()
+_LAT_UP = LAT_ACCEL * DT
+_LAT_DOWN = LAT_RELEASE * DT
+_PICK_Y = CAR_H / 2 + PICKUP_R
+_PICK_X = CAR_W / 2 + PICKUP_R
+_EFFECT_TICKS = {"boost": int(BOOST_S * TICKS_PER_SECOND), "shield": int(SHIELD_S * TICKS_PER_SECOND),
+                 "multiplier": int(MULT_S * TICKS_PER_SECOND)}
 
 
 @dataclass(frozen=True)
@@ -83,7 +101,10 @@ def hitboxes_overlap(x: float, y: float, vx: float, vy: float, vw: float, vh: fl
 
 
 class CarSim:
-    """One car driven by Inputs at a fixed 60 Hz step against the (seed, time) traffic."""
+    """One car driven by Inputs at a fixed 60 Hz step against the (seed, time) road.
+
+    Besides its CarState it keeps what the state does not stream: the sideways speed
+    (`vx`), the active pickup effects (`effects()`) and counters the HUD shows."""
 
     def __init__(self, rules: Rules, car_id: str, start_x: float | None = None,
                  traffic: Traffic | None = None) -> None:
@@ -93,14 +114,24 @@ class CarSim:
         self._limit = rules.limit_ticks
         x = lane_center(1) if start_x is None else float(start_x)
         self._x = min(X_MAX, max(X_MIN, x))
+        self._vx = 0.0
         self._y = 0.0
         self._speed = START_SPEED
         self._tick = 0
         self._crashed = False
         self._crash_time: float | None = None
         self._bonus = 0
+        self._extra = 0.0  # distance points earned beyond the plain ones (multiplier)
         self.overtakes = 0
         self.near_misses = 0
+        self.pickups_taken: list[str] = []  # kinds, in the order collected
+        self.shield_saves = 0
+        self._boost_until = 0  # ticks: each effect lasts while tick < until
+        self._shield_until = 0
+        self._mult_until = 0
+        self._ghosts: set[int] = set()  # vehicles a shield let us through
+        self._pick_i = 0  # next pickup along the road not yet behind the car
+        self._has_pickups = hasattr(self.traffic, "pickup")
         self._closest: dict[int, float] = {}  # vehicle id -> smallest lateral gap while alongside
         self._passed: set[int] = set()
         self._state: CarState | None = None
@@ -115,17 +146,36 @@ class CarSim:
         return self._tick * DT
 
     @property
+    def vx(self) -> float:
+        """Sideways speed (m/s, + = right)."""
+        return self._vx
+
+    @property
     def finished(self) -> bool:
         """Crashed or out of time: further steps change nothing but the clock (until the limit)."""
         return self._crashed or self._tick >= self._limit
 
     @property
     def offroad(self) -> bool:
-        return self._x - CAR_W / 2 < 0.0 or self._x + CAR_W / 2 > ROAD_WIDTH
+        """On the soft shoulder: part of the body beyond an outer asphalt edge."""
+        return self._x - CAR_W / 2 < ROAD_LEFT or self._x + CAR_W / 2 > ROAD_WIDTH
+
+    @property
+    def multiplier(self) -> int:
+        return MULT if self._tick < self._mult_until else 1
+
+    def effects(self) -> dict[str, float]:
+        """Active pickup effects -> seconds left (for the HUD and the renderer)."""
+        out = {}
+        for name, until in (("boost", self._boost_until), ("shield", self._shield_until),
+                            ("multiplier", self._mult_until)):
+            if self._tick < until and not self._crashed:
+                out[name] = (until - self._tick) * DT
+        return out
 
     @property
     def score(self) -> int:
-        return int(self._y * POINTS_PER_METRE) + self._bonus
+        return int(self._y * POINTS_PER_METRE + self._extra) + self._bonus
 
     @property
     def state(self) -> CarState:
@@ -144,34 +194,86 @@ class CarSim:
         self._tick += 1
         if self._crashed:
             return
+        tick = self._tick
         steer = 1 if inputs.steer > 0 else -1 if inputs.steer < 0 else 0
         throttle = 1 if inputs.throttle > 0 else -1 if inputs.throttle < 0 else 0
         v = self._speed
-        offroad = self.offroad
-        if offroad:
-            v -= (BRAKE if throttle < 0 else OFFROAD_DRAG) * DT
-        elif throttle > 0:
-            v += ACCEL * DT
-        elif throttle < 0:
+        boosting = tick < self._boost_until
+        if throttle < 0:
             v -= BRAKE * DT
+        elif boosting:
+            v = min(BOOST_SPEED, v + BOOST_ACCEL * DT)
+        elif v > MAX_SPEED:
+            v = max(MAX_SPEED, v - OVERSPEED_DRAG * DT)
+        elif self._x - CAR_W / 2 < ROAD_LEFT or self._x + CAR_W / 2 > ROAD_WIDTH:
+            v -= SHOULDER_DRAG * DT
+        elif throttle > 0:
+            v = min(MAX_SPEED, v + ACCEL * DT)
         else:
             v -= COAST_DRAG * DT
-        v = min(MAX_SPEED, max(self.rules.min_speed(self._tick * DT), v))
+        floor = self.rules.min_speed(tick * DT)
+        if v < floor:
+            v = floor
         self._speed = v
-        self._x = min(X_MAX, max(X_MIN, self._x + steer * LAT_SPEED * DT))
+        vx = self._vx
+        if steer:
+            target = steer * LAT_SPEED
+            vx = min(target, vx + _LAT_UP) if vx < target else max(target, vx - _LAT_UP)
+        elif vx > 0.0:
+            vx = max(0.0, vx - _LAT_DOWN)
+        elif vx < 0.0:
+            vx = min(0.0, vx + _LAT_DOWN)
+        x = self._x + vx * DT
+        if x < X_MIN:
+            x, vx = X_MIN, 0.0
+        elif x > X_MAX:
+            x, vx = X_MAX, 0.0
+        self._x, self._vx = x, vx
         self._y += v * DT
-        self._check_traffic(self._tick * DT)
+        if tick < self._mult_until:
+            self._extra += v * DT * POINTS_PER_METRE * (MULT - 1)
+        if self._has_pickups:
+            self._check_pickups()
+        self._check_traffic(tick * DT)
+
+    def _check_pickups(self) -> None:
+        y = self._y
+        p = self.traffic.pickup(self._pick_i)
+        while p.y < y - _PICK_Y:
+            self._pick_i += 1
+            p = self.traffic.pickup(self._pick_i)
+        if p.y - y < _PICK_Y and abs(p.x - self._x) < _PICK_X:
+            self._pick_i += 1
+            self.pickups_taken.append(p.kind)
+            until = self._tick + _EFFECT_TICKS[p.kind]
+            if p.kind == "boost":
+                self._boost_until = until
+            elif p.kind == "shield":
+                self._shield_until = until
+            else:
+                self._mult_until = until
 
     def _check_traffic(self, t: float) -> None:
         x, y = self._x, self._y
         rear, front = y - CAR_H / 2, y + CAR_H / 2
         closest = self._closest
         for vid, _lane, vx, vy, vw, vh in self.traffic.near(t, y - _SCAN, y + _SCAN):
+            if vid in self._ghosts:
+                continue
             if hitboxes_overlap(x, y, vx, vy, vw, vh):
+                if self._tick < self._shield_until:
+                    self._shield_until = 0
+                    self._ghosts.add(vid)
+                    self.shield_saves += 1
+                    closest.pop(vid, None)
+                    continue
                 self._crashed = True
                 self._crash_time = t
                 self._speed = 0.0
+                self._vx = 0.0
                 return
+            if vid < 0:  # oncoming: no overtake to score
+                continue
             half = vh / 2
             if vy - half < front and vy + half > rear:  # alongside: track the closest lateral gap
                 gap = abs(x - vx) - (CAR_W + vw) / 2
@@ -180,10 +282,11 @@ class CarSim:
             elif vy + half <= rear:  # fully behind the car: passed
                 if vid in closest and vid not in self._passed:
                     self._passed.add(vid)
-                    self._bonus += OVERTAKE_BONUS
+                    m = MULT if self._tick < self._mult_until else 1
+                    self._bonus += OVERTAKE_BONUS * m
                     self.overtakes += 1
                     if closest.pop(vid) < NEAR_MISS_GAP:
-                        self._bonus += NEAR_MISS_BONUS
+                        self._bonus += NEAR_MISS_BONUS * m
                         self.near_misses += 1
             else:  # fully ahead again (it overtook us): forget it until it is alongside again
                 closest.pop(vid, None)
