@@ -19,6 +19,7 @@ from typing import Any
 import pygame
 
 from p2p_race.config import Config
+from p2p_race.display import init_display
 from p2p_race.errors import UserError
 from p2p_race.highscores import LocalScoreBoard, ScoreBoard
 from p2p_race.paths import resolve_data_dir
@@ -39,11 +40,7 @@ class App:
     def __init__(self, config: Config, data_dir: Path, *, scoreboard: ScoreBoard | None = None,
                  window_size: tuple[int, int] | None = None) -> None:
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        try:
-            pygame.display.init()
-        except pygame.error as exc:
-            raise UserError(f"cannot open the game window ({exc}); on a machine without a display "
-                            "use `practice --headless`, or SDL_VIDEODRIVER=dummy") from exc
+        init_display()  # one clear error where no one could see the window
         pygame.font.init()
         try:
             pygame.joystick.init()
