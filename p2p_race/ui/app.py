@@ -221,6 +221,9 @@ class App:
             self._acc -= DT
             self.time += DT
             top = self.top
+            for below in self.stack[:-1]:
+                if getattr(below, "live", False):  # a match runs on under its pause menu
+                    below.update(DT)
             if top is not None:
                 top.age += DT
                 top.update(DT)
@@ -234,10 +237,17 @@ class App:
         self.last_frame_ms = (time.perf_counter() - t0) * 1000
 
     def draw(self) -> None:
+        """The top screen over the screens it overlays; an overlay marked `covers_overlays`
+        (settings opened from pause) hides the overlays under it (the pause menu)."""
         start = len(self.stack) - 1
         while start > 0 and self.stack[start].overlay:
             start -= 1
-        for s in self.stack[max(0, start):]:
+        shown = self.stack[max(0, start):]
+        for i in range(len(shown) - 1, 0, -1):
+            if getattr(shown[i], "covers_overlays", False):
+                shown = [shown[0], *shown[i:]]
+                break
+        for s in shown:
             s.draw(self.logical)
         top = self.top
         chat = self._chat
