@@ -88,7 +88,7 @@ class ChatNode:
     def __init__(self, history: History | None = None, *, wall: Callable[[], float] = time.time,
                  digest_interval: float = DIGEST_INTERVAL, offer_interval: float = OFFER_INTERVAL,
                  request_timeout: float = REQUEST_TIMEOUT) -> None:
-        self.history = history or History()
+        self.history = history if history is not None else History()
         self.wall = wall
         self.digest_interval = digest_interval
         self.offer_interval = offer_interval

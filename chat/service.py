@@ -64,7 +64,7 @@ MAX_PEERS, MAX_PEERS_PER_ADDR = 64, 16
 IDLE_TIMEOUT = 30.0  # no frame at all for this long: gone (clients ask for peers every 2 s)
 FRAME_TIMEOUT = 10.0  # a frame begun must be complete within this
 HELLO_FRAME, CLIENT_FRAME, PEER_FRAME = 16 * 1024, 64 * 1024, 1024 * 1024
-READ_BUDGET = 24 * 1024 * 1024  # partial-frame bytes held for all connections together
+READ_BUDGET = 8 * 1024 * 1024  # partial-frame bytes held for all connections together
 MAX_BUFFERED = 16 * 1024 * 1024  # bytes queued for one connection before we give up on it
 # Client lines, by our clock: stored lines per author; submits per connection and per
 # source address; identities new to this service per source address.
@@ -306,7 +306,10 @@ class ChatService:
         self._dialing.discard(addr)
         if not self._peer_hello_ok(conn, reply, addr):
             conn.close()
-            self._dial_failed(addr, DIAL_BACKOFF_MAX)
+            if addr in self.learned:
+                self._forget(addr)  # only a peer said a service was there: there is none
+            else:
+                self._dial_failed(addr, DIAL_BACKOFF_MAX)
             return
         if not self._admit(conn, "peer"):
             return
@@ -439,8 +442,8 @@ class ChatService:
 
     async def _run_peer(self, conn: Conn) -> None:
         self.conns.add(conn)
-        conn.frames = FrameReader(conn.reader, PEER_FRAME, idle_timeout=IDLE_TIMEOUT,
-                                  frame_timeout=FRAME_TIMEOUT, budget=self.budget)
+        assert conn.frames is not None
+        conn.frames.limit(PEER_FRAME, idle_timeout=IDLE_TIMEOUT, frame_timeout=FRAME_TIMEOUT)
         log.info("linked with peer %s at %s", conn.peer_id, conn.listen)
         self._apply(self.node.link_up(conn, time.monotonic()))
         try:
@@ -461,8 +464,8 @@ class ChatService:
     async def _run_client(self, conn: Conn, hello: dict) -> None:
         conn.role = "client"
         self.conns.add(conn)
-        conn.frames = FrameReader(conn.reader, CLIENT_FRAME, idle_timeout=IDLE_TIMEOUT,
-                                  frame_timeout=FRAME_TIMEOUT, budget=self.budget)
+        assert conn.frames is not None
+        conn.frames.limit(CLIENT_FRAME, idle_timeout=IDLE_TIMEOUT, frame_timeout=FRAME_TIMEOUT)
         conn.send({"t": "welcome", "id": self.identity.peer_id, "name": self.name,
                    "clock": self.node.history.clock, "peers": [list(a) for a in self.service_addrs()]})
         try:

@@ -42,8 +42,6 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> None:
         self._buf += data
-        if len(self._buf) >= LENGTH.size:
-            self._check_length()
 
     def next_frame(self) -> bytes | None:
         """The next complete body, or None until more bytes arrive."""
@@ -55,8 +53,6 @@ class FrameDecoder:
             return None
         body = bytes(self._buf[LENGTH.size:end])
         del self._buf[:end]
-        if len(self._buf) >= LENGTH.size:
-            self._check_length()
         return body
 
     def _check_length(self) -> int:
@@ -86,6 +82,12 @@ class FrameReader:
         self.budget = budget
         self._held = 0
         self._started = 0.0
+
+    def limit(self, max_size: int, *, idle_timeout: float | None, frame_timeout: float | None) -> None:
+        """New bounds from the next frame on (after a hello), keeping what is buffered."""
+        self.decoder.max_size = max_size
+        self.idle_timeout = idle_timeout
+        self.frame_timeout = frame_timeout
 
     async def read(self) -> bytes | None:
         """The next frame body, or None on a clean end of stream between frames.
