@@ -6,8 +6,11 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` and `make test-fast` (auto: one per core).
+TEST_WORKERS ?= auto
+TEST_ENV := SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
 
-.PHONY: run install test test-mongo bench lint sysdeps clean
+.PHONY: run install test test-fast test-stress test-mongo bench lint sysdeps clean
 
 run: install
 	$(VENV)/bin/p2p-race $(ARGS)
@@ -31,8 +34,17 @@ sysdeps:
 	  else echo "note: iproute2 missing and not root: LAN test-host tests will skip"; fi; \
 	fi
 
+# Every test, spread over the cores. pytest exits 5 when it collected nothing: make fails then too.
 test: install sysdeps
-	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# Cores, simulators, codec, UI: no real processes (`lan`) and no long runs (`slow`).
+test-fast: install
+	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) -m "not lan and not slow" $(PYTEST_ARGS)
+
+# `make test` while two busy processes starve both cores (RUNS=5 for five runs in a row).
+test-stress: install sysdeps
+	RUNS=$(or $(RUNS),1) scripts/stress.sh
 
 # The MongoDB suite against a real replica set: MONGODB_URI=mongodb://h1,h2,h3/?replicaSet=rs make test-mongo
 test-mongo: install
