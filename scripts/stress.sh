@@ -13,7 +13,7 @@ stop_busy() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap stop_busy EXIT
-make install >/dev/null
+make install-dev >/dev/null
 for _ in $(seq "$BUSY"); do
   python3 -c 'while True: pass' &
   pids+=("$!")

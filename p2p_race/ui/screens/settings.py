@@ -27,6 +27,7 @@ class SettingsScreen(Screen):
         self.capturing: str | None = None
         self.over_race = over_race
         self.overlay = over_race
+        self.covers_overlays = over_race  # the race shows through, the pause menu does not
         self.flash = ""
 
     @property
