@@ -7,11 +7,14 @@ STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 ARGS   ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` and `make test-fast` (auto: one per core).
+TEST_WORKERS ?= auto
+TEST_ENV := SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
 # install-user: where the private venv and the `p2p-race` link go when pipx is missing
 USER_VENV ?= $(HOME)/.local/share/p2p-race/venv
 USER_BIN  ?= $(HOME)/.local/bin
 
-.PHONY: run install install-dev install-user uninstall-user dist test test-mongo bench lint sysdeps clean
+.PHONY: run install install-dev install-user uninstall-user dist test test-fast test-stress test-mongo bench lint sysdeps clean
 
 run: install
 	$(VENV)/bin/p2p-race $(ARGS)
@@ -67,8 +70,17 @@ sysdeps:
 	  else echo "note: iproute2 missing and not root: LAN test-host tests will skip"; fi; \
 	fi
 
+# Every test, spread over the cores. pytest exits 5 when it collected nothing: make fails then too.
 test: install-dev sysdeps
-	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# Cores, simulators, codec, UI: no real processes (`lan`) and no long runs (`slow`).
+test-fast: install-dev
+	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) -m "not lan and not slow" $(PYTEST_ARGS)
+
+# `make test` while two busy processes starve both cores (RUNS=5 for five runs in a row).
+test-stress: install-dev sysdeps
+	RUNS=$(or $(RUNS),1) scripts/stress.sh
 
 # The MongoDB suite against a real replica set: MONGODB_URI=mongodb://h1,h2,h3/?replicaSet=rs make test-mongo
 test-mongo: install-dev

@@ -12,8 +12,8 @@ message carries its author's signature and is verified by every receiver.
 
 One port serves both: the first frame of a connection says whether it is a peer service
 (`{"t": "hello", "role": "peer", ...}`) or a client (`"role": "client"`). A single
-instance per data dir is guaranteed by an flock on `chat.lock` (released by the kernel
-even on SIGKILL); `chat.json` says where the running one listens.
+instance per data dir is guaranteed by an OS file lock on `chat.lock` (released by the
+OS even on SIGKILL); `chat.json` says where the running one listens.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import errno
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterable
@@ -41,6 +40,7 @@ from chat.store import ChatStore
 from chat.supervisor import InstanceLock, write_info
 from p2p_race import netinfo
 from p2p_race.identity import Identity, load_or_create
+from p2p_race.stopsignals import on_stop_signals
 
 log = logging.getLogger("chat.service")
 
@@ -125,8 +125,9 @@ class ChatService:
         if self.store is not None:
             n = self.store.load_into(self.node.history)
             log.info("loaded %d messages from %s", n, self.store.path)
-        self._server = await asyncio.start_server(self._accept, self.host, self.port,
-                                                  limit=1 << 16, reuse_address=True)
+        # asyncio's default reuse_address: on POSIX only (on Windows SO_REUSEADDR would let
+        # a second service share the port instead of moving to a free one)
+        self._server = await asyncio.start_server(self._accept, self.host, self.port, limit=1 << 16)
         self.port = self._server.sockets[0].getsockname()[1]
         for src in self.sources:
             await src.start(self)
@@ -463,8 +464,7 @@ def serve(args: argparse.Namespace) -> int:
                           "pid": os.getpid()}), flush=True)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        on_stop_signals(stop.set, loop)
         await stop.wait()
         await svc.stop()
         return 0

@@ -20,6 +20,8 @@ from chat.supervisor import Supervisor, ensure_service, running_info
 from p2p_race.identity import Identity, load_or_create
 from tests.support.proc import LineReader, cli_env, p2p_race_cmd, spawn, wait_until
 
+pytestmark = pytest.mark.lan
+
 TIMEOUT = 20
 
 

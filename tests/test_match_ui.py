@@ -21,6 +21,8 @@ from p2p_race.runtime import PeerRuntime
 from p2p_race.sim import DT
 from tests.support.proc import cli_env, p2p_race_cmd, spawn, wait_until
 
+pytestmark = pytest.mark.lan
+
 
 def test_interpolation_is_smooth_under_loss_and_jitter():
     """A car at 40 m/s streamed at 60 Hz; 5 % of the reports lost, each delayed 0-30 ms.

@@ -22,6 +22,7 @@ from typing import Any
 import pygame
 
 from p2p_race.config import Config
+from p2p_race.display import init_display
 from p2p_race.errors import UserError
 from p2p_race.highscores import LocalScoreBoard, ScoreBoard
 from p2p_race.paths import resolve_data_dir
@@ -45,11 +46,7 @@ class App:
         """`audio` / `make_scores` build the audio and the score board (defaults: the real
         ones); they run while the loading screen shows."""
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        try:
-            pygame.display.init()
-        except pygame.error as exc:
-            raise UserError(f"cannot open the game window ({exc}); on a machine without a display "
-                            "use `practice --headless`, or SDL_VIDEODRIVER=dummy") from exc
+        init_display()  # one clear error where no one could see the window
         pygame.font.init()
         try:
             pygame.joystick.init()
