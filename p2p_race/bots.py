@@ -290,10 +290,10 @@ class BotDriver:
                    else None for k, box in enumerate(boxes)]
             for thr in (1, 0, -1):
                 hit = _INF
-                for lw, tw in zip(lat, lon[thr], strict=True):
+                for lw, tw, box in zip(lat, lon[thr], boxes, strict=True):
                     if lw is None or tw is None:
                         continue
-                    start = lw[0] if lw[0] > tw[0] else tw[0]
+                    start = max(lw[0], tw[0], box[8])
                     if start < hit and start <= horizon and start < min(lw[1], tw[1]):
                         hit = start
                 hits[(lane, thr)] = hit
@@ -312,7 +312,7 @@ class BotDriver:
     @staticmethod
     def _free_ahead(lane: int, y: float, boxes) -> float:
         best = _INF
-        for _vid, vlane, _x, vy, _w, h, amp, vel in boxes:
+        for _vid, vlane, _x, vy, _w, h, amp, vel, _t_from in boxes:
             if vlane == lane:
                 lo = vy - h / 2 - amp
                 if vel:  # oncoming: it closes in, the lane ahead is worth much less

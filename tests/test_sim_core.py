@@ -165,7 +165,25 @@ def test_score_is_distance_points_when_nothing_is_passed():
     c = car()
     for _ in range(600):
         c.step(Inputs(throttle=1))
-    assert c.state.score == int(c.state.distance * 0.1)
+    assert c.state.score == c.distance_points
+    fast = car()
+    for _ in range(60 * 10):  # at top speed a metre is worth POINTS_PER_METRE
+        fast.step(Inputs(throttle=1))
+    before = (fast.state.score, fast.state.distance)
+    for _ in range(60 * 10):
+        fast.step(Inputs(throttle=1))
+    assert fast.state.score - before[0] == pytest.approx((fast.state.distance - before[1]) * 0.1, abs=1)
+
+
+def test_crawling_does_not_pay():
+    """Points per second grow with the square of the speed: over the same time the car at
+    the minimum pace scores far less than the one at top speed."""
+    slow, quick = car(Rules(1, time_limit=120.0)), car(Rules(1, time_limit=120.0))
+    while not slow.finished:
+        slow.step(Inputs(throttle=-1))
+        quick.step(Inputs(throttle=1))
+    assert slow.state.score < 0.6 * quick.state.score
+    assert slow.state.score / slow.state.distance < 0.7 * quick.state.score / quick.state.distance
 
 
 def test_race_runs_cars_in_lock_step_and_finishes_at_the_limit():

@@ -30,7 +30,10 @@ class Road:
         return out
 
 
-def drive(sim, seconds, inputs=Inputs(throttle=1)):
+FLOOR_IT = Inputs(throttle=1)
+
+
+def drive(sim, seconds, inputs=FLOOR_IT):
     for _ in range(int(round(seconds / DT))):
         sim.step(inputs)
 

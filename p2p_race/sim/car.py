@@ -7,6 +7,7 @@ snapshot the network streams and the renderer interpolates with `lerp_state`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from p2p_race.sim.rules import (
@@ -29,6 +30,7 @@ from p2p_race.sim.rules import (
     MULT_S,
     NEAR_MISS_BONUS,
     NEAR_MISS_GAP,
+    ONCOMING,
     OVERSPEED_DRAG,
     OVERTAKE_BONUS,
     PICKUP_R,
@@ -45,7 +47,7 @@ from p2p_race.sim.rules import (
     Rules,
     lane_center,
 )
-from p2p_race.sim.traffic import MAX_HALF_LEN, Traffic
+from p2p_race.sim.traffic import KINDS, MAX_HALF_LEN, Traffic
 
 X_MIN = RAIL_LEFT + CAR_W / 2  # the guard rails stop the body, not the centre
 X_MAX = RAIL_RIGHT - CAR_W / 2
@@ -57,6 +59,15 @@ _LAT_UP = LAT_ACCEL * DT
 _LAT_DOWN = LAT_RELEASE * DT
 _PICK_Y = CAR_H / 2 + PICKUP_R
 _PICK_X = CAR_W / 2 + PICKUP_R
+# Distance points per tick at speed v: POINTS_PER_METRE per metre at top speed, less per
+# metre the slower the car goes (points per second grow with the square of the speed).
+_POINTS_K = DT * POINTS_PER_METRE / MAX_SPEED
+_SHOULDER_L = ROAD_LEFT + CAR_W / 2  # centre positions beyond which the body is on a shoulder
+_SHOULDER_R = ROAD_WIDTH - CAR_W / 2
+# Oncoming vehicles (centred within 0.2 m of their lane's centre) can only touch a car whose
+# centre is left of this.
+_ONCOMING_REACH = (lane_center(ONCOMING) + 0.2 + _HALF_HW + max(w for w, _ in KINDS.values()) * HITBOX_W / 2
+                   + 0.05)
 _EFFECT_TICKS = {"boost": int(BOOST_S * TICKS_PER_SECOND), "shield": int(SHIELD_S * TICKS_PER_SECOND),
                  "multiplier": int(MULT_S * TICKS_PER_SECOND)}
 
@@ -121,17 +132,24 @@ class CarSim:
         self._crashed = False
         self._crash_time: float | None = None
         self._bonus = 0
-        self._extra = 0.0  # distance points earned beyond the plain ones (multiplier)
+        self._points = 0.0  # distance points (speed-weighted, multiplied), not yet floored
         self.overtakes = 0
         self.near_misses = 0
         self.pickups_taken: list[str] = []  # kinds, in the order collected
+        self.collected: list[int] = []  # their ids (a renderer hides them for this car)
         self.shield_saves = 0
         self._boost_until = 0  # ticks: each effect lasts while tick < until
         self._shield_until = 0
         self._mult_until = 0
         self._ghosts: set[int] = set()  # vehicles a shield let us through
+        # The road's queries, bound once (a scripted road in tests may offer only `near`).
+        tr = self.traffic
+        self._near = tr.near
+        self._near_oncoming = getattr(tr, "near_oncoming", None)
+        self._floor = getattr(tr, "min_speed", rules.min_speed)
+        self._has_pickups = hasattr(tr, "pickup")
         self._pick_i = 0  # next pickup along the road not yet behind the car
-        self._has_pickups = hasattr(self.traffic, "pickup")
+        self._load_pickup()
         self._closest: dict[int, float] = {}  # vehicle id -> smallest lateral gap while alongside
         self._passed: set[int] = set()
         self._state: CarState | None = None
@@ -158,7 +176,7 @@ class CarSim:
     @property
     def offroad(self) -> bool:
         """On the soft shoulder: part of the body beyond an outer asphalt edge."""
-        return self._x - CAR_W / 2 < ROAD_LEFT or self._x + CAR_W / 2 > ROAD_WIDTH
+        return self._x < _SHOULDER_L or self._x > _SHOULDER_R
 
     @property
     def multiplier(self) -> int:
@@ -175,7 +193,12 @@ class CarSim:
 
     @property
     def score(self) -> int:
-        return int(self._y * POINTS_PER_METRE + self._extra) + self._bonus
+        return int(self._points) + self._bonus
+
+    @property
+    def distance_points(self) -> int:
+        """The part of the score earned by driving (without overtake and near-miss bonuses)."""
+        return int(self._points)
 
     @property
     def state(self) -> CarState:
@@ -198,67 +221,84 @@ class CarSim:
         steer = 1 if inputs.steer > 0 else -1 if inputs.steer < 0 else 0
         throttle = 1 if inputs.throttle > 0 else -1 if inputs.throttle < 0 else 0
         v = self._speed
-        boosting = tick < self._boost_until
+        x = self._x
         if throttle < 0:
             v -= BRAKE * DT
-        elif boosting:
+        elif tick < self._boost_until:
             v = min(BOOST_SPEED, v + BOOST_ACCEL * DT)
         elif v > MAX_SPEED:
             v = max(MAX_SPEED, v - OVERSPEED_DRAG * DT)
-        elif self._x - CAR_W / 2 < ROAD_LEFT or self._x + CAR_W / 2 > ROAD_WIDTH:
+        elif x < _SHOULDER_L or x > _SHOULDER_R:
             v -= SHOULDER_DRAG * DT
         elif throttle > 0:
             v = min(MAX_SPEED, v + ACCEL * DT)
         else:
             v -= COAST_DRAG * DT
-        floor = self.rules.min_speed(tick * DT)
+        floor = self._floor(tick * DT)
         if v < floor:
             v = floor
         self._speed = v
         vx = self._vx
         if steer:
             target = steer * LAT_SPEED
-            vx = min(target, vx + _LAT_UP) if vx < target else max(target, vx - _LAT_UP)
+            if vx != target:
+                vx = min(target, vx + _LAT_UP) if vx < target else max(target, vx - _LAT_UP)
         elif vx > 0.0:
             vx = max(0.0, vx - _LAT_DOWN)
         elif vx < 0.0:
             vx = min(0.0, vx + _LAT_DOWN)
-        x = self._x + vx * DT
-        if x < X_MIN:
-            x, vx = X_MIN, 0.0
-        elif x > X_MAX:
-            x, vx = X_MAX, 0.0
-        self._x, self._vx = x, vx
-        self._y += v * DT
+        if vx:
+            x += vx * DT
+            if x < X_MIN:
+                x, vx = X_MIN, 0.0
+            elif x > X_MAX:
+                x, vx = X_MAX, 0.0
+            self._x = x
+        self._vx = vx
+        y = self._y + v * DT
+        self._y = y
         if tick < self._mult_until:
-            self._extra += v * DT * POINTS_PER_METRE * (MULT - 1)
-        if self._has_pickups:
-            self._check_pickups()
+            self._points += v * v * _POINTS_K * MULT
+        else:
+            self._points += v * v * _POINTS_K
+        if self._pick_y - y < _PICK_Y:
+            self._check_pickup()
         self._check_traffic(tick * DT)
 
-    def _check_pickups(self) -> None:
-        y = self._y
-        p = self.traffic.pickup(self._pick_i)
-        while p.y < y - _PICK_Y:
-            self._pick_i += 1
-            p = self.traffic.pickup(self._pick_i)
-        if p.y - y < _PICK_Y and abs(p.x - self._x) < _PICK_X:
-            self._pick_i += 1
-            self.pickups_taken.append(p.kind)
-            until = self._tick + _EFFECT_TICKS[p.kind]
-            if p.kind == "boost":
+    def _check_pickup(self) -> None:
+        """The car reached the next pickup's row: collect it if it touches, then look on."""
+        if abs(self._pick_x - self._x) < _PICK_X:
+            kind = self._pick_kind
+            self.pickups_taken.append(kind)
+            self.collected.append(self._pick_i)
+            until = self._tick + _EFFECT_TICKS[kind]
+            if kind == "boost":
                 self._boost_until = until
-            elif p.kind == "shield":
+            elif kind == "shield":
                 self._shield_until = until
             else:
                 self._mult_until = until
+        elif self._pick_y > self._y - _PICK_Y:
+            return  # still alongside: it may yet touch
+        self._pick_i += 1
+        self._load_pickup()
+
+    def _load_pickup(self) -> None:
+        if self._has_pickups:
+            p = self.traffic.pickup(self._pick_i)
+            self._pick_x, self._pick_y, self._pick_kind = p.x, p.y, p.kind
+        else:
+            self._pick_x, self._pick_y, self._pick_kind = 0.0, math.inf, ""
 
     def _check_traffic(self, t: float) -> None:
         x, y = self._x, self._y
         rear, front = y - CAR_H / 2, y + CAR_H / 2
         closest = self._closest
-        for vid, _lane, vx, vy, vw, vh in self.traffic.near(t, y - _SCAN, y + _SCAN):
-            if vid in self._ghosts:
+        near = self._near(t, y - _SCAN, y + _SCAN)
+        if x < _ONCOMING_REACH and self._near_oncoming is not None:
+            near += self._near_oncoming(t, y - _SCAN, y + _SCAN)
+        for vid, _lane, vx, vy, vw, vh in near:
+            if self._ghosts and vid in self._ghosts:
                 continue
             if hitboxes_overlap(x, y, vx, vy, vw, vh):
                 if self._tick < self._shield_until:

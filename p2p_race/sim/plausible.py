@@ -18,6 +18,8 @@ from p2p_race.sim.rules import (
     DT,
     LANES,
     LAT_SPEED,
+    MAX_SPEED,
+    MIN_SPEED,
     MULT,
     NEAR_MISS_BONUS,
     OVERSPEED_DRAG,
@@ -44,7 +46,8 @@ def max_score_rate(rules: Rules) -> float:
     vehicle of the densest traffic passed with a near miss, all under a score multiplier."""
     p = rules.params
     rows_per_s = (TOP_SPEED - min(p.speed0, p.speed1)) / (min(p.gap1, p.gap2) + _MIN_BODY)
-    return MULT * (TOP_SPEED * POINTS_PER_METRE + rows_per_s * (LANES - 1) * _PASS_POINTS)
+    return MULT * (TOP_SPEED * POINTS_PER_METRE * TOP_SPEED / MAX_SPEED
+                   + rows_per_s * (LANES - 1) * _PASS_POINTS)
 
 
 def _slack(rules: Rules) -> float:
@@ -105,8 +108,8 @@ def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
         return False
     if new.score > max_score_rate(rules) * t + _slack(rules):
         return False
-    if new.score < int(new.distance * POINTS_PER_METRE) - 1:  # distance points are always there
-        return False
+    if new.score < int(new.distance * POINTS_PER_METRE * MIN_SPEED / MAX_SPEED) - 1:
+        return False  # distance points are always there, at the lowest speed's rate at least
     if new.crashed:
         ct = new.crash_time
         if ct is None or not (0.0 < ct <= t + EPS):

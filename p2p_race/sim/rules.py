@@ -70,6 +70,8 @@ PICKUP_R = 0.9  # pickup radius (m): collected when it touches the car's body
 
 # Scoring: distance points plus bonuses for each traffic vehicle passed (overtake) and for
 # passing one closely (near miss: lateral body gap under NEAR_MISS_GAP while alongside).
+# A metre is worth POINTS_PER_METRE at MAX_SPEED and proportionally less when slower
+# (points per second grow with the square of the speed): crawling does not pay.
 POINTS_PER_METRE = 0.1
 OVERTAKE_BONUS = 5
 NEAR_MISS_BONUS = 20
@@ -112,13 +114,13 @@ class Difficulty:
 DIFFICULTY = {
     "easy": Difficulty(12.0, 18.0, 150.0, 45.0, 26.0, 9.0, 6000.0, 16000.0,
                        (0.7, 0.3, 0.0), (0.35, 0.5, 0.15), (0.15, 0.45, 0.4),
-                       2.0, 26.0, 330.0, 420.0, 110.0),
+                       2.0, 38.0, 300.0, 420.0, 110.0),
     "normal": Difficulty(14.0, 22.0, 120.0, 38.0, 20.0, 7.0, 4500.0, 12000.0,
                          (0.55, 0.4, 0.05), (0.2, 0.5, 0.3), (0.05, 0.4, 0.55),
-                         2.0, 28.0, 260.0, 360.0, 80.0),
+                         2.0, 36.0, 240.0, 360.0, 80.0),
     "hard": Difficulty(16.0, 27.0, 90.0, 32.0, 16.0, 6.0, 3000.0, 9000.0,
                        (0.4, 0.45, 0.15), (0.1, 0.45, 0.45), (0.02, 0.3, 0.68),
-                       2.5, 28.0, 200.0, 300.0, 60.0),
+                       2.5, 31.0, 180.0, 300.0, 60.0),
 }
 
 

@@ -178,6 +178,8 @@ class Traffic:
         self._next_py = FIRST_PICKUP_Y
         self._memo_t = -1.0
         self._memo_s = 0.0
+        self._memo_ft = -1.0
+        self._memo_f = 0.0
 
     # -- flow ------------------------------------------------------------------------------
     def flow_speed(self, t: float) -> float:
@@ -335,10 +337,17 @@ class Traffic:
         return lo
 
     # -- queries ---------------------------------------------------------------------------
+    def min_speed(self, t: float) -> float:
+        """rules.min_speed(t), memoised: every car of a race asks for the same t."""
+        if t != self._memo_ft:
+            self._memo_f = self.rules.min_speed(t)
+            self._memo_ft = t
+        return self._memo_f
+
     def near(self, t: float, y0: float, y1: float) -> list[tuple[int, int, float, float, float, float]]:
-        """Vehicles whose body overlaps road span [y0, y1] at time t, as tuples
-        (id, lane, x, y, w, h) — the allocation-light form for the simulation."""
-        s = self.offset(t)
+        """Vehicles in the driving direction whose body overlaps road span [y0, y1] at time t,
+        as tuples (id, lane, x, y, w, h) — the allocation-light form for the simulation."""
+        s = self._memo_s if t == self._memo_t else self.offset(t)
         f1 = y1 - s + MAX_HALF_LEN
         if self._next_lo <= f1 + MAX_HALF_LEN:
             self._ensure(f1)
@@ -350,19 +359,28 @@ class Traffic:
         for k in range(i, j):
             vid, lane, x, w, h, _kind, _variant, amp, freq, phase, changer = veh[k]
             y = Y[k] + s
-            if amp:
-                y += amp * _wave(t * freq + phase)[0]
+            if amp:  # _wave inlined: this is the hot loop of every car's step
+                q = t * freq + phase
+                q -= math.floor(q)
+                tri = 4.0 * q - 1.0 if q < 0.5 else 3.0 - 4.0 * q
+                y += amp * (tri * (1.5 - 0.5 * tri * tri))
             half = h / 2
             if y + half >= y0 and y - half <= y1:
                 if changer is not None:
                     x = lane_change_x(x, changer[0], changer[1], changer[2], t)[0]
                 out.append((vid, lane, x, y, w, h))
+        return out
+
+    def near_oncoming(self, t: float, y0: float, y1: float) -> list[tuple[int, int, float, float, float, float]]:
+        """Oncoming vehicles overlapping road span [y0, y1] at time t, in near()'s form."""
+        s = self._memo_s if t == self._memo_t else self.offset(t)
         o1 = y1 + s + MAX_HALF_LEN
         if self._next_oy <= o1 + MAX_HALF_LEN:
             self._ensure_oncoming(o1)
         OY = self._OY
         i = bisect.bisect_left(OY, y0 + s - MAX_HALF_LEN)
         j = bisect.bisect_right(OY, o1, lo=i)
+        out = []
         for k in range(i, j):
             vid, x, w, h, _kind, _variant = self._onc[k]
             y = OY[k] - s
@@ -388,7 +406,7 @@ class Traffic:
                 signal = 0
                 if changer is not None:
                     x, signal = lane_change_x(x, changer[0], changer[1], changer[2], t)
-                    lane = min(LANES - 1, max(0, int(x // LANE_WIDTH)))
+                    lane = lane_of_x(x)
                 out.append(TrafficCar(vid, lane, x, y, w, h, v_flow + amp * dwv * freq, kind, variant,
                                       signal))
         o0, o1 = y0 + s - MAX_HALF_LEN, y1 + s + MAX_HALF_LEN
@@ -404,10 +422,11 @@ class Traffic:
 
     def frame_boxes(self, t: float, f0: float, f1: float, horizon: float) -> list[tuple]:
         """What a bot plans against over [t, t + horizon], in the traffic frame (road y minus
-        offset(t)), as (id, lane, x, Y, w, h, amp, vel): a box of width w centred on x and
-        length h at Y (+- amp), moving at vel along the frame. Rows stand still (vel 0); a
-        changer that signals or moves within the horizon covers both its lanes (as the
-        signal tells a driver); oncoming vehicles close in at twice the flow speed."""
+        offset(t)), as (id, lane, x, Y, w, h, amp, vel, t_from): a box of width w centred on
+        x and length h at Y (+- amp), moving at vel along the frame, there from t_from
+        seconds on. Rows stand still (vel 0). A lane changer is a box in its lane plus, from
+        the moment its next move starts (the signal tells a driver when), one in the lane it
+        moves to; mid-move it covers both. Oncoming vehicles close in at twice the flow."""
         self._ensure(f1)
         s = self.offset(t)
         Y = self._Y
@@ -419,17 +438,21 @@ class Traffic:
             ext = h / 2 + amp
             if Y[k] + ext < f0 or Y[k] - ext > f1:
                 continue
-            if changer is not None:
-                xb, half, ph = changer
-                x0, sig0 = lane_change_x(x, xb, half, ph, t)
-                x1, sig1 = lane_change_x(x, xb, half, ph, t + horizon)
-                if sig0 or sig1 or x0 != x1:
-                    lo_x, hi_x = min(x, xb), max(x, xb)
-                    x, w = (lo_x + hi_x) / 2, w + (hi_x - lo_x)
-                else:
-                    x = x0
-                lane = min(LANES - 1, max(0, int(x // LANE_WIDTH)))
-            out.append((vid, lane, x, Y[k], w, h, amp, 0.0))
+            if changer is None:
+                out.append((vid, lane, x, Y[k], w, h, amp, 0.0, 0.0))
+                continue
+            xb, half, ph = changer
+            u = t / half + ph
+            tau = (u - math.floor(u)) * half
+            x_now = lane_change_x(x, xb, half, ph, t)[0]
+            if tau < MOVE_S:  # mid-move: both lanes
+                lo_x, hi_x = min(x, xb), max(x, xb)
+                out.append((vid, lane_of_x(x_now), (lo_x + hi_x) / 2, Y[k], w + hi_x - lo_x, h, amp, 0.0, 0.0))
+                continue
+            out.append((vid, lane_of_x(x_now), x_now, Y[k], w, h, amp, 0.0, 0.0))
+            if half - tau <= horizon:
+                x_next = xb if x_now == x else x
+                out.append((vid, lane_of_x(x_next), x_next, Y[k], w, h, amp, 0.0, max(0.0, half - tau - 0.1)))
         vel = -2.0 * self.flow_speed(t)
         reach = f1 - vel * horizon
         self._ensure_oncoming(reach + 2.0 * s)
@@ -438,5 +461,10 @@ class Traffic:
         j = bisect.bisect_right(OY, reach + 2.0 * s + MAX_HALF_LEN, lo=i)
         for k in range(i, j):
             vid, x, w, h, _kind, _variant = self._onc[k]
-            out.append((vid, ONCOMING, x, OY[k] - 2.0 * s, w, h, 0.0, vel))
+            out.append((vid, ONCOMING, x, OY[k] - 2.0 * s, w, h, 0.0, vel, 0.0))
         return out
+
+
+def lane_of_x(x: float) -> int:
+    """The driving-direction lane containing x (clamped)."""
+    return min(LANES - 1, max(0, int(x // LANE_WIDTH)))
