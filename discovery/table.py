@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from p2p_race.identity import PinResult, peer_id_of
+from p2p_race.text import valid_name
 
 Addr = tuple[str, int]
 
@@ -210,6 +211,9 @@ class PeerTable:
     def on_hello(self, peer_id: str, hello: HelloInfo, addr: Addr, now: float) -> list[Output]:
         """A verified hello (the codec checked that the key hashes to `peer_id`)."""
         if peer_id == self.self_id:
+            return []
+        if not valid_name(hello.name):
+            self.refused += 1  # the one name rule (p2p_race.text): no escapes reach a terminal
             return []
         if peer_id not in self.peers and len(self.peers) >= self.max_peers:
             self.refused += 1  # keys are free to make: never let a flood grow us unbounded
