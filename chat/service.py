@@ -606,7 +606,7 @@ def serve(args: argparse.Namespace) -> int:
     if not getattr(args, "no_discovery", False):
         from chat.peers import discovery_source
 
-        src = discovery_source(identity, name, args.interface)
+        src = discovery_source(identity, name, args.interface, data_dir)
         if src is not None:
             sources.append(src)
 

@@ -26,7 +26,7 @@ from p2p_race.errors import UserError
 from p2p_race.identity import PinStore, load_or_create
 from p2p_race.paths import resolve_data_dir
 from p2p_race.stopsignals import on_stop_signals
-from p2p_race.text import terminal_safe
+from p2p_race.text import name_problem, terminal_safe
 from p2p_race.transport import UdpTransport
 
 HELP = "show the players on the LAN (--watch: stay online and print every change)"
@@ -66,8 +66,9 @@ def build(args: argparse.Namespace) -> tuple[Discovery, UdpTransport]:
     cfg = Config.load(data_dir)
     identity = load_or_create(data_dir)
     name = args.name or cfg.name or socket.gethostname()
-    if len(name.encode()) > 64:
-        raise UserError("--name must be at most 64 bytes")
+    problem = name_problem(name)  # the one name rule (p2p_race.text)
+    if problem:
+        raise UserError(f"--name {problem}")
     interface = args.interface or cfg.interface or None
     host = bind_host(interface)
     port = args.port if args.port is not None else (cfg.game_port or netinfo.DEFAULT_GAME_PORT)
