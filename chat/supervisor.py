@@ -178,7 +178,8 @@ def spawn_service(data_dir: Path, **kw: Any) -> subprocess.Popen:
     """Start a detached service process (survives its parent's death and the terminal's
     Ctrl-C); its output goes to `chat-service.log` in the data dir."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if (ROOT / "pyproject.toml").exists():  # a source checkout; an installed copy needs nothing
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     logf = open(Path(data_dir) / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(service_command(data_dir, **kw), stdin=subprocess.DEVNULL,

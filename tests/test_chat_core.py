@@ -264,7 +264,7 @@ def test_digest_first_sync_sends_only_differing_buckets() -> None:
     authors = [Identity.from_seed(f"bucket-{i}".encode()) for i in range(200)]
     common = [ChatMessage.create(authors[i // 5], name="x", channel="lobby", text=f"c{i}", clock=i + 1,
                                  t=T0 + i) for i in range(1000)]
-    extra = msg("only on a", clock=5000, t=T0 + 5000)
+    extra = msg("only on a", clock=1500, t=T0 + 5000)
     a, b = ChatNode(History()), ChatNode(History())
     for m in common:
         a.history.add(m, trusted=True)

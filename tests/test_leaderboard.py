@@ -28,7 +28,8 @@ def fill(data_dir: Path, ids, **kw) -> list:
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(p2p_race_cmd("leaderboard", *args), env=cli_env(data_dir),
+    """The local store's board (--no-pull: no LAN pull, that is tests/test_leaderboard_lan.py)."""
+    return subprocess.run(p2p_race_cmd("leaderboard", "--no-pull", *args), env=cli_env(data_dir),
                           capture_output=True, text=True, timeout=60)
 
 
