@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chat.message import match_channel
 from p2p_race.errors import UserError
 from p2p_race.identity import Identity
 from p2p_race.match import messages as m
@@ -398,7 +399,7 @@ class PeerRuntime:
         if ev.kind != "notice":
             return
         try:
-            self.notify(ev.data["text"], f"match:{ev.data['match_id']}")
+            self.notify(ev.data["text"], match_channel(ev.data["match_id"]))
         except Exception as exc:  # noqa: BLE001 - chat is independent of the match: never stop it
             log.info("chat notice not posted: %s", exc)
 
