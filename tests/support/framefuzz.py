@@ -203,5 +203,8 @@ def fuzz_sync(cases: int, seed: int = 0) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.disable(logging.CRITICAL)  # refused records are logged one by one
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     print(json.dumps({"chat": fuzz_chat(n), "sync": fuzz_sync(n)}, indent=1))
