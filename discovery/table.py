@@ -18,15 +18,20 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Protocol
 
+from p2p_race.backoff import backoff_delay
 from p2p_race.identity import PinResult, peer_id_of
+from p2p_race.text import valid_name
 
 Addr = tuple[str, int]
 
 HEARTBEAT_INTERVAL = 0.25  # 4 beats/s of ~150 bytes: ~600 B/s per direction per pair
 TIMEOUT = 1.1  # > 4 beats: tolerates 3 lost in a row; SIGKILL detected in ~0.85-1.15 s
-GREET_BACKOFF = (0.0, 0.1, 0.3, 0.7, 1.5, 3.0)  # after the last step: every REGREET seconds
+# greet times after a candidate appears: at once, then p2p_race.backoff's rule (0.1 s doubling,
+# capped at 1.5 s): 0, 0.1, 0.3, 0.7, 1.5, 3.0; after the last step every REGREET seconds
+GREET_BACKOFF = (0.0, *(round(t, 6) for t in accumulate(backoff_delay(n, 0.1, 1.5) for n in range(1, 6))))
 REGREET = 5.0
 STATIC_REGREET = 1.0  # --peer addresses: retried every second until they answer
 SHARED_TTL = 3.0  # a candidate from someone's peer list is dropped after this
@@ -210,6 +215,9 @@ class PeerTable:
     def on_hello(self, peer_id: str, hello: HelloInfo, addr: Addr, now: float) -> list[Output]:
         """A verified hello (the codec checked that the key hashes to `peer_id`)."""
         if peer_id == self.self_id:
+            return []
+        if not valid_name(hello.name):
+            self.refused += 1  # the one name rule (p2p_race.text): no escapes reach a terminal
             return []
         if peer_id not in self.peers and len(self.peers) >= self.max_peers:
             self.refused += 1  # keys are free to make: never let a flood grow us unbounded
