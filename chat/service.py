@@ -56,7 +56,7 @@ LEARNED_FAILS = 3  # a learned address that failed this often in a row is forgot
 MAX_LEARNED = 64  # learned (not configured, not discovered) addresses kept at once
 HELLO_TIMEOUT = 3.0
 MAX_CLIENT_HISTORY = 5000
-# Admission (see docs/ARCHITECTURE.md, chat): caps before and after the hello, fair per
+# Admission (README, Chat > Transport): caps before and after the hello, fair per
 # source address; when a class is full the newcomer takes the slot of the idlest
 # connection of the address holding the most, so one host cannot lock the others out.
 MAX_PENDING, MAX_PENDING_PER_ADDR = 64, 8
