@@ -410,8 +410,9 @@ class ChatService:
         if not isinstance(hello, dict) or hello.get("t") != "hello" or hello.get("role") != "peer":
             return False
         pid, port = hello.get("id"), hello.get("port")
-        if not isinstance(pid, str) or len(pid) != 16 or not isinstance(port, int) or not 0 < port < 65536:
-            return False
+        if (not isinstance(pid, str) or len(pid) != 16 or pid.strip("0123456789abcdef")
+                or not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
+            return False  # the id is printed (`chat --status`): hex only
         if pid == self.identity.peer_id:
             if dialed is not None:
                 self._self_addrs.add(dialed)
