@@ -14,6 +14,7 @@ from p2p_race.config import CONFIG_NAME, Config
 from p2p_race.errors import UserError
 from p2p_race.identity import KEY_FILE, load_or_create
 from p2p_race.paths import resolve_data_dir
+from p2p_race.text import terminal_safe
 
 HELP = "check network interfaces, multicast, ports, the data dir and MongoDB; say what to fix"
 
@@ -194,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
             flags = ("up" if iface["up"] else "down") + (", multicast" if iface["multicast"] else "") + (
                 ", loopback" if iface["loopback"] else "")
             print(f"  {iface['name']}: {', '.join(iface['ipv4'] + iface['ipv6'])} [{flags}]")
-        for c in checks:
-            print(f"[{'ok' if c.ok else 'PROBLEM'}] {c.name}: {c.detail}" + (f"\n      fix: {c.fix}" if c.fix else ""))
+        for c in checks:  # details may quote what other peers sent: sanitized
+            print(terminal_safe(f"[{'ok' if c.ok else 'PROBLEM'}] {c.name}: {c.detail}")
+                  + (f"\n      fix: {terminal_safe(c.fix)}" if c.fix else ""))
     return 1 if problems else 0
