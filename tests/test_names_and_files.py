@@ -295,3 +295,15 @@ def test_no_temp_file_is_left_when_the_disk_is_full(tmp_path: Path) -> None:
         assert PinStore(disk).pinned("alice") == KEY_A.public_key
     finally:
         subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_is_clean_fast_path_agrees_with_sanitize() -> None:
+    import random
+
+    from p2p_race.text import is_clean
+
+    rng = random.Random(3)
+    samples = [chr(i) for i in range(128)] + ["".join(chr(rng.randrange(128)) for _ in range(rng.randint(0, 12)))
+                                              for _ in range(3000)]
+    for s in samples:
+        assert is_clean(s) == (sanitize(s) == s), repr(s)
