@@ -533,6 +533,7 @@ class PeerTable:
                 if cand.tries >= SHARED_TRIES or now < cand.next_try or not self._share_token(cand.via, now):
                     continue
                 out.append(Greet(addr, self.cookies.make(addr, now)))
+                self.stats["greeted_shared"] += 1
                 cand.tries += 1
                 cand.next_try = now + SHARED_RETRY if cand.tries < SHARED_TRIES else now
                 continue

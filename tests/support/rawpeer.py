@@ -99,3 +99,95 @@ def spoof_udp(src: Addr, dst: Addr, payload: bytes, sock: socket.socket | None =
     finally:
         if own:
             sock.close()
+
+
+class Flock:
+    """Many identities on their own sockets (spread over `hosts`, local addresses of this
+    test host), each joining `dst` and then beating every 0.25 s: a table flood, or a crowd
+    that makes a victim know many peers. One thread, one selector, no sleeps."""
+
+    def __init__(self, service: str, n: int, hosts: list[str], seed: bytes = b"flock", stream: int = STREAM_GAME) -> None:
+        self.peers = [RawPeer(Identity.from_seed(seed + b"%d" % i), service, f"f{i}", bind=(hosts[i % len(hosts)], 0),
+                              stream=stream) for i in range(n)]
+        for p in self.peers:
+            p.sock.setblocking(False)
+        self.joined: set[int] = set()
+        self.sent_bytes = 0
+
+    def run(self, dst: Addr, seconds: float, rate: float = 400.0) -> None:
+        """Greet at up to `rate` new identities per second, answer challenges, and beat every
+        identity the victim listed (it beat us first) every 0.25 s."""
+        import selectors
+
+        from discovery.messages import Heartbeat as _Hb
+
+        sel = selectors.DefaultSelector()
+        for i, p in enumerate(self.peers):
+            sel.register(p.sock, selectors.EVENT_READ, i)
+        start = time.monotonic()
+        next_beat = [0.0] * len(self.peers)
+        greeted_at = [-1.0] * len(self.peers)
+        next_pass = 0.0
+        while (now := time.monotonic()) - start < seconds:
+            if now >= next_pass:  # timers every 50 ms: cheap enough for hundreds of identities
+                next_pass = now + 0.05
+                allowed = int((now - start) * rate) + 1
+                for i, p in enumerate(self.peers[:allowed]):
+                    if i in self.joined:
+                        if now >= next_beat[i]:
+                            next_beat[i] = now + 0.25
+                            self._send(p, p.heartbeat(), dst)
+                    elif now - greeted_at[i] > 0.5:
+                        greeted_at[i] = now
+                        self._send(p, p.hello(True), dst)
+            for key, _ in sel.select(0.01):
+                i, p = key.data, self.peers[key.data]
+                while True:
+                    try:
+                        data, src = p.sock.recvfrom(2048)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    if i in self.joined or len(data) < 6:
+                        continue
+                    if data[5] == _Hb.TYPE_ID:
+                        self.joined.add(i)  # it beats us: we are listed
+                        continue
+                    packet = p.codec.decode(data)
+                    if packet is not None and isinstance(packet.msg, Hello) and packet.msg.cookie:
+                        self._send(p, p.hello(False, echo=packet.msg.cookie), dst)
+        sel.close()
+
+    def _send(self, p: RawPeer, data: bytes, dst: Addr) -> None:
+        try:
+            p.sock.sendto(data, dst)
+            self.sent_bytes += len(data)
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        for p in self.peers:
+            p.sock.close()
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.support.rawpeer flock HOST PORT N SECONDS SRC_IP[,SRC_IP...] [SERVICE]`:
+    prints one JSON line when done (joined, bytes sent)."""
+    import json
+
+    from discovery.txt import SERVICE_TYPE
+
+    if argv[0] == "flock":
+        host, port, n, seconds, srcs = argv[1], int(argv[2]), int(argv[3]), float(argv[4]), argv[5].split(",")
+        flock = Flock(argv[6] if len(argv) > 6 else SERVICE_TYPE, n, srcs)
+        print(json.dumps({"ready": True}), flush=True)
+        flock.run((host, port), seconds)
+        print(json.dumps({"joined": len(flock.joined), "sent_bytes": flock.sent_bytes}), flush=True)
+        flock.close()
+        return 0
+    raise SystemExit(f"unknown mode {argv[0]}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
