@@ -97,8 +97,13 @@ def test_intro_name_entry_and_menu(app: App, data_dir: Path) -> None:
     assert app.top.state == "name"
     d.press(pygame.K_ESCAPE)
     assert app.top.state == "menu" and app.config.name == "Zoe"
-    # Esc in the menu quits
+    # Esc in the menu asks first: Esc again stays, Enter quits
     d.press(pygame.K_ESCAPE)
+    assert app.running and app.top.confirm_quit
+    d.shot("quit_confirm")
+    d.press(pygame.K_ESCAPE)
+    assert app.running and not app.top.confirm_quit
+    d.press(pygame.K_ESCAPE, pygame.K_RETURN)
     assert not app.running
 
 
@@ -277,6 +282,11 @@ def test_settings_saved_to_config(app: App, data_dir: Path) -> None:
     assert app.audio.sound_volume == pytest.approx(0.6)
     d.press(pygame.K_DOWN, pygame.K_DOWN, pygame.K_RIGHT)  # car colour red -> blue
     assert read_config(data_dir)["car_color"] == "blue"
+    # the chat service can be set to stop when the game quits
+    d.press(pygame.K_DOWN)
+    assert st.row == "Chat after quit" and st.value(st.row) == "Stays online"
+    d.press(pygame.K_RIGHT)
+    assert read_config(data_dir)["chat_stays_online"] is False and st.value(st.row) == "Stops"
     # rebind "left" to J
     d.press(pygame.K_DOWN)
     assert st.row == "Key: left"
@@ -400,3 +410,35 @@ def test_cars_lean_into_lane_changes_and_show_brake_lights(app: App) -> None:
     d.run(0.1)
     me = next(c for c in race.cars(0.5) if c.local)
     assert me.tilt == 0.0 and not me.braking
+
+
+def test_enter_on_any_practice_row_starts_the_race(app: App) -> None:
+    """The footer says "Enter: start": on the Bots row it starts, it does not add a bot."""
+    from p2p_race.ui.screens.practice_setup import PracticeSetupScreen
+
+    d = Driver(app)
+    to_menu(d)
+    app.push(PracticeSetupScreen(app))
+    setup = app.top
+    assert setup.index == 0 and setup.bots == 3
+    d.press(pygame.K_RETURN)
+    assert app.top.name == "race" and len(app.top.view.remote_cars()) == 3
+
+
+def test_rebinding_a_taken_key_says_so_and_never_leaves_an_action_unbound(app: App, data_dir: Path) -> None:
+    d = Driver(app)
+    to_menu(d)
+    from p2p_race.ui.screens.settings import SettingsScreen
+
+    st = SettingsScreen(app)
+    app.push(st)
+    st.bind("right", pygame.K_w)  # W was Accelerate's second key: Accelerate keeps Up
+    keys = read_config(data_dir)["keys"]
+    assert keys["right"] == ["w", "d"] and keys["accelerate"] == ["up"]
+    assert "Accelerate keeps UP".lower() in st.flash.lower()
+    st.bind("brake", pygame.K_UP)  # Up was Accelerate's only key left: swapped
+    keys = read_config(data_dir)["keys"]
+    assert keys["brake"] == ["up", "s"] and keys["accelerate"] == ["down"]
+    assert "swapped" in st.flash and "Accelerate now DOWN".lower() in st.flash.lower()
+    assert all(keys[a] for a in ("left", "right", "accelerate", "brake", "pause", "chat"))
+    assert pygame.K_DOWN in app.controls.bindings["accelerate"]

@@ -1,8 +1,10 @@
 """The in-game leaderboard: all time, one player, recent matches, and a chart of one match.
 
 Data comes from the replicated result store at once (local, instant) and from MongoDB in a
-background thread when a URI is configured; the header says which source is shown. The
-screen never waits on the network: it only reads the latest loaded `board`.
+background thread when a URI is configured; the header says which source is shown. Another
+background thread first pulls the results this peer lacks from the LAN's live peers
+(p2p_race/lanpull.py) and reloads the board. The screen never waits on the network: it only
+reads the latest loaded `board`.
 
 Keys: Left/Right switch tabs, Up/Down pick a row, Enter opens a player (All time) or the
 chart of a match (Recent), Esc goes back.
@@ -16,6 +18,7 @@ import threading
 
 import pygame
 
+from p2p_race import lanpull
 from p2p_race.ui import style
 from p2p_race.ui.screen import Screen
 from replication.records import MatchResult
@@ -35,7 +38,7 @@ class LeaderboardScreen(Screen):
     chat_enabled = True
 
     def __init__(self, app, *, store: ResultStore | None = None, uri: str | None = None,
-                 player: str | None = None) -> None:
+                 player: str | None = None, lan_pull: bool | None = None) -> None:
         super().__init__(app)
         scores_store = getattr(getattr(app, "scores", None), "store", None)
         self.store = store or scores_store or ResultStore(app.data_dir)
@@ -52,6 +55,33 @@ class LeaderboardScreen(Screen):
         self._loading: set[str | None] = set()
         self._load(None)
         self._load(self.player)
+        self.lan_note = ""
+        self._pulling = False
+        self._exited = False
+        if lanpull.enabled_in_game() if lan_pull is None else lan_pull:
+            self._pulling = True
+            self.lan_note = "pulling results from the LAN..."
+            threading.Thread(target=self._pull, daemon=True, name="leaderboard-lan-pull").start()
+
+    def _pull(self) -> None:
+        try:
+            report = lanpull.pull_for_app(self.app, self.store)
+            note = (f"+{report.added} from {len(report.peers)} LAN peer(s)" if report.peers
+                    else "no LAN peer answered")
+        except Exception:  # noqa: BLE001 - the local board stays on screen
+            log.exception("leaderboard LAN pull failed")
+            report, note = None, "LAN pull failed"
+        with self._lock:
+            self._pulling = False
+            self.lan_note = note
+            exited = self._exited
+        if exited:
+            if self._own_store:
+                self.store.close()
+            return
+        if report is not None and report.added:
+            self._load(None)
+            self._load(self.player)
 
     # -- data -------------------------------------------------------------------------
     def _load(self, player: str | None) -> None:
@@ -133,7 +163,10 @@ class LeaderboardScreen(Screen):
                 pass
 
     def on_exit(self) -> None:
-        if self._own_store:
+        with self._lock:
+            self._exited = True
+            pulling = self._pulling
+        if self._own_store and not pulling:  # else the pull thread closes it when done
             self.store.close()
 
     # -- drawing ----------------------------------------------------------------------
@@ -143,6 +176,8 @@ class LeaderboardScreen(Screen):
         b = self.board()
         src = "MongoDB" if b["source"] == "mongodb" else "this peer (local)"
         note = "  (MongoDB unavailable)" if b.get("mongodb_error") else ""
+        if self.lan_note:
+            note += f"  -  {self.lan_note}"
         style.text(surface, f"source: {src}{note}", (style.WIDTH // 2, 80), 20, style.DIM, anchor="midtop", shadow=1)
         if self.chart_scores:
             self.draw_chart(surface)

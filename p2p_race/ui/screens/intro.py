@@ -25,6 +25,7 @@ class IntroScreen(Screen):
         self.state = "menu" if (app.config.name or skip_to_menu) else "name"
         self.menu = style.Menu(MENU, (style.WIDTH // 2, 375), width=300, row=50)
         self.error = ""
+        self.confirm_quit = False
 
     def on_enter(self) -> None:
         self.app.audio.music(True)
@@ -65,8 +66,14 @@ class IntroScreen(Screen):
         if ev.type == pygame.KEYDOWN and ev.key == pygame.K_TAB:
             self.state = "name"
             return
+        if self.confirm_quit:  # Esc asked "quit?": Enter / Y quits, anything else stays
+            if ev.type == pygame.KEYDOWN:
+                self.confirm_quit = False
+                if ev.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_y):
+                    self.app.running = False
+            return
         if ev.type == pygame.KEYDOWN and ev.key == pygame.K_ESCAPE:
-            self.app.running = False
+            self.confirm_quit = True
             return
         before = self.menu.index
         choice = self.menu.handle(ev)
@@ -109,6 +116,12 @@ class IntroScreen(Screen):
             self._driver_badge(surface)
             self.menu.draw(surface, t)
             style.key_hint(surface, "Arrows/WASD: move   Enter: choose   Tab: change name   F11: fullscreen")
+            if self.confirm_quit:
+                style.dim(surface, 150)
+                r = style.panel(surface, (style.WIDTH // 2 - 180, 240, 360, 120), edge=style.ACCENT)
+                style.text(surface, "Quit p2p-race?", (r.centerx, r.top + 20), 36, style.ACCENT, anchor="midtop")
+                style.text(surface, "Enter: quit    Esc: stay", (r.centerx, r.top + 74), 22, style.DIM,
+                           anchor="midtop")
 
     def _driver_badge(self, surface: pygame.Surface) -> None:
         """Who is driving: car in the chosen colour, name, personal best (Tab changes the name)."""
