@@ -22,7 +22,14 @@ from typing import Any
 
 import pygame
 
-from chat.message import KIND_SYSTEM, LOBBY, MAX_TEXT_CHARS, ChatMessage, InvalidMessage
+from chat.message import (
+    KIND_SYSTEM,
+    LOBBY,
+    MAX_TEXT_CHARS,
+    ChatMessage,
+    InvalidMessage,
+    match_channel,
+)
 from chat.names import NameLabels, display_body
 from chat.sanitize import sanitize
 from p2p_race.ui import style
@@ -90,7 +97,7 @@ class ChatOverlay:
 
     def set_match(self, match_id: str | None) -> None:
         """Screens call this when a match starts/ends: Tab then switches to its channel."""
-        self.match_channel = f"match:{match_id}" if match_id else None
+        self.match_channel = match_channel(match_id) if match_id else None
         if self.match_channel is None and self.channel != LOBBY:
             self.channel = LOBBY
         elif self.match_channel is not None:

@@ -357,7 +357,9 @@ class MatchResultScreen(Screen):
                                                           r.peer_id))
             self.rows = [(r.name, r.score, r.crashed, r.peer_id == my_id) for r in ranked]
             mine = result.racer(my_id)
-            if mine is not None:
+            # a replicated score board already holds the signed result: recording it again as
+            # a local run would list the same race twice among the best runs
+            if mine is not None and getattr(app.scores, "store", None) is None:
                 try:
                     app.scores.record(app.player_name, mine.score, mode="match", distance=mine.distance)
                 except Exception:  # noqa: BLE001 - a score board problem must not block the screen

@@ -11,7 +11,7 @@ from p2p_race.ui.screen import Screen
 from p2p_race.ui.screens.backdrop import backdrop
 
 MAX_NAME = 16
-MENU = ["Play on LAN", "Practice", "Leaderboard", "High Scores", "Settings", "Quit"]
+MENU = ["Play on LAN", "Practice", "Scores", "Settings", "Quit"]
 
 
 class IntroScreen(Screen):
@@ -84,7 +84,6 @@ class IntroScreen(Screen):
             self.choose(choice)
 
     def choose(self, item: str) -> None:
-        from p2p_race.ui.screens.highscores import HighScoresScreen
         from p2p_race.ui.screens.practice_setup import PracticeSetupScreen
         from p2p_race.ui.screens.settings import SettingsScreen
 
@@ -92,10 +91,8 @@ class IntroScreen(Screen):
             self.app.open("lobby")
         elif item == "Practice":
             self.app.push(PracticeSetupScreen(self.app))
-        elif item == "Leaderboard":
-            self.app.open("leaderboard")
-        elif item == "High Scores":
-            self.app.push(HighScoresScreen(self.app))
+        elif item == "Scores":
+            self.app.open("scores")
         elif item == "Settings":
             self.app.push(SettingsScreen(self.app))
         elif item == "Quit":
