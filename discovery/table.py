@@ -46,7 +46,7 @@ TIMEOUT = 1.1  # > 4 beats: tolerates 3 lost in a row; SIGKILL detected in ~0.85
 GREET_BACKOFF = (0.0, *(round(t, 6) for t in accumulate(backoff_delay(n, 0.1, 1.5) for n in range(1, 6))))
 REGREET = 5.0
 STATIC_REGREET = 1.0  # --peer addresses: retried every second until they answer
-SHARED_TRIES = 3  # greetings to a candidate from someone's peer list (on a lossy LAN) ...
+SHARED_TRIES = 4  # greetings to a candidate from someone's peer list (on a lossy LAN) ...
 SHARED_RETRY = 0.5  # ... this far apart; it is dropped SHARED_TTL after the last
 SHARED_TTL = 3.0
 SHARED_WAIT = 10.0  # ... and one not greeted yet (its source's rate) after this
@@ -54,7 +54,7 @@ SHARED_PER_SOURCE = 16  # pending shared candidates per source address
 SHARED_MAX = 64  # pending shared candidates in all
 SHARED_BURST = 8.0  # greetings to shared candidates per source address: burst ...
 SHARED_RATE = 4.0  # ... and per second (a greeting is ~350 B; a PeerList ~900 B)
-SHARED_FORGET = 10.0  # a shared candidate that did not answer is not greeted again for this
+SHARED_FORGET = 5.0  # a shared candidate that did not answer is not greeted again for this
 MDNS_REGREET = 15.0  # a DNS-SD record whose address never answered, after the backoff
 PROVEN_TTL = 60.0  # how long a (peer, address) proof is remembered after its last datagram
 MEMORY = 1024  # entries in each per-address memory (LRU)
@@ -88,6 +88,10 @@ def _shareable(host: str, source: str) -> bool:
     if ip.is_private or ip.is_link_local or ip in _CGNAT:
         return True
     return ipaddress.IPv4Network(f"{source}/24", strict=False) == ipaddress.IPv4Network(f"{host}/24", strict=False)
+
+
+def _loopback(host: str) -> bool:
+    return host.startswith("127.")
 
 
 def _remember(memory: OrderedDict, key, value, cap: int = MEMORY) -> None:
@@ -461,7 +465,8 @@ class PeerTable:
             self.stats["shared_recent"] += 1
             return
         shared = [c for c in self._candidates.values() if c.source == "shared"]
-        if len(shared) >= SHARED_MAX or sum(1 for c in shared if c.via == via) >= SHARED_PER_SOURCE:
+        local = _loopback(via)  # peers on this machine point only at this machine: no per-source cap
+        if len(shared) >= SHARED_MAX or not local and sum(1 for c in shared if c.via == via) >= SHARED_PER_SOURCE:
             self.refused += 1
             self.stats["shared_cap"] += 1
             return
@@ -545,7 +550,8 @@ class PeerTable:
                     del self._candidates[addr]
                     _remember(self._share_failed, addr, now)
                     continue
-                if cand.tries >= SHARED_TRIES or now < cand.next_try or not self._share_token(cand.via, now):
+                if cand.tries >= SHARED_TRIES or now < cand.next_try or not (
+                        _loopback(cand.via) or self._share_token(cand.via, now)):
                     continue
                 out.append(Greet(addr, self.cookies.make(addr, now)))
                 self.stats["greeted_shared"] += 1

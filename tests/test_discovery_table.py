@@ -367,8 +367,8 @@ def test_a_peers_address_moves_only_after_proof_and_copies_elsewhere_keep_nobody
 
 def test_only_a_listed_peer_at_its_address_may_share_and_candidates_are_capped_and_paced() -> None:
     """Before: one PeerList naming 24 ports made a peer send 62 KB of hellos in 4 s. Now at
-    most 16 candidates per source address, greeted at 8 + 4/s, each at most 3 times, then
-    forgotten: a bounded multiple of the list's own size."""
+    most 16 candidates per source address, greeted at 8 + 4/s, each at most 4 times, then
+    forgotten for a while: a bounded multiple of what the source sends."""
     t = table()
     refs = tuple((Identity.from_seed(b"r%d" % i).public_key, "10.0.0.200", 50000 + i) for i in range(24))
     assert t.on_peerlist(B.peer_id, refs, B_ADDR, 0.0) == [] and t.candidate_count() == 0  # a stranger
@@ -378,17 +378,18 @@ def test_only_a_listed_peer_at_its_address_may_share_and_candidates_are_capped_a
     greets: list[tuple[float, Greet]] = [(0.0, g) for g in of(t.on_peerlist(B.peer_id, refs, B_ADDR, 0.0), Greet)]
     assert t.candidate_count("shared") == 16 and t.stats["shared_cap"] == 8
     now = 0.0
-    while now < 20.0:
+    while t.candidate_count("shared") and now < 30.0:
         now = round(now + 0.05, 6)
         t.on_packet(B.peer_id, B_ADDR, now)
         greets += [(now, g) for g in of(t.tick(now), Greet)]
     per_addr = Counter(g.addr for _, g in greets)
-    assert len(per_addr) == 16 and max(per_addr.values()) <= 3
-    assert sum(1 for when, _ in greets if when <= 1.0) <= 8 + 4 + 1
-    assert len(greets) <= 48 and t.candidate_count("shared") == 0
-    # the same list again soon after: the candidates that never answered are not greeted again
+    assert len(per_addr) >= 12 and max(per_addr.values()) <= 4  # paced: some expire unGreeted
+    for horizon in (0.5, 1.0, 5.0, now):
+        assert sum(1 for when, _ in greets if when <= horizon) <= 8 + 4 * horizon + 1
+    assert t.candidate_count("shared") == 0 and now < 15.0
+    # the same list again at once: the candidates that never answered are not greeted again
     t.on_peerlist(B.peer_id, refs, B_ADDR, now)
-    assert t.candidate_count("shared") <= 16 and t.stats["shared_recent"] >= 1
+    assert t.stats["shared_recent"] >= 4
 
 
 def test_shared_addresses_must_be_on_a_lan() -> None:
