@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -111,7 +112,7 @@ def _raw_public(key: Ed25519PrivateKey) -> bytes:
 def key_mode_problem(path: Path) -> str | None:
     """Why the key file's permissions are unsafe (readable or writable by group or others,
     as ssh refuses), or None. Always None where POSIX modes do not apply."""
-    if os.name == "nt":
+    if sys.platform == "win32":  # ACLs there; the bits Python reports mean nothing
         return None
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
