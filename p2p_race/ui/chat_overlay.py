@@ -213,7 +213,9 @@ class ChatOverlay:
 
     # -- drawing -----------------------------------------------------------------------------
     def _area(self, surface: pygame.Surface) -> tuple[pygame.Rect, bool]:
-        """Where the overlay may draw, and whether it is the compact (race) layout."""
+        """Where the overlay may draw, and whether it is the compact (race) layout: a
+        screen's `chat_rect()` holds the panel and the feed (compact), its
+        `chat_feed_rect()` only the closed feed (full lines, e.g. the lobby's)."""
         top = getattr(self.app, "top", None)
         if top is not self._top:  # a new screen: old lines are not shown again beside it
             self._top = top
@@ -221,6 +223,9 @@ class ChatOverlay:
         rect_fn = getattr(top, "chat_rect", None)
         if rect_fn is not None:
             return pygame.Rect(rect_fn()), True
+        feed_fn = getattr(top, "chat_feed_rect", None)
+        if feed_fn is not None and not self.open:
+            return pygame.Rect(feed_fn()), False
         w, h = surface.get_size()
         return pygame.Rect(10, h - PANEL_H - 10, PANEL_W, PANEL_H), False
 
@@ -278,7 +283,7 @@ class ChatOverlay:
     def _draw_closed(self, surface: pygame.Surface, area: pygame.Rect, compact: bool) -> None:
         f = style.font(FONT_SIZE)
         x, h = area.left, area.bottom + 10
-        width = area.w if compact else PANEL_W + 70
+        width = area.w if compact or area.w != PANEL_W else PANEL_W + 70
         recent = self.feed(compact)
         yy = h - 40 - LINE_H * len(recent)
         if recent:  # a dark strip keeps the lines readable
