@@ -78,7 +78,7 @@ class UdpTransport:
         self.address_lookup = address_lookup
         self.protect: Callable[[str], bool] | None = None
         self.codec = Codec(identity, stream=stream, key_lookup=self._key_of, max_size=max_size,
-                           protect=self._protected)
+                           protect=self._protected, home=self._at_home)
         self.stats: Counter[str] = Counter()
         self._keys: dict[str, bytes] = {}
         self._addresses: dict[str, Addr] = {}
@@ -128,6 +128,11 @@ class UdpTransport:
 
     def _protected(self, peer_id: str) -> bool:
         return peer_id in self._keys or (self.protect is not None and self.protect(peer_id))
+
+    def _at_home(self, peer_id: str, source: str) -> bool:
+        """From where this peer lives (or a peer keyed by hand with no address known)?"""
+        addr = self.address_of(peer_id)
+        return addr[0] == source if addr is not None else peer_id in self._keys
 
     def address_of(self, peer_id: str) -> Addr | None:
         addr = self._addresses.get(peer_id)
