@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from enum import Enum
@@ -273,6 +274,8 @@ class PinStore:
         self._records = len(self._pins)
 
 
+_KEY_HEX = re.compile(f"[0-9a-f]{{{2 * PUBLIC_KEY_BYTES}}}")
+
+
 def _is_key_hex(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 2 * PUBLIC_KEY_BYTES and all(
-        c in "0123456789abcdef" for c in value)
+    return isinstance(value, str) and _KEY_HEX.fullmatch(value) is not None

@@ -112,6 +112,7 @@ def _exercise_stop_signals() -> bool:
     return asyncio.run(main())
 
 
+@pytest.mark.lan  # it runs a real chat service process
 @pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
 def test_runtime_paths_use_only_this_platforms_apis(platform, pretend, tmp_path) -> None:
     hits = pretend(platform)
