@@ -27,7 +27,7 @@ window is moved, so a forged datagram can never move a window.
 Replay state is bounded and never cleared wholesale: when `max_windows` senders are held,
 the least recently heard sender that `protect` does not vouch for (the peer table's live
 peers) loses its window, so a flood of fresh identities cannot reopen a live peer's window
-to replays (docs/ARCHITECTURE.md, threat model).
+to replays (README, "Security: the threat model").
 """
 
 from __future__ import annotations
