@@ -18,6 +18,7 @@ import asyncio
 import errno
 import inspect
 import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from p2p_race.wire import MAX_DATAGRAM, STREAM_GAME, Codec, Packet
 log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
+RECV_BUFFER = 1 << 20  # bytes asked for; the kernel caps it (net.core.rmem_max)
 Handler = Callable[[Packet, Addr], Any]
 
 
@@ -102,6 +104,12 @@ class UdpTransport:
                 lambda: _Protocol(self), local_addr=(self.host, 0))
         self._transport = transport  # type: ignore[assignment]
         self.port = transport.get_extra_info("sockname")[1]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # room for a burst of junk, so honest heartbeats queue behind it, not drop
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+            except OSError:
+                log.debug("SO_RCVBUF not settable here")
         return self
 
     def close(self) -> None:
