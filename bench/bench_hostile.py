@@ -134,9 +134,12 @@ def _newcomer(tmp: Path, runs: int) -> tuple[list[float], list[float], int]:
         size = len(victim.table())
         for i in range(runs):
             n = PeerProc(h2, tmp, f"newcomer{i}")
-            wait_until(lambda n=n: victim.first("added", n.id) and n.first("added", victim.id), 20, what="listed")
-            listed.append(victim.first("added", n.id)["t"] - n.info["t"])
-            lists.append(n.first("added", victim.id)["t"] - n.info["t"])
+            deadline = time.monotonic() + 20
+            wait_until(lambda n=n, d=deadline: (victim.first("added", n.id) and n.first("added", victim.id))
+                       or time.monotonic() > d, 25, what="listed")
+            for out, (who, whom) in ((listed, (victim, n)), (lists, (n, victim))):
+                ev = who.first("added", whom.id)
+                out.append(ev["t"] - n.info["t"] if ev else float("inf"))  # inf: not within 20 s
             n.stop()
         flood.send_signal(signal.SIGTERM)
         victim.stop()
