@@ -2,7 +2,7 @@
 
 For players who are alone, and for tests, benchmarks and soak runs: it is a full peer
 (discovery, election, results stored like any player's). `--json-events FILE` writes one
-JSON line per event, `{"event", "t", ...}` (DESIGN.md section 3): joined, host, countdown,
+JSON line per event, `{"event", "t", ...}` (docs/ARCHITECTURE.md section 10): joined, host, countdown,
 start, crash, result (plus election, connection, left, refused for the curious).
 """
 
@@ -102,7 +102,7 @@ def _human(ev: dict) -> str:
 
 
 def event_fields(ev: Event, wall_offset: float) -> dict:
-    """The JSON shape of a core event (DESIGN.md section 3)."""
+    """The JSON shape of a core event (docs/ARCHITECTURE.md section 10)."""
     d = ev.data
     if ev.kind == "result":
         r = d["result"]
