@@ -110,6 +110,40 @@ def test_half_sent_large_frames_keep_memory_bounded(svc: Svc) -> None:
             s.close()
 
 
+def test_clients_asking_for_history_and_never_reading_keep_memory_bounded(tmp_path: Path) -> None:
+    from chat.store import ChatStore
+
+    d = tmp_path / "big"
+    d.mkdir()
+    store = ChatStore(d)
+    now = time.time()
+    lines = [ChatMessage.create(Identity.from_seed(f"hist-{i // 5}".encode()), name="h", channel="lobby",
+                                text=f"{i} " + "z" * 480, clock=i + 1, t=now - 10_000 + i)
+             for i in range(3000)]
+    store.save(lines)
+    store.close()
+    big = Svc(d, "big")
+    held = []
+    try:
+        base = rss_kib(big.proc.pid)
+        for _ in range(24):
+            s = dial(big.addr, "127.0.0.7")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(encode_frame({"t": "hello", "role": "client", "id": "slow"})
+                      + encode_frame({"t": "hist"}) * 4)
+            held.append(s)
+        stats = wait_until(lambda: (st := big.stats())["refused"].get("hist_unread") and st, TIMEOUT,
+                           what="unread answers shed")
+        grown = (rss_kib(big.proc.pid) - base) / 1024
+        assert grown < 20, f"RSS grew {grown:.1f} MiB"
+        assert stats["count"] >= 3000
+        honest_line_gets_through(big, "history is big")
+    finally:
+        for s in held:
+            s.close()
+        big.stop()
+
+
 def test_a_hello_naming_many_addresses_makes_few_dials(svc: Svc) -> None:
     listeners = []
     for _ in range(64):
@@ -133,6 +167,10 @@ def test_a_hello_naming_many_addresses_makes_few_dials(svc: Svc) -> None:
         return accepted
 
     try:
+        # a peer id is printed by `chat --status`: one that is not hex is refused
+        with dial(svc.addr, "127.0.0.7") as s:
+            s.sendall(encode_frame({"t": "hello", "role": "peer", "id": "\x1b[2J" + "a" * 12, "port": 9}))
+            assert s.recv(10) == b""
         with dial(svc.addr, "127.0.0.7") as s:
             s.sendall(encode_frame({"t": "hello", "role": "peer", "id": "ab" * 8, "port": 9,
                                     "peers": [["127.0.0.6", ls.getsockname()[1]] for ls in listeners]}))

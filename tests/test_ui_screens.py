@@ -121,12 +121,12 @@ def test_menu_plugs_in_other_areas_screens_by_registry(app: App, monkeypatch) ->
     mod.FakeLobby = FakeLobby
     monkeypatch.setitem(sys.modules, "fake_lobby_mod", mod)
     monkeypatch.setitem(registry.SCREENS, "lobby", "fake_lobby_mod:FakeLobby")
-    monkeypatch.setitem(registry.SCREENS, "leaderboard", "p2p_race.ui.no_such_leaderboard:LeaderboardScreen")
+    monkeypatch.setitem(registry.SCREENS, "scores", "p2p_race.ui.no_such_leaderboard:LeaderboardScreen")
     app.top.menu.index = app.top.menu.items.index("Play on LAN")
     d.press(pygame.K_RETURN)
     assert names(app) == ["intro", "fake-lobby"]
     app.pop()
-    app.top.menu.index = app.top.menu.items.index("Leaderboard")
+    app.top.menu.index = app.top.menu.items.index("Scores")
     d.press(pygame.K_RETURN)
     assert names(app) == ["intro", "message"]
     assert "not available" in app.top.lines[0]
@@ -251,18 +251,26 @@ def test_game_over_against_time_when_alone(app: App) -> None:
     assert names(app) == ["intro"]
 
 
-def test_high_scores_screen(app: App) -> None:
+def test_scores_screen_mine_tab_has_the_badges_best(app: App) -> None:
+    """One scores screen: "Mine" shows the same best as the menu's badge (practice runs count)."""
     d = Driver(app)
     for n, s in (("Zoe", 1520), ("Ada", 980), ("Max", 2210), ("Zoe", 640), ("Kim", 400)):
         app.scores.record(n, s, distance=s * 9.0)
     to_menu(d)
-    app.top.menu.index = app.top.menu.items.index("High Scores")
+    assert "High Scores" not in app.top.menu.items and "Leaderboard" not in app.top.menu.items
+    app.top.menu.index = app.top.menu.items.index("Scores")
     d.press(pygame.K_RETURN)
-    hs = app.top
-    assert hs.name == "highscores"
-    assert [(e.name, e.score) for e in hs.entries][:3] == [("Max", 2210), ("Zoe", 1520), ("Ada", 980)]
+    sc = app.top
+    assert sc.name == "scores" and sc.view == "Mine"
+    assert [r[1] for r in sc.my_runs()] == [1520, 640]
     d.run(0.3)
-    d.shot("highscores")
+    from p2p_race.ui import style
+
+    with style.recording_text() as rec:
+        app.draw()
+    texts = [t for _r, t in rec]
+    assert "BEST RUN" in texts and "1,520" in texts  # = app.scores.best("Zoe"), the badge's number
+    d.shot("scores_mine")
     d.press(pygame.K_ESCAPE)
     assert names(app) == ["intro"]
 

@@ -14,6 +14,7 @@ import json
 from p2p_race.config import Config
 from p2p_race.errors import UserError
 from p2p_race.paths import resolve_data_dir
+from p2p_race.text import terminal_safe
 
 HELP = ("show the leaderboard (MongoDB when it answers, else this peer's store, first topped up "
         "from the LAN's peers)")
@@ -86,15 +87,16 @@ def print_board(board: dict) -> None:
     if lan:
         note += (f" (+{lan['added']} result(s) from {lan['peers']} LAN peer(s))" if lan["peers"]
                  else " (no LAN peer answered)")
-    print(f"Leaderboard - source: {board['source']}{note}")
+    print(terminal_safe(f"Leaderboard - source: {board['source']}{note}"))
     if not board["players"]:
         print("  no results yet: race a match first")
     else:
         print(f"  {'#':>3}  {'player':<20} {'best':>8} {'matches':>8} {'wins':>6}")
         for i, p in enumerate(board["players"], 1):
-            print(f"  {i:>3}  {p['name'][:20]:<20} {p['best']:>8} {p['matches']:>8} {p['wins']:>6}")
+            name = terminal_safe(p["name"])[:20]  # names come from other peers (and MongoDB)
+            print(f"  {i:>3}  {name:<20} {p['best']:>8} {p['matches']:>8} {p['wins']:>6}")
     if board["recent"]:
         print("Recent matches:")
         for m in board["recent"]:
             scores = ", ".join(f"{n} {s}" for n, s in sorted(m["scores"].items(), key=lambda kv: -kv[1]))
-            print(f"  {m['match_id']}: winner {m['winner']} ({scores})")
+            print(terminal_safe(f"  {m['match_id']}: winner {m['winner']} ({scores})"))

@@ -22,7 +22,14 @@ from typing import Any
 
 import pygame
 
-from chat.message import KIND_SYSTEM, LOBBY, MAX_TEXT_CHARS, ChatMessage, InvalidMessage
+from chat.message import (
+    KIND_SYSTEM,
+    LOBBY,
+    MAX_TEXT_CHARS,
+    ChatMessage,
+    InvalidMessage,
+    match_channel,
+)
 from chat.names import NameLabels, display_body
 from chat.sanitize import sanitize
 from p2p_race.ui import style
@@ -90,7 +97,7 @@ class ChatOverlay:
 
     def set_match(self, match_id: str | None) -> None:
         """Screens call this when a match starts/ends: Tab then switches to its channel."""
-        self.match_channel = f"match:{match_id}" if match_id else None
+        self.match_channel = match_channel(match_id) if match_id else None
         if self.match_channel is None and self.channel != LOBBY:
             self.channel = LOBBY
         elif self.match_channel is not None:
@@ -206,7 +213,9 @@ class ChatOverlay:
 
     # -- drawing -----------------------------------------------------------------------------
     def _area(self, surface: pygame.Surface) -> tuple[pygame.Rect, bool]:
-        """Where the overlay may draw, and whether it is the compact (race) layout."""
+        """Where the overlay may draw, and whether it is the compact (race) layout: a
+        screen's `chat_rect()` holds the panel and the feed (compact), its
+        `chat_feed_rect()` only the closed feed (full lines, e.g. the lobby's)."""
         top = getattr(self.app, "top", None)
         if top is not self._top:  # a new screen: old lines are not shown again beside it
             self._top = top
@@ -214,6 +223,9 @@ class ChatOverlay:
         rect_fn = getattr(top, "chat_rect", None)
         if rect_fn is not None:
             return pygame.Rect(rect_fn()), True
+        feed_fn = getattr(top, "chat_feed_rect", None)
+        if feed_fn is not None and not self.open:
+            return pygame.Rect(feed_fn()), False
         w, h = surface.get_size()
         return pygame.Rect(10, h - PANEL_H - 10, PANEL_W, PANEL_H), False
 
@@ -271,7 +283,7 @@ class ChatOverlay:
     def _draw_closed(self, surface: pygame.Surface, area: pygame.Rect, compact: bool) -> None:
         f = style.font(FONT_SIZE)
         x, h = area.left, area.bottom + 10
-        width = area.w if compact else PANEL_W + 70
+        width = area.w if compact or area.w != PANEL_W else PANEL_W + 70
         recent = self.feed(compact)
         yy = h - 40 - LINE_H * len(recent)
         if recent:  # a dark strip keeps the lines readable

@@ -11,14 +11,15 @@ from p2p_race.ui.screen import Screen
 from p2p_race.ui.screens.backdrop import backdrop
 
 MAX_NAME = 16
-MENU = ["Play on LAN", "Practice", "Leaderboard", "High Scores", "Settings", "Quit"]
+MENU = ["Play on LAN", "Practice", "Scores", "Settings", "Quit"]
 
 
 class IntroScreen(Screen):
     name = "intro"
 
-    def __init__(self, app, skip_to_menu: bool = False) -> None:
+    def __init__(self, app, skip_to_menu: bool = False, then=None) -> None:
         super().__init__(app)
+        self.then = then  # called once, as soon as the menu is reached (`play --join`: the lobby)
         self.entry = app.config.name
         # A known name goes straight to the menu; `skip_to_menu` is kept for callers that
         # push a race on top right away (the name is then "Player" until set).
@@ -30,6 +31,12 @@ class IntroScreen(Screen):
     def on_enter(self) -> None:
         self.app.audio.music(True)
         self.app.audio.engine(None)
+        self._go_on()
+
+    def _go_on(self) -> None:
+        if self.then is not None and self.state == "menu":
+            then, self.then = self.then, None
+            then()
 
     # -- input -------------------------------------------------------------------------
     def handle_event(self, ev: pygame.event.Event) -> None:
@@ -50,6 +57,7 @@ class IntroScreen(Screen):
             self.app.save_config()
             self.app.audio.play("select")
             self.state = "menu"
+            self._go_on()
         elif ev.key == pygame.K_BACKSPACE:
             self.entry = self.entry[:-1]
         elif ev.key == pygame.K_ESCAPE:
@@ -84,7 +92,6 @@ class IntroScreen(Screen):
             self.choose(choice)
 
     def choose(self, item: str) -> None:
-        from p2p_race.ui.screens.highscores import HighScoresScreen
         from p2p_race.ui.screens.practice_setup import PracticeSetupScreen
         from p2p_race.ui.screens.settings import SettingsScreen
 
@@ -92,10 +99,8 @@ class IntroScreen(Screen):
             self.app.open("lobby")
         elif item == "Practice":
             self.app.push(PracticeSetupScreen(self.app))
-        elif item == "Leaderboard":
-            self.app.open("leaderboard")
-        elif item == "High Scores":
-            self.app.push(HighScoresScreen(self.app))
+        elif item == "Scores":
+            self.app.open("scores")
         elif item == "Settings":
             self.app.push(SettingsScreen(self.app))
         elif item == "Quit":
@@ -119,8 +124,11 @@ class IntroScreen(Screen):
             if self.confirm_quit:
                 style.dim(surface, 150)
                 r = style.panel(surface, (style.WIDTH // 2 - 180, 240, 360, 120), edge=style.ACCENT)
-                style.text(surface, "Quit p2p-race?", (r.centerx, r.top + 20), 36, style.ACCENT, anchor="midtop")
-                style.text(surface, "Enter: quit    Esc: stay", (r.centerx, r.top + 74), 22, style.DIM,
+                style.text(surface, "Quit p2p-race?", (r.centerx, r.top + 14), 36, style.ACCENT, anchor="midtop")
+                chat = ("chat stays online for nearby players (Settings)" if self.app.config.chat_stays_online
+                        else "chat goes offline too")
+                style.text(surface, chat, (r.centerx, r.top + 56), 18, style.TEXT, anchor="midtop")
+                style.text(surface, "Enter: quit    Esc: stay", (r.centerx, r.top + 84), 22, style.DIM,
                            anchor="midtop")
 
     def _driver_badge(self, surface: pygame.Surface) -> None:

@@ -105,6 +105,8 @@ class RaceScreen(Screen):
         self._end_timer = 0.0
         self._ff = 0
 
+    toast_pos = (style.WIDTH - 12, 360)  # under the standings (8 rows end at 348)
+
     def chat_rect(self) -> pygame.Rect:
         """The chat overlay's place: the verge left of the road, under the score panel."""
         w = max(220, int(self.renderer.road_left_px) - 20)
