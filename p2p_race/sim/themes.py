@@ -1,8 +1,9 @@
 """Which road theme (scenery and palette) a stretch of road has: a pure function of the
 match seed and the distance, so every peer draws the same scenery without a rules field.
 
-The road changes theme every THEME_LENGTH metres; the order is a seeded walk that never
-repeats a theme twice in a row. Physics does not depend on the theme.
+The road changes theme every THEME_LENGTH metres, going round a seeded order of all the
+themes (so every theme comes within len(THEMES) stretches and none twice in a row).
+Physics does not depend on the theme.
 """
 
 from __future__ import annotations
@@ -20,13 +21,20 @@ def _mix(a: int, b: int) -> int:
     return v
 
 
+def theme_order(seed: int) -> tuple[int, ...]:
+    """The seeded order the themes come in (Fisher-Yates driven by an integer hash)."""
+    order = list(range(len(THEMES)))
+    for i in range(len(order) - 1, 0, -1):
+        j = _mix(seed & 0xFFFFFFFF, i) % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    return tuple(order)
+
+
 def theme_index(seed: int, distance: float) -> int:
     """Index into THEMES of the road at `distance` metres (before the start: the first one)."""
     k = max(0, int(distance // THEME_LENGTH))
-    idx = _mix(seed & 0xFFFFFFFF, 7) % len(THEMES)
-    for j in range(1, k + 1):  # a walk: each stretch moves 1..n-1 themes on from the last
-        idx = (idx + 1 + _mix(seed & 0xFFFFFFFF, j) % (len(THEMES) - 1)) % len(THEMES)
-    return idx
+    order = theme_order(seed)
+    return order[k % len(order)]
 
 
 def theme_at(seed: int, distance: float) -> str:
