@@ -51,7 +51,8 @@ class UdpTransport:
 
     `key_lookup(peer_id) -> public key | None` and `address_lookup(peer_id) -> (host, port)
     | None` are normally installed by `discovery.Discovery`; `set_key` / `set_address`
-    add entries by hand (tests, static set-ups). With `fallback=True` a taken `port`
+    add entries by hand (tests, static set-ups). `protect(peer_id) -> bool` (Discovery: "is a
+    live peer") keeps a sender's replay window from ever being evicted. With `fallback=True` a taken `port`
     falls back to a free one, so several peers run side by side on one machine.
     """
 
@@ -75,7 +76,9 @@ class UdpTransport:
         self.clock = clock
         self.key_lookup = key_lookup
         self.address_lookup = address_lookup
-        self.codec = Codec(identity, stream=stream, key_lookup=self._key_of, max_size=max_size)
+        self.protect: Callable[[str], bool] | None = None
+        self.codec = Codec(identity, stream=stream, key_lookup=self._key_of, max_size=max_size,
+                           protect=self._protected)
         self.stats: Counter[str] = Counter()
         self._keys: dict[str, bytes] = {}
         self._addresses: dict[str, Addr] = {}
@@ -123,6 +126,9 @@ class UdpTransport:
             key = self.key_lookup(peer_id)
         return key
 
+    def _protected(self, peer_id: str) -> bool:
+        return peer_id in self._keys or (self.protect is not None and self.protect(peer_id))
+
     def address_of(self, peer_id: str) -> Addr | None:
         addr = self._addresses.get(peer_id)
         if addr is None and self.address_lookup is not None:
@@ -153,7 +159,7 @@ class UdpTransport:
 
     def _received(self, data: bytes, addr: Addr) -> None:
         self.stats["received"] += 1
-        packet = self.codec.decode(data)
+        packet = self.codec.decode(data, addr[0])
         if packet is None:
             return
         for handler in self._any:

@@ -14,6 +14,7 @@ from discovery import Discovery, Hello
 from p2p_race.identity import Identity
 from p2p_race.transport import UdpTransport
 from p2p_race.wire import Codec
+from tests.support.rawpeer import RawPeer
 
 pytestmark = pytest.mark.lan
 
@@ -92,30 +93,27 @@ def test_one_address_finds_everyone_then_state_leave_and_death() -> None:
 def test_forged_hellos_are_ignored_and_counted() -> None:
     async def main() -> None:
         victim = await node("victim")
-        alice = Identity.from_seed(b"alice")
         mallory = Identity.from_seed(b"mallory")
         dst = (LO, victim.transport.port)
-        svc = victim.service_type
-
-        def hello(ident_key: bytes, name: str) -> Hello:
-            return Hello(ident_key, svc, name, 1, 0, "lobby", "", True)
-
+        alice = RawPeer(Identity.from_seed(b"alice"), victim.service_type, "alice", bind=(LO, 0))
         raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         raw.bind((LO, 0))
         try:
-            raw.sendto(Codec(mallory).encode(hello(alice.public_key, "alice"), time.time()), dst)  # wrong key
-            good = Codec(alice).encode(hello(alice.public_key, "alice"), time.time())
+            lie = Hello(alice.identity.public_key, victim.service_type, "alice", 1, 0, "lobby", "", True)
+            raw.sendto(Codec(mallory).encode(lie, time.time()), dst)  # wrong key
+            good = alice.hello(True)
             raw.sendto(good[:-2] + bytes([good[-2] ^ 0x40, good[-1]]), dst)  # bad signature
             await _until(lambda: victim.transport.stats["received"] == 2)
             assert victim.peers() == []
-            raw.sendto(good, dst)  # genuine: accepted
-            await _until(lambda: names(victim) == {"alice"})
-            removed = []
-            victim.subscribe(lambda ev, p: removed.append(ev))
-            raw.sendto(good, dst)  # replay
+            alice.send(good, dst)  # genuine, but its address has not echoed a cookie yet
+            alice.send(good, dst)  # replay
             await _until(lambda: victim.transport.codec.drops["replay"] == 1)
+            assert victim.peers() == [] and victim.table.stats["challenged"] == 1
+            await asyncio.to_thread(alice.join, dst)  # the echo of the challenge lists it
+            await _until(lambda: names(victim) == {"alice"})
         finally:
             raw.close()
+            alice.sock.close()
         drops = victim.transport.codec.drops
         assert drops["bad_key"] == 1 and drops["bad_signature"] == 1 and drops["replay"] == 1
         assert [p.name for p in victim.peers()] == ["alice"]
