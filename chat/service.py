@@ -527,8 +527,10 @@ class ChatService:
             elif not h.author_count(msg.author_id) and not self.new_authors.allows(ip, now):
                 refused = "new_author"
         if refused is not None:
+            # "busy", not "rate_limited": this service's budget, not the rule that refuses the
+            # id everywhere, so the client offers the same line again later (chat/session.py)
             self.node.drops[f"client_{refused}_over_budget"] += 1
-            return {"t": "ack", "id": msg_id, "ok": False, "reason": "rate_limited", "clock": h.clock}
+            return {"t": "ack", "id": msg_id, "ok": False, "reason": "busy", "clock": h.clock}
         new_author = not h.author_count(msg.author_id)
         res = self.submit(msg, None)
         if res.new is not None:
