@@ -126,7 +126,7 @@ LOGGED = (Joined, HostChanged, CountdownSet, Crashed, ResultAdopted, ElectionSta
 
 
 def event_fields(ev: Event, wall_offset: float) -> dict:
-    """The JSON shape of a core event (docs/ARCHITECTURE.md)."""
+    """The JSON shape of a core event (docs/ARCHITECTURE.md section 10)."""
     match ev:
         case ResultAdopted(result=r):
             return {"match_id": r.match_id, "winner": r.winner_name, "winner_id": r.winner_id, "scores": r.scores,
