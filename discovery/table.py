@@ -6,7 +6,7 @@ for one back), `Challenge` (send a small hello that carries a cookie, within a b
 `Answer` (send a hello back), `Share` (send our peer list), `Beat` (send a heartbeat). No
 sockets, no sleeps: tests drive it with a fake clock.
 
-No amplification (docs/ARCHITECTURE.md, threat model): an address is *proven* once a hello
+No amplification (README, "Security: the threat model"): an address is *proven* once a hello
 signed by a peer echoes the cookie we sent there (discovery/cookies.py). To an unproven
 address we send only a `Challenge` no larger than the datagram it sent us (greetings are
 padded so an honest one always gets its answer), and we list a peer, move its address or

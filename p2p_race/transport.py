@@ -1,7 +1,7 @@
 """The asyncio UDP endpoint every protocol of a peer speaks through.
 
 One socket, one `Codec` (so one sequence space and one replay window per sender): the
-signed-datagram rules of DESIGN.md section 2 are enforced here once, and the protocol
+signed-datagram rules of docs/ARCHITECTURE.md section 2 are enforced here once, and the protocol
 layers above (discovery, match, chat mesh) only ever see verified `Packet`s, dispatched by
 message class. Bad input is counted in `codec.drops` and never raises; a handler that
 raises is logged and counted, never allowed to stop the socket.
@@ -18,6 +18,7 @@ import asyncio
 import errno
 import inspect
 import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from p2p_race.wire import MAX_DATAGRAM, STREAM_GAME, Codec, Packet
 log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
+RECV_BUFFER = 1 << 20  # bytes asked for; the kernel caps it (net.core.rmem_max)
 Handler = Callable[[Packet, Addr], Any]
 
 
@@ -47,7 +49,7 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 class UdpTransport:
-    """A signed-datagram UDP endpoint (CONTRACTS.md section 3).
+    """A signed-datagram UDP endpoint (docs/ARCHITECTURE.md section 2).
 
     `key_lookup(peer_id) -> public key | None` and `address_lookup(peer_id) -> (host, port)
     | None` are normally installed by `discovery.Discovery`; `set_key` / `set_address`
@@ -78,7 +80,7 @@ class UdpTransport:
         self.address_lookup = address_lookup
         self.protect: Callable[[str], bool] | None = None
         self.codec = Codec(identity, stream=stream, key_lookup=self._key_of, max_size=max_size,
-                           protect=self._protected)
+                           protect=self._protected, home=self._at_home)
         self.stats: Counter[str] = Counter()
         self._keys: dict[str, bytes] = {}
         self._addresses: dict[str, Addr] = {}
@@ -102,6 +104,12 @@ class UdpTransport:
                 lambda: _Protocol(self), local_addr=(self.host, 0))
         self._transport = transport  # type: ignore[assignment]
         self.port = transport.get_extra_info("sockname")[1]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # room for a burst of junk, so honest heartbeats queue behind it, not drop
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+            except OSError:
+                log.debug("SO_RCVBUF not settable here")
         return self
 
     def close(self) -> None:
@@ -128,6 +136,11 @@ class UdpTransport:
 
     def _protected(self, peer_id: str) -> bool:
         return peer_id in self._keys or (self.protect is not None and self.protect(peer_id))
+
+    def _at_home(self, peer_id: str, source: str) -> bool:
+        """From where this peer lives (or a peer keyed by hand with no address known)?"""
+        addr = self.address_of(peer_id)
+        return addr[0] == source if addr is not None else peer_id in self._keys
 
     def address_of(self, peer_id: str) -> Addr | None:
         addr = self._addresses.get(peer_id)

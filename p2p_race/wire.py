@@ -1,6 +1,6 @@
 """The signed datagram codec (sans-I/O): bytes in, typed messages out, and back.
 
-Layout (network byte order), DESIGN.md section 2:
+Layout (network byte order), docs/ARCHITECTURE.md section 2:
 
     magic  "P2RC"       4
     version             1
@@ -18,15 +18,16 @@ Layout (network byte order), DESIGN.md section 2:
     signature          64   Ed25519 over every byte before it
 
 The decoder never raises on bad input: it returns None and counts the reason in `drops`.
-Order of checks: cheap structure first (a datagram of another stream is refused here: each
-stream is accepted only on the socket where it listens), then payload decoding, then the
-key lookup (a stranger's self-certifying message also passes a per-source rate gate), the
-signature, and only then the replay window, so a forged datagram can never move a window.
+Order of checks, cheapest first: structure (a datagram of another stream is refused here:
+each stream is accepted only on the socket where it listens), the key lookup (unknown
+senders end here), a per-source rate gate for datagrams not from their sender's home
+address, a replay pre-check, payload decoding, the signature, and only then the replay
+window is moved, so a forged datagram can never move a window.
 
 Replay state is bounded and never cleared wholesale: when `max_windows` senders are held,
 the least recently heard sender that `protect` does not vouch for (the peer table's live
 peers) loses its window, so a flood of fresh identities cannot reopen a live peer's window
-to replays (docs/ARCHITECTURE.md, threat model).
+to replays (README, "Security: the threat model").
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class SourceGate:
     can ask for: verifying a self-certifying signature. Sans-I/O: `now` comes from the
     caller. Bounded: the least recently seen sources are forgotten first."""
 
-    def __init__(self, rate: float = 32.0, burst: float = 64.0, total_rate: float = 4000.0,
+    def __init__(self, rate: float = 32.0, burst: float = 64.0, total_rate: float = 2000.0,
                  max_sources: int = 4096) -> None:
         self.rate, self.burst, self.total_rate = rate, burst, total_rate
         self.max_sources = max_sources
@@ -171,7 +172,8 @@ class Codec:
     `max_age` rejects a datagram older than the newest one seen from the same sender and
     stream by more than that many seconds of the sender's own clock (no cross-host clock
     agreement needed). `protect(sender_id_hex)` says whose replay window must never be
-    evicted; `gate` limits signature checks for strangers per source (see `decode`).
+    evicted; `home(sender_id_hex, source_ip)` whether a datagram comes from where that
+    sender lives; everything else passes `gate` before its signature is checked.
     """
 
     stream_default: ClassVar[int] = STREAM_GAME
@@ -188,6 +190,7 @@ class Codec:
         initial_seq: int | None = None,
         max_windows: int = 10_000,
         protect: Callable[[str], bool] | None = None,
+        home: Callable[[str, str], bool] | None = None,
         gate: SourceGate | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -202,6 +205,7 @@ class Codec:
         self.accepted = 0
         self.max_windows = max_windows
         self.protect = protect or (lambda _peer: False)
+        self.home = home or (lambda _peer, _source: False)
         self.gate = gate if gate is not None else SourceGate()
         self.clock = clock
         self._windows: OrderedDict[bytes, ReplayWindow] = OrderedDict()
@@ -226,9 +230,10 @@ class Codec:
     def decode(self, data: bytes, source: str | None = None) -> Packet | None:
         """The verified packet, or None (and `drops[reason] += 1`). Never raises on input.
 
-        With `source` (the sender's IP address), a stranger's self-certifying message is
-        only verified while that source is within its rate (`gate`): a flood of fresh
-        identities costs signature checks at a bounded rate, and known peers never wait.
+        With `source` (the sender's IP address), a datagram from anywhere but its sender's
+        home (a stranger's hello, a forged or relayed copy of a peer's datagram) is only
+        verified while that source is within its rate (`gate`): junk costs signature checks
+        at a bounded rate, and peers at their own addresses never wait.
         """
         reason_or_packet = self._decode(data, source)
         if isinstance(reason_or_packet, str):
@@ -279,24 +284,28 @@ class Codec:
         if cls is None:
             return "unknown_type"
         body_end = HEADER_SIZE + plen
-        try:
-            msg = decode_fields(cls, bytes(data[HEADER_SIZE:body_end]))
-        except DecodeError:
-            return "malformed"
         sender_hex = sender.hex()
-        if cls.SELF_CERTIFYING:
-            key = msg.public_key
-            if len(key) != PUBLIC_KEY_BYTES or peer_id_bytes(key) != sender:
+        if cls.SELF_CERTIFYING:  # its first field is the key: read it without decoding the rest
+            if plen < PUBLIC_KEY_BYTES:
+                return "malformed"
+            key = bytes(data[HEADER_SIZE:HEADER_SIZE + PUBLIC_KEY_BYTES])
+            if peer_id_bytes(key) != sender:
                 return "bad_key"
-            if (source is not None and self.key_lookup(sender_hex) is None
-                    and not self.gate.admit(source, self.clock())):
-                return "rate_limited"
         else:
             key = self.key_lookup(sender_hex)
             if key is None:
                 return "unknown_sender"
         if sender == self._sender and key == self.identity.public_key and stream == self.stream:
             return "own"
+        if source is not None and not self.home(sender_hex, source) and not self.gate.admit(source, self.clock()):
+            return "rate_limited"
+        held = self._windows.get(sender)
+        if held is not None and (early := held.check(seq)):
+            return early  # a replay costs no decoding and no signature check
+        try:
+            msg = decode_fields(cls, bytes(data[HEADER_SIZE:body_end]))
+        except DecodeError:
+            return "malformed"
         signature = bytes(data[body_end:])
         if not self._verifier.verify(key, signature, bytes(data[:body_end])):
             return "bad_signature"

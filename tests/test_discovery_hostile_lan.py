@@ -15,81 +15,12 @@ from pathlib import Path
 import pytest
 
 from discovery.messages import GREETING_SIZE
+from tests.support.hostilelan import add_addresses, counted, counter, flock, spoof
 from tests.support.lanhosts import TestHost, _ip
-from tests.support.proc import PYTHON, ROOT, LineReader, cli_env, spawn, wait_until
+from tests.support.proc import PYTHON, ROOT, cli_env, spawn, wait_until
 from tests.test_discovery_lan import PeerProc
 
 pytestmark = pytest.mark.lan
-
-COUNTER = textwrap.dedent("""
-    import json, socket, sys, time
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((sys.argv[1], int(sys.argv[2])))
-    s.settimeout(0.2)
-    total = n = 0
-    print(json.dumps({"ready": True}), flush=True)
-    end = time.monotonic() + float(sys.argv[3])
-    while time.monotonic() < end:
-        try:
-            data, _ = s.recvfrom(4096)
-        except TimeoutError:
-            continue
-        total += len(data); n += 1
-        print(json.dumps({"bytes": total, "datagrams": n}), flush=True)
-    print(json.dumps({"done": True, "bytes": total, "datagrams": n}), flush=True)
-""")
-
-
-def _counter(host: TestHost, port: int, seconds: float) -> tuple:
-    proc, out = spawn([PYTHON, "-c", COUNTER, host.ip, str(port), str(seconds)], cli_env(), host=host)
-    wait_until(lambda: any(e.get("ready") for e in out.json_lines()), 20, what="counter ready")
-    return proc, out
-
-
-def _counted(out: LineReader) -> int:
-    lines = [e for e in out.json_lines() if "bytes" in e]
-    return lines[-1]["bytes"] if lines else 0
-
-
-def _flock(host: TestHost, dst: tuple[str, int], n: int, seconds: float, srcs: list[str]):
-    proc, out = spawn([PYTHON, "-m", "tests.support.rawpeer", "flock", dst[0], str(dst[1]), str(n), str(seconds),
-                       ",".join(srcs)], cli_env(), host=host, cwd=ROOT)
-    return proc, out
-
-
-def _add_addresses(host: TestHost, count: int, base: int) -> list[str]:
-    ips = [f"10.99.0.{base + i}" for i in range(count)]
-    for ip in ips:
-        _ip("-n", host.netns, "addr", "add", f"{ip}/24", "dev", "eth0")
-    return ips
-
-
-SPOOF = textwrap.dedent("""
-    import json, sys, time
-    from discovery import SERVICE_TYPE
-    from discovery.messages import Hello
-    from p2p_race.identity import Identity
-    from p2p_race.wire import Codec
-    from tests.support.rawpeer import RawPeer, spoof_udp
-    victim, vport, spoofed, sport, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    me = Identity.from_seed(b"spoofer")
-    codec = Codec(me)
-    sent = 0
-    # the figure of the issue: a plain 170-byte hello (no padding) ...
-    small = codec.encode(Hello(me.public_key, SERVICE_TYPE, "x", 1, 0, "lobby", "", True), time.time())
-    spoof_udp((spoofed, sport), (victim, vport), small)
-    sent += len(small)
-    # ... then padded greetings from fresh identities, as an honest newcomer would send
-    for i in range(n):
-        peer = RawPeer(Identity.from_seed(b"sp%d" % i), SERVICE_TYPE, "x")
-        data = peer.hello(True)
-        spoof_udp((spoofed, sport), (victim, vport), data)
-        sent += len(data)
-        peer.sock.close()
-        time.sleep(0.06)
-    print(json.dumps({"sent": sent, "small": len(small)}), flush=True)
-""")
-
 
 def test_spoofed_hellos_reflect_no_more_bytes_than_they_carried(make_lan, tmp_path: Path) -> None:
     """Before: one 170-byte hello with a spoofed source made a peer that knew 200 peers send
@@ -99,20 +30,18 @@ def test_spoofed_hellos_reflect_no_more_bytes_than_they_carried(make_lan, tmp_pa
     h0, h1, h2, h3 = lan.hosts
     victim = PeerProc(h0, tmp_path, "victim")
     dst = (h0.ip, victim.info["port"])
-    crowd_ips = _add_addresses(h1, 3, 101)
-    flock, flock_out = _flock(h1, dst, 120, 90, crowd_ips)  # the victim knows 120 peers
+    crowd_ips = add_addresses(h1, 3, 101)
+    crowd, _ = flock(h1, dst, 120, 90, crowd_ips)  # the victim knows 120 peers
     wait_until(lambda: len(victim.table()) >= 100, 25, what="victim knows 100+ peers")
-    counter, counted = _counter(h3, 40000, 8)
-    res = h2.run([PYTHON, "-c", SPOOF, h0.ip, str(dst[1]), h3.ip, "40000", "20"], env=cli_env(), cwd=ROOT, timeout=60)
-    assert res.returncode == 0, res.stderr
-    sent = json.loads(res.stdout.strip().splitlines()[-1])
+    count, count_out = counter(h3, 40000, 8)
+    sent = spoof(h2, dst, (h3.ip, 40000), 20)
     assert sent["small"] < GREETING_SIZE
-    counter.wait(20)
-    got = _counted(counted)
+    count.wait(20)
+    got = counted(count_out)
     assert got <= sent["sent"] - sent["small"], (got, sent)  # factor <= 1, the small hello got 0
     assert got > 0  # the padded greetings were answered (with a challenge each, or fewer)
     assert not any(e.get("peer", {}).get("name") == "x" for e in victim.events())  # never listed
-    flock.kill()
+    crowd.kill()
     victim.stop()
 
 
@@ -123,7 +52,7 @@ def test_a_peer_list_cannot_aim_a_hello_flood(make_lan, tmp_path: Path) -> None:
     h0, _h1, h2, h3 = lan.hosts
     victim = PeerProc(h0, tmp_path, "victim")
     dst = (h0.ip, victim.info["port"])
-    counter, counted = _counter(h3, 40000, 7)
+    count, count_out = counter(h3, 40000, 7)
     script = textwrap.dedent(f"""
         import json, time
         from discovery import SERVICE_TYPE
@@ -149,8 +78,8 @@ def test_a_peer_list_cannot_aim_a_hello_flood(make_lan, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     sent = json.loads(res.stdout.strip().splitlines()[-1])["sent"]
     assert "lister" in {p["name"] for p in victim.table().values()}
-    counter.wait(20)
-    got = _counted(counted)
+    count.wait(20)
+    got = counted(count_out)
     # only port 40000 listens on h3: what reached it is one candidate's greetings (<= 4)
     assert got <= 4 * GREETING_SIZE, got
     victim.stop()
@@ -228,8 +157,8 @@ def test_a_newcomer_is_listed_within_1_5_s_while_fake_identities_flood_the_table
     h0, h1, h2 = lan.hosts
     victim = PeerProc(h0, tmp_path, "victim")
     dst = (h0.ip, victim.info["port"])
-    flood_ips = _add_addresses(h1, 4, 101)
-    flock, flock_out = _flock(h1, dst, 300, 120, flood_ips)
+    flood_ips = add_addresses(h1, 4, 101)
+    flood, _ = flock(h1, dst, 300, 120, flood_ips)
     # the flood is on: 256+ fake identities went through the table (on an idle machine it
     # holds all 256 slots; on a starved one, some time out between their beats)
     wait_until(lambda: sum(e["event"] == "added" for e in victim.events()) >= 256, 60, what="the table flooded")
@@ -246,7 +175,7 @@ def test_a_newcomer_is_listed_within_1_5_s_while_fake_identities_flood_the_table
     until = time.time() + 3
     wait_until(lambda: time.time() >= until, 5)
     wait_until(lambda: newcomer.id in victim.table() and victim.id in newcomer.table(), 5, what="still listed")
-    flock.send_signal(signal.SIGTERM)
+    flood.send_signal(signal.SIGTERM)
     newcomer.stop()
     victim.stop()
 

@@ -238,3 +238,66 @@ def test_twenty_peers_find_each_other_from_one_address() -> None:
             x.transport.close()
 
     asyncio.run(main())
+
+
+def test_chat_discovery_datagrams_relayed_to_the_game_port_count_for_nothing() -> None:
+    """Before: a peer's chat-discovery datagrams replayed to the game port were accepted and
+    moved its address there, and kept it listed 6 s after it died. Now: refused as
+    `wrong_stream`, the address stays, and a killed peer goes within the timeout."""
+    from discovery.messages import Heartbeat as Hb
+    from p2p_race.wire import STREAM_CHAT
+
+    chat_type = "_p2prace-chat._udp.local."
+
+    async def scenario() -> None:
+        victim = await node("victim")
+        ident = Identity.from_seed(b"target")
+        game_t = UdpTransport(ident, host=LO)
+        target = Discovery(ident, game_t, "target", peers=[f"{LO}:{victim.transport.port}"], mdns=False)
+        await target.start()
+        chat_t = UdpTransport(ident, host=LO, stream=STREAM_CHAT)
+        target_chat = Discovery(ident, chat_t, "target", service_type=chat_type, mdns=False)
+        await target_chat.start()
+        await _until(lambda: names(victim) == {"target"})
+        home = victim.table.address_of(target.peer_id)
+        relay = RawPeer(Identity.from_seed(b"relay"), chat_type, "relay", bind=(LO, 0), stream=STREAM_CHAT)
+        await asyncio.to_thread(relay.join, (LO, chat_t.port))
+        stock: list[bytes] = []
+
+        def collect() -> None:  # the target's chat-discovery heartbeats to the relay
+            relay.sock.settimeout(0.3)
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                try:
+                    data, _ = relay.sock.recvfrom(2048)
+                except TimeoutError:
+                    continue
+                if data[5] == Hb.TYPE_ID:
+                    stock.append(data)
+
+        await asyncio.to_thread(collect)
+        assert len(stock) >= 3
+        # the target dies (its sockets close, nothing is sent); the relay keeps replaying
+        for d in (target, target_chat):
+            d._started = False
+            if d._ticker is not None:
+                d._ticker.cancel()
+        game_t.close()
+        chat_t.close()
+        killed = asyncio.get_running_loop().time()
+        dst = (LO, victim.transport.port)
+        for data in stock:
+            relay.send(data, dst)
+            assert victim.table.address_of(target.peer_id) in (home, None)
+            await asyncio.sleep(0.2)
+            if "target" not in names(victim):
+                break
+        await _until(lambda: "target" not in names(victim), 2.0)
+        took = asyncio.get_running_loop().time() - killed
+        assert took < 1.5, took
+        assert victim.transport.codec.drops["wrong_stream"] >= 1
+        relay.sock.close()
+        await victim.stop()
+        victim.transport.close()
+
+    asyncio.run(scenario())

@@ -7,6 +7,8 @@ import dataclasses
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from discovery.messages import GREETING_SIZE, Heartbeat
 from discovery.table import (
     GREET_BACKOFF,
@@ -449,3 +451,33 @@ def test_a_lost_answer_is_sent_again_with_each_beat_until_the_peer_beats_back() 
     assert len(resent) == 3 and all(a.echo == b"b" * 8 for a in resent)
     t.on_heartbeat(A.peer_id, "lobby", "", 1.0, 0.0, 0.0, A_ADDR, 0.85)
     assert of(t.tick(1.1), Answer) == []
+
+
+@pytest.mark.slow
+def test_10020_fresh_identities_leave_state_bounded_and_an_old_leave_refused() -> None:
+    """The issue's figures: 10,020 fresh identities made the codec clear every replay window;
+    then replaying an old signed Leave removed a live peer. Through a real codec and table
+    now: every map stays bounded, the live peer's window holds, the old Leave is too old."""
+    from discovery.messages import Hello, Leave, padded
+    from discovery.txt import SERVICE_TYPE
+
+    t = table()
+    rx = Codec(ME, key_lookup=t.key_of, protect=t.peers.__contains__)
+    first = Codec(A, initial_seq=1000)  # alice's first run: she leaves, the Leave is captured
+    meet(t, A, hello(A, reply=False), A_ADDR, 0.0)
+    old_leave = first.encode(Leave("bye"), 1.0)
+    assert rx.decode(old_leave) is not None and events(t.on_leave(A.peer_id, 1.0)) == [("removed", A.peer_id)]
+    again = Codec(A, initial_seq=10**9)  # she comes back (a new process: later sequence numbers)
+    assert events(t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, 5.0)) == [("added", A.peer_id)]
+    assert rx.decode(again.encode(Heartbeat("lobby", "", 1.0, 0.0, 0.0), 5.0)) is not None
+    for i in range(10_020):
+        ident = Identity.from_seed(b"flood%d" % i)
+        data = Codec(ident).encode(padded(Hello(ident.public_key, SERVICE_TYPE, "f", 1, 0, "lobby", "", True)), 6.0)
+        packet = rx.decode(data)
+        assert packet is not None
+        info = HelloInfo(ident.public_key, "f", 1, 0, "lobby", "", True, (), b"", b"", packet.size)
+        t.on_hello(packet.sender, info, (f"10.1.{i // 250}.{i % 250}", 40000), 6.0 + i * 1e-4)
+    assert rx.windows() <= 10_000 and rx.drops["window_evicted"] >= 20
+    assert list(t.peers) == [A.peer_id] and len(t.keys) == 1  # unproven: nothing stored
+    assert max(len(m) for m in (t._challenged, t._answered, t._proven, t._greeted_unknown)) <= 1024
+    assert rx.decode(old_leave) is None and rx.drops["too_old"] == 1  # alice stays listed

@@ -189,20 +189,26 @@ def test_every_window_protected_refuses_new_senders_rather_than_clearing():
     assert rx.drops["windows_full"] == 1 and rx.windows() == 2
 
 
-def test_strangers_self_certifying_messages_are_rate_gated_per_source():
-    """Fresh identities from one source cost at most the gate's rate of signature checks;
-    another source and known peers are not held up."""
+def test_datagrams_not_from_their_senders_home_are_rate_gated_per_source():
+    """Fresh identities, forged signatures under a peer's id and relayed copies from one
+    source cost at most the gate's rate of signature checks; another source and a peer at
+    its own address are not held up."""
     now = [0.0]
     gate = SourceGate(rate=10.0, burst=20.0, total_rate=1000.0)
-    rx = Codec(BOB, key_lookup=KEYS.get, gate=gate, clock=lambda: now[0])
+    home = {(ALICE.peer_id, "10.0.0.1")}
+    rx = Codec(BOB, key_lookup=KEYS.get, gate=gate, clock=lambda: now[0], home=lambda p, s: (p, s) in home)
     sent = [Identity.from_seed(b"g%d" % i) for i in range(60)]
     hellos = [Codec(i).encode(SampleHello(i.public_key, "g", 1), 1.0) for i in sent]
     ok = sum(rx.decode(h, "10.0.0.66") is not None for h in hellos[:40])
     assert ok == 20 and rx.drops["rate_limited"] == 20
+    forged = Codec(ALICE).encode(state(), 1.0)
+    forged = forged[:-1] + bytes([forged[-1] ^ 1])
+    assert rx.decode(forged, "10.0.0.66") is None and rx.drops["rate_limited"] == 21  # no signature check
     assert rx.decode(hellos[40], "10.0.0.7") is not None  # another source has its own bucket
-    assert rx.decode(Codec(ALICE).encode(state(), 1.0), "10.0.0.66") is not None  # a known peer
+    assert rx.decode(Codec(ALICE).encode(state(), 1.0), "10.0.0.1") is not None  # a peer at home
     now[0] = 1.0  # ten more tokens a second later
     assert sum(rx.decode(h, "10.0.0.66") is not None for h in hellos[41:60]) == 10
+
 
 
 def test_own_datagrams_are_ignored():

@@ -1,4 +1,4 @@
-"""The deterministic race simulation (pure Python, no pygame): CONTRACTS.md section 1.
+"""The deterministic race simulation (pure Python, no pygame): docs/ARCHITECTURE.md section 1.
 
 Fixed 60 Hz step; traffic is a pure function of (seed, difficulty, time); same seed and same
 inputs give the same states on every machine. Renderers interpolate with `lerp_state`.

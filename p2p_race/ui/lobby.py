@@ -23,8 +23,9 @@ from typing import Any
 import pygame
 
 from p2p_race.match import messages as m
-from p2p_race.match.core import MatchRules
-from p2p_race.match.state import Listing
+from p2p_race.match.events import CountdownSet, HostChanged, Joined, Refused, Started
+from p2p_race.match.state import Listing, MatchRules
+from p2p_race.ranking import pick_match, ranked
 from p2p_race.ui import style
 from p2p_race.ui.screen import Screen
 
@@ -92,11 +93,8 @@ ROWS = 12
 
 
 def quick_pick(listings: list[Any], exclude: set[str] | frozenset = frozenset()) -> Any | None:
-    """Quick play's match: open (in its lobby, a racer slot free), the most racers first,
-    then the most recently announced; None when there is none (then we host)."""
-    open_ = [li for li in listings if li.phase == m.PHASE_LOBBY and li.racers < li.rules.max_racers
-             and li.match_id not in exclude]
-    return max(open_, key=lambda li: (li.racers, li.seen), default=None)
+    """Quick play's match (`p2p_race.ranking.pick_match`); None when there is none (then we host)."""
+    return pick_match(listings, to_race=True, exclude=exclude)
 
 
 class LobbyScreen(Screen):
@@ -263,10 +261,9 @@ class LobbyScreen(Screen):
             self.quick_at = None
             self.quick_play()
         if self.auto_spectate and self.snap.match is None:
-            pick = [li for li in self.listings() if li.phase != m.PHASE_FINISHED
-                    and self.auto_spectate in ("*", li.match_id)]
-            if pick:
-                self.rt.join(pick[0].match_id, m.ROLE_SPECTATOR)
+            pick = pick_match(self.snap.listings, to_race=False, match_id=self.auto_spectate)
+            if pick is not None:
+                self.rt.join(pick.match_id, m.ROLE_SPECTATOR)
                 self.auto_spectate = None
         while True:
             try:
@@ -290,24 +287,21 @@ class LobbyScreen(Screen):
                 overlay.set_match(match_id)
 
     def on_match_event(self, ev: Any) -> None:
-        if ev.kind == "refused":
-            self.message = f"refused: {ev.data.get('reason')}"
-        elif ev.kind == "joined":
-            self.message = f"joined as {ev.data['role']}"
-        elif ev.kind in ("countdown", "start"):
-            ms = self.rt.snapshot().match
-            if ms is not None and self.racing_match != ms.match_id:
-                self.open_race()
+        match ev:
+            case Refused(reason=reason):
+                self.message = f"refused: {reason}"
+            case Joined(role=role):
+                self.message = f"joined as {role}"
+            case CountdownSet() | Started():
+                ms = self.rt.snapshot().match
+                if ms is not None and self.racing_match != ms.match_id:
+                    self.open_race()
 
     def _toast_for(self, ev: Any) -> None:
         """A new host mid-match is news for a moment, not a chat line: a toast."""
-        name = getattr(ev, "name", None) or getattr(ev, "kind", None)
-        if name != "host":
+        if not isinstance(ev, HostChanged):
             return
-        data = getattr(ev, "data", None) or {}
-        match_id = data.get("match_id", getattr(ev, "match_id", None))
-        host = data.get("host", getattr(ev, "host", None))
-        host_name = data.get("host_name", getattr(ev, "host_name", "")) or "someone"
+        match_id, host, host_name = ev.match_id, ev.host, ev.host_name or "someone"
         if match_id != self._host_seen[0]:  # the first host of a match we join is no change
             self._host_seen = (match_id, host)
             return
@@ -479,9 +473,7 @@ class MatchResultScreen(Screen):
         self.backdrop = backdrop
         self.rows: list[tuple[str, int, bool, bool]] = []  # name, score, crashed, me
         if result is not None:
-            ranked = sorted(result.racers, key=lambda r: (-r.score, -(1e18 if not r.crashed else r.crash_time),
-                                                          r.peer_id))
-            self.rows = [(r.name, r.score, r.crashed, r.peer_id == my_id) for r in ranked]
+            self.rows = [(r.name, r.score, r.crashed, r.peer_id == my_id) for r in ranked(result.racers)]
             mine = result.racer(my_id)
             # a replicated score board already holds the signed result: recording it again as
             # a local run would list the same race twice among the best runs

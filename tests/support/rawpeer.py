@@ -169,22 +169,72 @@ class Flock:
             p.sock.close()
 
 
+def count(host: str, port: int, seconds: float) -> None:
+    """Count the bytes that reach host:port (the address a spoofer names as its source)."""
+    import json
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((host, port))
+    s.settimeout(0.2)
+    total = n = 0
+    print(json.dumps({"ready": True}), flush=True)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            data, _ = s.recvfrom(4096)
+        except TimeoutError:
+            continue
+        total += len(data)
+        n += 1
+        print(json.dumps({"bytes": total, "datagrams": n}), flush=True)
+    print(json.dumps({"done": True, "bytes": total, "datagrams": n}), flush=True)
+
+
+def spoof_hellos(victim: Addr, spoofed: Addr, n: int, service: str) -> dict:
+    """One plain (unpadded, ~170 B) hello and `n` padded greetings of fresh identities, all
+    from the forged source `spoofed`; returns the bytes sent."""
+    me = Identity.from_seed(b"spoofer")
+    small = Codec(me).encode(Hello(me.public_key, service, "x", 1, 0, "lobby", "", True), time.time())
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    spoof_udp(spoofed, victim, small, raw)
+    sent = len(small)
+    pace = 0.06
+    for i in range(n):
+        peer = RawPeer(Identity.from_seed(b"sp%d" % i), service, "x")
+        data = peer.hello(True)
+        peer.sock.close()
+        spoof_udp(spoofed, victim, data, raw)
+        sent += len(data)
+        time.sleep(pace)
+    raw.close()
+    return {"sent": sent, "small": len(small)}
+
+
 def main(argv: list[str]) -> int:
-    """`python -m tests.support.rawpeer flock HOST PORT N SECONDS SRC_IP[,SRC_IP...] [SERVICE]`:
-    prints one JSON line when done (joined, bytes sent)."""
+    """`python -m tests.support.rawpeer MODE ...`, one JSON line of results at the end:
+    flock HOST PORT N SECONDS SRC_IP[,SRC_IP...]   identities that join and beat
+    count HOST PORT SECONDS                         bytes arriving at HOST:PORT
+    spoof VICTIM VPORT SRC SPORT N                  spoofed-source hellos"""
     import json
 
     from discovery.txt import SERVICE_TYPE
 
-    if argv[0] == "flock":
+    mode = argv[0]
+    if mode == "flock":
         host, port, n, seconds, srcs = argv[1], int(argv[2]), int(argv[3]), float(argv[4]), argv[5].split(",")
-        flock = Flock(argv[6] if len(argv) > 6 else SERVICE_TYPE, n, srcs)
+        flock = Flock(SERVICE_TYPE, n, srcs)
         print(json.dumps({"ready": True}), flush=True)
         flock.run((host, port), seconds)
         print(json.dumps({"joined": len(flock.joined), "sent_bytes": flock.sent_bytes}), flush=True)
         flock.close()
-        return 0
-    raise SystemExit(f"unknown mode {argv[0]}")
+    elif mode == "count":
+        count(argv[1], int(argv[2]), float(argv[3]))
+    elif mode == "spoof":
+        res = spoof_hellos((argv[1], int(argv[2])), (argv[3], int(argv[4])), int(argv[5]), SERVICE_TYPE)
+        print(json.dumps(res), flush=True)
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    return 0
 
 
 if __name__ == "__main__":
