@@ -329,21 +329,25 @@ class ChatService:
         conn = Conn(reader, writer)
         conn.frames = FrameReader(reader, PEER_FRAME, idle_timeout=HELLO_TIMEOUT,
                                   frame_timeout=HELLO_TIMEOUT, budget=self.budget)
-        conn.send(self._hello())
-        reply = await self._read_json(conn)
-        self._dialing.discard(addr)
-        if not self._peer_hello_ok(conn, reply, addr):
-            conn.close()
-            if addr in self.learned:
-                self._forget(addr)  # only a peer said a service was there: there is none
-            else:
-                self._dial_failed(addr, DIAL_BACKOFF_MAX)
-            return
-        if not self._admit(conn, "peer"):
-            return
-        self._dials.ok(addr)
-        self.learned.pop(addr, None)
-        await self._run_peer(conn)
+        try:
+            conn.send(self._hello())
+            reply = await self._read_json(conn)
+            self._dialing.discard(addr)
+            if not self._peer_hello_ok(conn, reply, addr):
+                conn.close()
+                if addr in self.learned:
+                    self._forget(addr)  # only a peer said a service was there: there is none
+                else:
+                    self._dial_failed(addr, DIAL_BACKOFF_MAX)
+                return
+            if not self._admit(conn, "peer"):
+                return
+            self._dials.ok(addr)
+            self.learned.pop(addr, None)
+            await self._run_peer(conn)
+        finally:
+            self._dialing.discard(addr)
+            conn.frames.release()  # bytes left after the hello go back to the shared budget
 
     async def _read_json(self, conn: Conn) -> dict[str, Any] | None:
         """The connection's next frame as JSON, or None when it ended, broke the framing or
@@ -598,7 +602,7 @@ class ChatService:
                 "clock": h.clock, "drops": dict(h.drops + self.node.drops),
                 "links": sorted(c.peer_id for c in self.conns if c.role == "peer"),
                 "clients": sum(1 for c in self.conns if c.role == "client"),
-                "pending": len(self.pending), "refused": dict(self.refused),
+                "pending": len(self.pending), "refused": dict(self.refused), "buffered": self.budget.used,
                 "known": len(self.known), "learned": len(self.learned), "dialing": len(self._dialing),
                 "pid": os.getpid()}
 

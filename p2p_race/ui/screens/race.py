@@ -78,6 +78,7 @@ class RaceScreen(Screen):
         self.on_leave = on_leave
         self.follow: str | None = None  # the car watched after a crash (a name); None = the leader
         self.resume_left = 0.0
+        self._paused = False  # the pause menu is open over us (practice resumes with a 3-2-1)
         self.live = mode == "match"  # keeps running under the pause menu (App.frame)
         self.chat_feed = mode == "match"  # offline practice: no chat lines beside the car
         self.renderer = RaceRenderer(app.sprites)
@@ -196,7 +197,7 @@ class RaceScreen(Screen):
             self.phase = "spectating"
 
     def on_enter(self) -> None:
-        if getattr(self, "_paused", False):  # back from the pause menu
+        if self._paused:  # back from the pause menu
             self._paused = False
             if self.phase == "racing" and self.mode != "match":
                 self.resume_left = RESUME_COUNT
