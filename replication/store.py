@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from p2p_race import reconcile
 from p2p_race.errors import UserError
 from replication.records import MatchResult, preferred
 
@@ -127,7 +128,7 @@ class PlayerStats:
 
 
 def bucket_of(match_id: str) -> int:
-    return hashlib.sha256(match_id.encode("utf-8")).digest()[0] % BUCKETS
+    return reconcile.bucket_of(match_id, BUCKETS)
 
 
 def item_hash(match_id: str, outcome: bytes) -> int:
@@ -137,7 +138,7 @@ def item_hash(match_id: str, outcome: bytes) -> int:
 
 
 def recent_json(r: MatchResult) -> dict:
-    """One entry of the leaderboard's `recent` list (DESIGN.md section 3)."""
+    """One entry of the leaderboard's `recent` list (docs/ARCHITECTURE.md section 10)."""
     return {"match_id": r.match_id, "winner": r.winner_name, "scores": r.scores, "t": r.finished_at}
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from p2p_race.match import MatchConfig
 from p2p_race.match import messages as m
-from p2p_race.match.core import HOST
+from p2p_race.match.machine import Role
 from tests.support.matchsim import SimMatch, check, run_seed
 from tests.support.simnet import Faults
 
@@ -78,7 +78,7 @@ def test_old_host_returns_as_member():
     assert new is not None and new.pid != old.pid and new.core.match.term > old_term
     net.restart(old.pid, old)
     net.run_for(0.3)
-    assert old.core.match.state != HOST
+    assert old.core.match.role != Role.HOST
     assert old.core.match.host == new.pid
     assert [p.pid for p in sim.alive() if p.core.is_host] == [new.pid]
     net.run_for(30, stop=sim.done)
