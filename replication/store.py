@@ -260,6 +260,10 @@ class ResultStore:
                     log.exception("result listener failed")
         return statuses
 
+    def holds(self, r: MatchResult) -> bool:
+        """We hold a result of this match with the same outcome (an offer of it changes nothing)."""
+        return self._outcomes([r.match_id]).get(r.match_id) == _outcome_or_none(r)
+
     def _outcomes(self, match_ids: list[str]) -> dict[str, bytes]:
         out = {}
         for mid in set(match_ids):

@@ -243,6 +243,9 @@ class SyncPeer:
                 continue
             # Bound the work one key (or one connection) can make us do: every record is
             # replayed before it is stored, and keys cost nothing to make.
+            if self.store.holds(r):
+                parsed.append(r)  # a copy of what we hold: no replay, no quota
+                continue
             if self._per_key[r.signer_key] >= MAX_PER_KEY or sum(self._per_key.values()) >= MAX_VERIFIED:
                 self.stats["over_limit"] += 1
                 continue

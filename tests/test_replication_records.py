@@ -10,8 +10,8 @@ from dataclasses import replace
 import pytest
 
 from p2p_race.identity import Identity
-from replication.fixtures import identity, make_result
 from replication.evidence import accept_problem
+from replication.fixtures import identity, make_result
 from replication.records import MatchResult, RacerResult, adjudicate
 
 

@@ -1,0 +1,179 @@
+"""Input-verified racing: every peer re-simulates every racer from its streamed inputs.
+
+Racers send, with each state, the run-length coded inputs of their last `WINDOW_TICKS`
+ticks (`InputRecorder.window`), so a lost datagram loses nothing. Each peer keeps one
+`p2p_race.replay.verify.CarReplay` per racer (`LiveVerifier`), feeds it the new ticks of
+each window and accepts a claimed state only when the replay at that tick is exactly it.
+A crash is what the replay says: a car that drives through traffic is crashed here too,
+whatever it claims. A racer whose claims and replay differ once is *diverged*: excluded
+from the result by every peer (the host leaves it out; members refuse a result that has
+it), with a `diverged` event the UI shows.
+
+At the end the racer signs (match, hash of its input codes, its outcome) and sends the
+signature with its final report; the host builds the result from the replayed outcomes
+and carries the attestations, the logs and its term proof (`build_result`); members rebuild
+the same evidence from their own replays (`complete`) to store a full, checkable record.
+Pure: no sockets, no clocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from p2p_race.replay.codec import decode_runs, encode_log, encode_runs
+from p2p_race.replay.verify import CarReplay, Outcome, log_hash_of, remember, shared_traffic
+from p2p_race.sim.rules import Inputs, Rules
+from replication.records import MatchResult, RacerResult, attestation_bytes
+
+WINDOW_TICKS = 240  # 4 s of inputs ride along with every state (redundancy against loss)
+MAX_WINDOW_BYTES = 200  # wire bound of a window; a busier window is cut to fit
+GAP = "lost more than 4 s of its inputs"
+
+
+class InputRecorder:
+    """The local racer's inputs, one code per simulated tick (tick k's input is codes[k-1])."""
+
+    def __init__(self) -> None:
+        self.codes = bytearray()
+
+    def record(self, inputs: Inputs) -> None:
+        from p2p_race.replay.codec import code_of
+
+        self.codes.append(code_of(inputs))
+
+    def window(self) -> tuple[int, bytes]:
+        """(first tick, RLE runs) of the most recent inputs that fit `MAX_WINDOW_BYTES`."""
+        n = len(self.codes)
+        ticks = min(n, WINDOW_TICKS)
+        while True:
+            runs = encode_runs(bytes(self.codes[n - ticks:]))
+            if len(runs) <= MAX_WINDOW_BYTES or ticks <= 1:
+                return n - ticks + 1, runs
+            ticks = ticks * 3 // 4
+
+    def log_hash(self) -> bytes:
+        return log_hash_of(bytes(self.codes))
+
+
+def attestation(match_id: str, rules: Rules, codes: bytes, outcome: Outcome) -> bytes:
+    """The bytes a racer signs at the end of its drive (replication.records.attestation_bytes)."""
+    return attestation_bytes(match_id, rules.seed, rules.time_limit, rules.difficulty, log_hash_of(codes),
+                             outcome.score, outcome.distance, outcome.crashed, outcome.crash_time)
+
+
+@dataclass
+class _Car:
+    replay: CarReplay
+    diverged: str | None = None
+    gap: bool = False
+    key: bytes = b""
+    attestation: bytes = b""  # the racer's signature over its outcome (from its final report)
+    final_tick: int = -1
+
+
+@dataclass
+class LiveVerifier:
+    """Every racer's car of one match, replayed from the inputs it streams."""
+
+    match_id: str
+    rules: Rules
+    cars: dict[str, _Car] = field(default_factory=dict)
+
+    def car(self, peer_id: str) -> _Car:
+        c = self.cars.get(peer_id)
+        if c is None:
+            c = self.cars[peer_id] = _Car(CarReplay(self.rules, peer_id, shared_traffic(self.rules)))
+        return c
+
+    def diverged(self, peer_id: str) -> str | None:
+        c = self.cars.get(peer_id)
+        return c.diverged if c is not None else None
+
+    def check(self, peer_id: str, first_tick: int, runs: bytes, tick: int, x: float, y: float,
+              speed: float, score: int, distance: float, crashed: bool, crash_time: float) -> str | None:
+        """Feed a state's input window and compare the claimed state with the replay.
+        Returns why the racer's stream diverges (it is then excluded for good), or None."""
+        c = self.car(peer_id)
+        if c.diverged is not None:
+            return c.diverged
+        rp = c.replay
+        if tick <= rp.tick:
+            return None  # old news (reordered or repeated): already verified past it
+        try:
+            codes = decode_runs(runs, WINDOW_TICKS)
+        except ValueError as exc:
+            return self._diverge(c, f"malformed inputs ({exc})")
+        if not codes or first_tick < 1 or first_tick + len(codes) - 1 != tick:
+            return self._diverge(c, "inputs do not lead to the state's tick")
+        if not rp.feed_window(first_tick, codes):
+            c.gap = True
+            return self._diverge(c, GAP)
+        if rp.error is not None:
+            return self._diverge(c, rp.error)
+        if not rp.matches(tick, x, y, speed, score, distance, crashed, crash_time):
+            st = rp.state
+            why = "claims a crash its inputs do not produce" if crashed and not st.crashed else \
+                "drove through traffic: its inputs crash" if st.crashed and not crashed else \
+                "states its inputs do not produce"
+            return self._diverge(c, why)
+        return None
+
+    def final(self, peer_id: str, key: bytes, attestation_sig: bytes, verify_sig) -> str | None:
+        """The racer's final report was checked as a state: its drive must be over and its
+        signature must cover the replayed outcome."""
+        c = self.car(peer_id)
+        if c.diverged is not None:
+            return c.diverged
+        rp = c.replay
+        if not rp.finished:
+            return self._diverge(c, "final report before the end of its drive")
+        signed = attestation(self.match_id, self.rules, bytes(rp.codes), rp.outcome())
+        if not verify_sig(key, attestation_sig, signed):
+            return self._diverge(c, "final report with a bad attestation")
+        c.key, c.attestation, c.final_tick = key, attestation_sig, rp.tick
+        remember(rp)
+        return None
+
+    def _diverge(self, c: _Car, why: str) -> str:
+        c.diverged = why
+        return why
+
+    def outcome(self, peer_id: str) -> Outcome:
+        return self.car(peer_id).replay.outcome()
+
+    # -- the record's evidence ---------------------------------------------------------------
+    def racer_entry(self, peer_id: str, name: str, key: bytes, upto: int | None = None) -> tuple[RacerResult, bytes]:
+        """One racer's entry and encoded log, from our replay (cut at tick `upto` when the
+        host heard less of an abandoned racer than we did)."""
+        c = self.car(peer_id)
+        codes = bytes(c.replay.codes)
+        if upto is not None and upto < len(codes) and not c.attestation:
+            cut = CarReplay(self.rules, peer_id, shared_traffic(self.rules))
+            cut.feed(codes[:upto])
+            codes, out = codes[:upto], cut.outcome()
+        else:
+            out = c.replay.outcome()
+        signed = bool(c.attestation) and not out.abandoned
+        entry = RacerResult(peer_id, name, out.score, out.distance, out.crashed, out.crash_time,
+                            key=c.key or key, log_hash=log_hash_of(codes),
+                            attestation=c.attestation if signed else b"", abandoned=out.abandoned)
+        return entry, encode_log(codes)
+
+    def complete(self, result: MatchResult, keys: dict[str, bytes], term_proof: bytes) -> MatchResult | None:
+        """The host's signed result with its evidence rebuilt from our own replays, or None
+        when we lack some of it (the full record then comes later, through score sync)."""
+        entries, logs = [], []
+        for r in result.racers:
+            if r.peer_id not in self.cars:
+                return None
+            upto = round(r.crash_time * 60) if r.abandoned else None
+            entry, lg = self.racer_entry(r.peer_id, r.name, keys.get(r.peer_id, b""), upto)
+            entries.append(replace(entry, samples=r.samples))
+            logs.append(lg)
+        full = replace(result, racers=tuple(entries), logs=tuple(logs), term_proof=term_proof)
+        if full.outcome_hash() != result.outcome_hash():
+            return None
+        want = result.evidence_digest or result.evidence_hash()
+        if full.evidence_hash() != want:
+            return None
+        return replace(full, evidence_digest=b"")
