@@ -1,0 +1,79 @@
+"""`p2p-race replay`: every stored match replays to its stored result; the window plays it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pygame
+import pytest
+
+from p2p_race.config import Config
+from p2p_race.replay.view import MatchReplay, stored_outcome
+from p2p_race.ui.app import App
+from p2p_race.ui.screens.replay import ReplayScreen, open_replay
+from p2p_race.ui.testing import Driver
+from replication.fixtures import make_result
+from replication.store import ResultStore
+from tests.support.proc import cli_env, p2p_race_cmd
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_replaying_every_stored_match_reproduces_its_result(seed, data_dir):
+    """Property over many seeds and difficulties: store, read back, replay, compare."""
+    store = ResultStore(data_dir)
+    r = make_result(100 + seed, difficulty=("easy", "normal", "hard")[seed % 3],
+                    players=("ann", "bob", "cyd", "dee")[: 2 + seed % 3])
+    store.add(r)
+    for held in store.all():
+        view = MatchReplay(held)
+        view.run_to_end()
+        assert view.outcome() == stored_outcome(held)
+        assert view.outcome()["winner_id"] == held.winner_id
+
+
+def test_headless_json_prints_the_replayed_outcome_equal_to_the_stored_one(data_dir):
+    store = ResultStore(data_dir)
+    r = make_result(42, players=("ann", "bob", "cyd"))
+    store.add(r)
+    store.close()
+    run = subprocess.run(p2p_race_cmd("replay", r.match_id[:6], "--headless", "--json", "--data-dir", str(data_dir)),
+                         env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["equals_stored"] is True and out["winner_id"] == r.winner_id
+    assert [x["score"] for x in out["racers"]] == [x.score for x in r.racers]
+    bad = subprocess.run(p2p_race_cmd("replay", "nope", "--headless", "--data-dir", str(data_dir)),
+                         env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no stored match" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_replay_window_pauses_changes_speed_and_follows_any_car(data_dir):
+    store = ResultStore(data_dir)
+    r = make_result(43, players=("ann", "bob", "cyd"))
+    store.add(r)
+    store.close()
+    app = App(Config(), data_dir)
+    try:
+        assert open_replay(app, r.match_id)
+        screen = app.stack[-1]
+        assert isinstance(screen, ReplayScreen)
+        d = Driver(app)
+        d.run(0.5)
+        t1 = screen.view.time
+        assert t1 > 0.3
+        d.press(pygame.K_SPACE)
+        d.run(0.5)
+        assert screen.view.time == t1  # paused
+        d.press(pygame.K_SPACE, pygame.K_4)
+        d.run(0.5)
+        assert screen.view.time - t1 > 1.5  # 4x
+        first = screen.replay.followed
+        d.press(pygame.K_RIGHT)
+        assert screen.replay.followed != first and screen.local_name == screen.replay.local_name
+        d.shot("replay")
+        d.press(pygame.K_ESCAPE)
+        assert not any(isinstance(s, ReplayScreen) for s in app.stack)
+        assert open_replay(app, "0" * 16) is False
+    finally:
+        app.close()
