@@ -362,8 +362,8 @@ def _failover_real(runs: int) -> tuple[list[float], list[float], list[float], in
 def _failover_sim(seeds: int) -> list[float]:
     from p2p_race.match import messages as m
     from p2p_race.match.core import MatchConfig
+    from tests.support.matchsim import SimMatch
     from tests.support.simnet import Faults
-    from tests.test_match_sim import SimMatch
 
     out = []
     for seed in range(seeds):

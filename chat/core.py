@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chat.history import BUCKETS, AddResult, History
+from chat.limits import KeyedBuckets
 from chat.message import ChatMessage, InvalidMessage, content_id
 
 Link = Hashable
@@ -47,6 +48,9 @@ MAX_IDS = 12_000
 # converge while a flood of fresh keys costs the flooder, not us. Serving is capped so a
 # peer cannot make us send the whole log over and over.
 PUSH_BURST, PUSH_RATE = 200.0, 50.0
+# Per author, by our clock, over all links: the unsolicited new lines of one identity we
+# take (the log's own rate rule counts by the author's clock, which the author picks).
+AUTHOR_BURST, AUTHOR_RATE = 20.0, 2.0
 SERVE_BURST, SERVE_RATE = 12_000.0, 5_000.0
 
 
@@ -84,7 +88,7 @@ class ChatNode:
     def __init__(self, history: History | None = None, *, wall: Callable[[], float] = time.time,
                  digest_interval: float = DIGEST_INTERVAL, offer_interval: float = OFFER_INTERVAL,
                  request_timeout: float = REQUEST_TIMEOUT) -> None:
-        self.history = history or History()
+        self.history = history if history is not None else History()
         self.wall = wall
         self.digest_interval = digest_interval
         self.offer_interval = offer_interval
@@ -93,6 +97,7 @@ class ChatNode:
         self._wanted: dict[str, float] = {}  # id -> when requested
         self.drops: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
+        self.authors = KeyedBuckets(AUTHOR_BURST, AUTHOR_RATE)
 
     # -- links ----------------------------------------------------------------------------
     def link_up(self, link: Link, now: float) -> Actions:
@@ -223,17 +228,26 @@ class ChatNode:
         for item in items:
             try:
                 msg = ChatMessage.from_wire(item)
-                if solicited and content_id(msg.content()) not in self._wanted:
+                msg_id = content_id(msg.content())
+                unsolicited = not solicited or msg_id not in self._wanted
+                if solicited and unsolicited:
                     # answers we never asked for count against the push budget
                     st.refill(now)
                     if st.push_tokens < 1:
                         self.drops["push_over_budget"] += 1
                         continue
                     st.push_tokens -= 1
+                trusted = False
+                if unsolicited and not self.history.known(msg_id):
+                    # verified first: a forged line must not spend the real author's budget
+                    msg, trusted = msg.verified(self.history.verifier), True
+                    if not self.authors.take(msg.author_key, now):
+                        self.drops["author_over_budget"] += 1  # sync brings it later, at our pace
+                        continue
             except InvalidMessage as exc:
                 self.history.drops[exc.reason] += 1
                 continue
-            res = self.history.add(msg, wall)
+            res = self.history.add(msg, wall, trusted=trusted)
             acts.removed += res.removed
             if res.new is not None:
                 self._wanted.pop(res.new.id, None)

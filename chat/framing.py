@@ -11,10 +11,11 @@ import asyncio
 import json
 from typing import Any
 
-from p2p_race.framing import FrameError, frame
+from p2p_race.framing import FrameDecoder, FrameError, FrameReader, ReadBudget, frame
 from p2p_race.framing import read_frame as read_body
 
-__all__ = ["MAX_FRAME", "FrameError", "decode_body", "encode_frame", "read_frame", "write_frame"]
+__all__ = ["MAX_FRAME", "FrameDecoder", "FrameError", "FrameReader", "ReadBudget", "decode_body",
+           "encode_frame", "read_frame", "write_frame"]
 
 MAX_FRAME = 4 * 1024 * 1024  # a full 5,000-message history answer fits
 

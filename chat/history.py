@@ -5,19 +5,29 @@ of the order they arrived in, so peers that have seen the same messages hold the
 in the same order. Every rule below keeps that property:
 
 - order: (Lamport clock, author id, message id), a total order;
-- bound: the newest `capacity` messages by that order; once full, older ones are refused;
+- bound: at most `capacity` messages; when over, the oldest line of the author holding the
+  most lines goes (ties: the greater author id). Each author thus keeps a fair share: one
+  identity, or a swarm of fresh ones, can only push other authors down to the share the
+  swarm itself gets, never evict an author that holds fewer lines than each swarm member;
 - per-author rate: at most `burst` messages per author and kind (lines; system notices)
   per aligned `window_ms` of the author's own clock; when more arrive, the ones with the smallest (t, id) stay, whichever
   came first. A flood is therefore dropped the same way on every peer, and counted;
 - refused ids are remembered (bounded) so sync never asks for them again.
 
-Only the "from the future" check reads the receiver's clock; it never refuses for good
-(the message is accepted later), so it cannot split histories.
+Two checks read what the receiver holds, and neither refuses for good (the message is
+accepted later, once it fits), so they cannot split histories:
+- "from the future": stamped more than FUTURE_MS ahead of the receiver's wall clock;
+- "clock_ahead": a Lamport clock beyond `clock_ceiling` (the highest clock held plus
+  CLOCK_AHEAD, or the milliseconds since CLOCK_EPOCH_MS by the receiver's wall clock,
+  whichever is higher). Honest clocks count messages, never milliseconds, so they stay far
+  below the wall bound; a line at 2**62 - 1 is refused, never adopted, and an attacker
+  can raise the clock by at most CLOCK_AHEAD per accepted line.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,6 +39,8 @@ CAPACITY = 5000
 RATE_BURST = 5
 RATE_WINDOW_MS = 5000
 FUTURE_MS = 300_000  # a message stamped more than 5 min ahead of our clock waits
+CLOCK_AHEAD = 1000  # how far past the highest held clock a line may jump
+CLOCK_EPOCH_MS = 1_577_836_800_000  # 2020-01-01: the wall bound on clocks counts ms from here
 REFUSED_MEMORY = 20_000
 BUCKETS = 64  # second-level digests: on a mismatch only the differing buckets' ids travel
 
@@ -61,6 +73,8 @@ class History:
         self.by_id: dict[str, ChatMessage] = {}
         self._keys: list[tuple[int, str, str]] = []
         self._windows: dict[tuple[str, int, int], list[tuple[int, str]]] = {}
+        self._by_author: dict[str, list[tuple[int, str, str]]] = {}
+        self._largest: list[tuple[int, int, str]] = []  # lazy heap of (-count, -author, author)
         self.refused: OrderedDict[str, str] = OrderedDict()
         self.drops: Counter[str] = Counter()
         self.clock = 0  # the highest Lamport clock seen (the next own message uses clock + 1)
@@ -104,6 +118,14 @@ class History:
         window = self._windows.get((msg.author_id, msg.kind, msg.t_ms // self.rate_window_ms), [])
         return len(window) >= self.rate_burst
 
+    def clock_ceiling(self, now_wall: float | None) -> int:
+        """The highest Lamport clock a new line may carry here (see the module docstring)."""
+        wall = int(now_wall * 1000) - CLOCK_EPOCH_MS if now_wall is not None else 0
+        return max(self.clock + CLOCK_AHEAD, wall)
+
+    def author_count(self, author_id: str) -> int:
+        return len(self._by_author.get(author_id, ()))
+
     def known(self, msg_id: str) -> bool:
         """Stored or refused for good: no need to fetch it."""
         return msg_id in self.by_id or msg_id in self.refused
@@ -136,9 +158,8 @@ class History:
             return self._drop(exc.reason)
         if now_wall is not None and msg.t_ms > now_wall * 1000 + FUTURE_MS:
             return self._drop("future")
-        if len(self.by_id) >= self.capacity and msg.key < self._keys[0]:
-            self._refuse(msg.id, "too_old")
-            return self._drop("too_old")
+        if msg.clock > self.clock_ceiling(now_wall):
+            return self._drop("clock_ahead")
         result = AddResult()
         wkey = (msg.author_id, msg.kind, msg.t_ms // self.rate_window_ms)
         window = self._windows.setdefault(wkey, [])
@@ -156,16 +177,21 @@ class History:
         bisect.insort(window, slot)
         self.by_id[msg.id] = msg
         bisect.insort(self._keys, msg.key)
+        mine = self._by_author.setdefault(msg.author_id, [])
+        bisect.insort(mine, msg.key)
+        self._push_count(msg.author_id)
         self._flip(msg.id, 1)
-        self.clock = max(self.clock, msg.clock)
         while len(self.by_id) > self.capacity:
-            oldest = self._keys[0][2]
+            oldest = self._by_author[self._largest_author()][0][2]
             self._remove(oldest)
             self._refuse(oldest, "too_old")
-            result.removed.append(oldest)
+            if oldest != msg.id:
+                result.removed.append(oldest)
         if msg.id in self.by_id:
+            self.clock = max(self.clock, msg.clock)
             result.new = msg
         else:
+            self.drops["too_old"] += 1
             result.reason = "too_old"
         return result
 
@@ -173,14 +199,24 @@ class History:
                  *, trusted: bool = False) -> list[AddResult]:
         return [self.add(m, now_wall, trusted=trusted) for m in msgs]
 
+    def forget(self, ids: Iterable[str]) -> None:
+        """Take lines back out without refusing them (they could not be stored: they may
+        come again once they can)."""
+        for msg_id in ids:
+            self._remove(msg_id)
+
     # -- internals ------------------------------------------------------------------------
     def _remove(self, msg_id: str) -> None:
         msg = self.by_id.pop(msg_id, None)
         if msg is None:
             return
-        i = bisect.bisect_left(self._keys, msg.key)
-        if i < len(self._keys) and self._keys[i] == msg.key:
-            del self._keys[i]
+        _discard(self._keys, msg.key)
+        mine = self._by_author.get(msg.author_id)
+        if mine is not None:
+            _discard(mine, msg.key)
+            if not mine:
+                del self._by_author[msg.author_id]
+            self._push_count(msg.author_id)
         self._flip(msg_id, -1)
         wkey = (msg.author_id, msg.kind, msg.t_ms // self.rate_window_ms)
         window = self._windows.get(wkey)
@@ -190,6 +226,22 @@ class History:
                 window.remove(slot)
             if not window:
                 del self._windows[wkey]
+
+    def _push_count(self, author_id: str) -> None:
+        n = len(self._by_author.get(author_id, ()))
+        if n:
+            heapq.heappush(self._largest, (-n, -int(author_id, 16), author_id))
+        if len(self._largest) > 4 * len(self._by_author) + 64:  # drop stale entries
+            self._largest = [(-len(v), -int(a, 16), a) for a, v in self._by_author.items()]
+            heapq.heapify(self._largest)
+
+    def _largest_author(self) -> str:
+        """The author holding the most lines (ties: the greatest id), via the lazy heap."""
+        while True:
+            neg, _, author = self._largest[0]
+            if len(self._by_author.get(author, ())) == -neg:
+                return author
+            heapq.heappop(self._largest)
 
     def _flip(self, msg_id: str, delta: int) -> None:
         v = int(msg_id, 16)
@@ -208,6 +260,12 @@ class History:
         if count:
             self.drops[reason] += 1
         return AddResult(reason=reason)
+
+
+def _discard(keys: list, key: tuple) -> None:
+    i = bisect.bisect_left(keys, key)
+    if i < len(keys) and keys[i] == key:
+        del keys[i]
 
 
 def _with_id(msg: ChatMessage, msg_id: str) -> ChatMessage:

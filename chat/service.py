@@ -12,8 +12,8 @@ message carries its author's signature and is verified by every receiver.
 
 One port serves both: the first frame of a connection says whether it is a peer service
 (`{"t": "hello", "role": "peer", ...}`) or a client (`"role": "client"`). A single
-instance per data dir is guaranteed by an flock on `chat.lock` (released by the kernel
-even on SIGKILL); `chat.json` says where the running one listens.
+instance per data dir is guaranteed by an OS file lock on `chat.lock` (released by the
+OS even on SIGKILL); `chat.json` says where the running one listens.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import errno
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterable
@@ -33,26 +32,47 @@ from pathlib import Path
 from typing import Any
 
 from chat.core import ChatNode
-from chat.framing import FrameError, read_frame, write_frame
+from chat.framing import FrameError, FrameReader, ReadBudget, decode_body, write_frame
 from chat.history import History
+from chat.limits import KeyedBuckets, Limits
 from chat.message import KIND_SYSTEM, LOBBY, ChatMessage, InvalidMessage
 from chat.peers import PeerSource, StaticPeers, chat_addr_of_game_peer, parse_addr
-from chat.store import ChatStore
+from chat.store import ChatStore, StoreError
 from chat.supervisor import InstanceLock, write_info
 from p2p_race import netinfo
 from p2p_race.identity import Identity, load_or_create
+from p2p_race.stopsignals import on_stop_signals
 
 log = logging.getLogger("chat.service")
 
 Addr = tuple[str, int]
 TICK = 0.1
 DIAL_INTERVAL = 0.5
-DIAL_BACKOFF_MAX = 5.0
+DIAL_BACKOFF_MAX = 30.0  # an address we were told about is tried at most this rarely
+MAX_DIALING = 4  # outgoing connection attempts in flight at once
+LEARNED_PER_HELLO = 8  # addresses taken from one peer's hello
+LEARNED_FAILS = 3  # a learned address that failed this often in a row is forgotten
+MAX_LEARNED = 64  # learned (not configured, not discovered) addresses kept at once
 HELLO_TIMEOUT = 3.0
 MAX_CLIENT_HISTORY = 5000
-MAX_CONNS = 256
+# Admission (see docs/ARCHITECTURE.md, chat): caps before and after the hello, fair per
+# source address; when a class is full the newcomer takes the slot of the idlest
+# connection of the address holding the most, so one host cannot lock the others out.
+MAX_PENDING, MAX_PENDING_PER_ADDR = 64, 8
+MAX_CLIENTS, MAX_CLIENTS_PER_ADDR = 192, 32
+MAX_PEERS, MAX_PEERS_PER_ADDR = 64, 16
+IDLE_TIMEOUT = 30.0  # no frame at all for this long: gone (clients ask for peers every 2 s)
+FRAME_TIMEOUT = 10.0  # a frame begun must be complete within this
+HELLO_FRAME, CLIENT_FRAME, PEER_FRAME = 16 * 1024, 64 * 1024, 1024 * 1024
+READ_BUDGET = 8 * 1024 * 1024  # partial-frame bytes held for all connections together
 MAX_BUFFERED = 16 * 1024 * 1024  # bytes queued for one connection before we give up on it
-MAX_KNOWN = 512
+# Client lines, by our clock: stored lines per author; submits per connection and per
+# source address; identities new to this service per source address.
+AUTHOR_BURST, AUTHOR_RATE = 10.0, 1.5
+CONN_BURST, CONN_RATE = 30.0, 5.0
+ADDR_BURST, ADDR_RATE = 60.0, 10.0
+NEW_AUTHOR_BURST, NEW_AUTHOR_RATE = 32.0, 0.1
+HIST_BURST, HIST_RATE = 4.0, 0.2  # full-history answers per connection
 
 
 class Conn:
@@ -69,6 +89,8 @@ class Conn:
         self.channel: str | None = None  # a client's subscription (None: all)
         self.subscribed = False
         self.closed = False
+        self.frames: FrameReader | None = None
+        self.last_rx = time.monotonic()
 
     def send(self, frame: dict[str, Any]) -> None:
         if self.closed:
@@ -110,7 +132,9 @@ class ChatService:
         self.sources: list[PeerSource] = [StaticPeers(peers), *sources]
         self.announce = announce
         self.conns: set[Conn] = set()
+        self.pending: set[Conn] = set()  # accepted, hello not yet read
         self.known: dict[Addr, str] = {}  # service address -> peer id ("" until hello)
+        self.learned: dict[Addr, int] = {}  # addresses only a peer's hello named -> failures
         self._dialing: set[Addr] = set()
         self._next_dial: dict[Addr, float] = {}
         self._backoff: dict[Addr, float] = {}
@@ -118,15 +142,24 @@ class ChatService:
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task] = []
         self._stopped = asyncio.Event()
+        self.budget = ReadBudget(READ_BUDGET)
+        self.limits = Limits(conn=KeyedBuckets(CONN_BURST, CONN_RATE),
+                             addr=KeyedBuckets(ADDR_BURST, ADDR_RATE))
+        self.author_lines = KeyedBuckets(AUTHOR_BURST, AUTHOR_RATE)
+        self.new_authors = KeyedBuckets(NEW_AUTHOR_BURST, NEW_AUTHOR_RATE)
+        self.learn_budget = KeyedBuckets(LEARNED_PER_HELLO, LEARNED_PER_HELLO / 300)
+        self.hist_budget = KeyedBuckets(HIST_BURST, HIST_RATE)
+        self.refused: dict[str, int] = {}  # admission refusals and sheddings, by reason
         self.started_at = time.time()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         if self.store is not None:
-            n = self.store.load_into(self.node.history)
+            n = self.store.load_into(self.node.history, time.time())
             log.info("loaded %d messages from %s", n, self.store.path)
-        self._server = await asyncio.start_server(self._accept, self.host, self.port,
-                                                  limit=1 << 16, reuse_address=True)
+        # asyncio's default reuse_address: on POSIX only (on Windows SO_REUSEADDR would let
+        # a second service share the port instead of moving to a free one)
+        self._server = await asyncio.start_server(self._accept, self.host, self.port, limit=1 << 16)
         self.port = self._server.sockets[0].getsockname()[1]
         for src in self.sources:
             await src.start(self)
@@ -146,7 +179,7 @@ class ChatService:
             t.cancel()
         if self._server is not None:
             self._server.close()
-        for c in list(self.conns):
+        for c in list(self.conns | self.pending):
             c.close()
         if self.store is not None:
             self.store.close()
@@ -173,16 +206,27 @@ class ChatService:
         return res.new
 
     def submit(self, msg: ChatMessage, source: Conn | None):
+        """Store and flood a line; `res.new` is set only once it is on disk."""
         res, acts = self.node.submit(msg, time.monotonic(), source)
-        self._apply(acts)
+        if not self._apply(acts) and res.new is not None:
+            res.new, res.reason = None, "store_failed"
         return res
 
-    def _apply(self, acts) -> None:
+    def _apply(self, acts) -> bool:
+        """Make the node's actions happen: store first, then send. False when the store
+        failed: then the new lines are taken back out of the log and nothing is sent, so
+        no ack and no flood announces a line this peer does not hold."""
+        if acts.delivered or acts.removed:
+            if self.store is not None:
+                try:
+                    self.store.save(acts.delivered, acts.removed)
+                except StoreError as exc:
+                    log.error("%s; acknowledging nothing until it can be written", exc)
+                    self.node.history.forget([m.id for m in acts.delivered])
+                    return False
         for link, frame in acts.sends:
             link.send(frame)
         if acts.delivered or acts.removed:
-            if self.store is not None:
-                self.store.save(acts.delivered, acts.removed)
             for c in list(self.conns):
                 if c.role != "client" or not c.subscribed:
                     continue
@@ -191,6 +235,7 @@ class ChatService:
                         c.send({"t": "msg", "m": m.to_wire()})
                 if acts.removed:
                     c.send({"t": "gone", "ids": acts.removed})
+        return True
 
     # -- timers ---------------------------------------------------------------------------
     async def _ticker(self) -> None:
@@ -205,14 +250,14 @@ class ChatService:
                 try:
                     for addr in src.addresses():
                         self.known.setdefault(addr, "")
+                        self.learned.pop(addr, None)  # configured or discovered: kept for good
                 except Exception:  # noqa: BLE001 - a broken source must not stop the mesh
                     log.exception("peer source %r failed", src)
-            if len(self.known) > MAX_KNOWN:  # forget addresses that keep failing
-                for addr in [a for a in self.known if self._backoff.get(a, 0) >= DIAL_BACKOFF_MAX]:
-                    self.known.pop(addr, None)
             linked = {c.listen for c in self.conns if c.role == "peer" and c.listen}
             linked_ids = {c.peer_id for c in self.conns if c.role == "peer"}
             for addr, pid in list(self.known.items()):
+                if len(self._dialing) >= MAX_DIALING:
+                    break
                 if addr in linked or addr in self._dialing or addr in self._self_addrs:
                     continue
                 if pid and pid in linked_ids:
@@ -222,6 +267,20 @@ class ChatService:
                 self._dialing.add(addr)
                 asyncio.create_task(self._dial(addr))
             await asyncio.sleep(DIAL_INTERVAL)
+
+    def _dial_failed(self, addr: Addr, wait: float | None = None) -> None:
+        """Back off exponentially; forget an address only a peer named after a few tries."""
+        back = min(DIAL_BACKOFF_MAX, self._backoff.get(addr, DIAL_INTERVAL) * 2)
+        self._backoff[addr] = back
+        self._next_dial[addr] = time.monotonic() + max(back, wait or 0.0)
+        if addr in self.learned:
+            self.learned[addr] += 1
+            if self.learned[addr] >= LEARNED_FAILS:
+                self._forget(addr)
+
+    def _forget(self, addr: Addr) -> None:
+        for table in (self.known, self.learned, self._backoff, self._next_dial):
+            table.pop(addr, None)
 
     # -- connections ----------------------------------------------------------------------
     def _hello(self) -> dict[str, Any]:
@@ -237,52 +296,113 @@ class ChatService:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*addr, limit=1 << 16), 2.0)
         except (TimeoutError, OSError):
-            back = min(DIAL_BACKOFF_MAX, self._backoff.get(addr, DIAL_INTERVAL / 2) * 2)
-            self._backoff[addr] = back
-            self._next_dial[addr] = time.monotonic() + back
             self._dialing.discard(addr)
+            self._dial_failed(addr)
             return
         conn = Conn(reader, writer)
+        conn.frames = FrameReader(reader, PEER_FRAME, idle_timeout=HELLO_TIMEOUT,
+                                  frame_timeout=HELLO_TIMEOUT, budget=self.budget)
         conn.send(self._hello())
-        try:
-            reply = await asyncio.wait_for(read_frame(reader), HELLO_TIMEOUT)
-        except (TimeoutError, FrameError, OSError):
-            reply = None
+        reply = await self._read_json(conn)
         self._dialing.discard(addr)
         if not self._peer_hello_ok(conn, reply, addr):
             conn.close()
-            self._next_dial[addr] = time.monotonic() + DIAL_BACKOFF_MAX
+            if addr in self.learned:
+                self._forget(addr)  # only a peer said a service was there: there is none
+            else:
+                self._dial_failed(addr, DIAL_BACKOFF_MAX)
+            return
+        if not self._admit(conn, "peer"):
             return
         self._backoff.pop(addr, None)
+        self.learned.pop(addr, None)
         await self._run_peer(conn)
+
+    async def _read_json(self, conn: Conn) -> dict[str, Any] | None:
+        """The connection's next frame as JSON, or None when it ended, broke the framing or
+        stayed silent past its timeouts (the reason is counted)."""
+        assert conn.frames is not None
+        try:
+            body = await conn.frames.read()
+            if body is None:
+                return None
+            conn.last_rx = time.monotonic()
+            return decode_body(body)
+        except TimeoutError:
+            self._count("timeout")
+        except FrameError as exc:
+            self._count("budget" if "partial" in str(exc) else "bad_frame")
+        except OSError:
+            pass
+        return None
+
+    def _count(self, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def _admit(self, conn: Conn, role: str) -> bool:
+        """Take a slot for `conn` in its class (pending, client, peer), shedding the idlest
+        connection of the busiest address when the class is full; False (and closed) when
+        `conn` itself is over its address's share."""
+        cap, per_addr = {"pending": (MAX_PENDING, MAX_PENDING_PER_ADDR),
+                         "client": (MAX_CLIENTS, MAX_CLIENTS_PER_ADDR),
+                         "peer": (MAX_PEERS, MAX_PEERS_PER_ADDR)}[role]
+        pool = self.pending if role == "pending" else {c for c in self.conns if c.role == role}
+        ip = conn.remote[0]
+        mine = [c for c in pool if c.remote[0] == ip]
+        if len(mine) >= per_addr:
+            victim = min(mine, key=lambda c: c.last_rx)  # the newcomer replaces its idlest sibling
+        elif len(pool) >= cap:
+            by_ip: dict[str, list[Conn]] = {}
+            for c in pool:
+                by_ip.setdefault(c.remote[0], []).append(c)
+            busiest = max(by_ip.values(), key=len)
+            if len(busiest) <= len(mine) + 1:
+                self._count(f"{role}_full")
+                conn.close()
+                return False
+            victim = min(busiest, key=lambda c: c.last_rx)
+        else:
+            victim = None
+        if victim is not None:
+            self._count(f"{role}_shed")
+            victim.close()
+            pool.discard(victim)
+            self.pending.discard(victim)
+            self.conns.discard(victim)
+        if role == "pending":
+            self.pending.add(conn)
+        return True
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # returning normally on cancellation (shutdown) keeps asyncio from logging the
         # handler task's CancelledError as an error (Python 3.11 streams callback)
         with contextlib.suppress(asyncio.CancelledError):
-            await self._accept_inner(reader, writer)
+            conn = Conn(reader, writer)
+            try:
+                await self._accept_inner(conn)
+            finally:
+                self.pending.discard(conn)
+                if conn.frames is not None:
+                    conn.frames.release()
 
-    async def _accept_inner(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Conn(reader, writer)
-        if len(self.conns) >= MAX_CONNS:
-            log.warning("too many connections: refusing %s", conn.remote)
-            conn.close()
+    async def _accept_inner(self, conn: Conn) -> None:
+        if not self._admit(conn, "pending"):
             return
-        try:
-            first = await asyncio.wait_for(read_frame(reader), HELLO_TIMEOUT)
-        except (TimeoutError, FrameError, OSError):
-            first = None
-        if not isinstance(first, dict) or first.get("t") != "hello":
+        conn.frames = FrameReader(conn.reader, HELLO_FRAME, idle_timeout=HELLO_TIMEOUT,
+                                  frame_timeout=HELLO_TIMEOUT, budget=self.budget)
+        first = await self._read_json(conn)
+        self.pending.discard(conn)
+        if conn.closed or not isinstance(first, dict) or first.get("t") != "hello":
             conn.close()
             return
         if first.get("role") == "client":
-            await self._run_client(conn, first)
+            if self._admit(conn, "client"):
+                await self._run_client(conn, first)
             return
-        if first.get("role") != "peer":
+        if first.get("role") != "peer" or not self._peer_hello_ok(conn, first, None):
             conn.close()
             return
-        if not self._peer_hello_ok(conn, first, None):
-            conn.close()
+        if not self._admit(conn, "peer"):
             return
         conn.send(self._hello())
         await self._run_peer(conn)
@@ -301,25 +421,40 @@ class ChatService:
         conn.peer_id = pid
         conn.listen = dialed or (conn.remote[0], port)
         self.known[conn.listen] = pid
-        for item in hello.get("peers", [])[:256] if isinstance(hello.get("peers"), list) else []:
-            addr = parse_addr(item)
-            if addr is not None and addr not in self._self_addrs:
-                self.known.setdefault(addr, "")
+        self._learn(hello.get("peers"), conn.remote[0])
         return True
+
+    def _learn(self, items: Any, source_ip: str) -> None:
+        """Take a few of the addresses a peer's hello names: at most LEARNED_PER_HELLO per
+        source address per five minutes, MAX_LEARNED in all, each dropped after a few
+        failed dials, so no peer's list makes us dial more than a small multiple of it."""
+        if not isinstance(items, list):
+            return
+        now = time.monotonic()
+        for item in items[:LEARNED_PER_HELLO]:
+            addr = parse_addr(item)
+            if addr is None or addr in self.known or addr in self._self_addrs:
+                continue
+            if len(self.learned) >= MAX_LEARNED or not self.learn_budget.take(source_ip, now):
+                self._count("learn_over_budget")
+                return
+            self.known[addr] = ""
+            self.learned[addr] = 0
 
     async def _run_peer(self, conn: Conn) -> None:
         self.conns.add(conn)
+        assert conn.frames is not None
+        conn.frames.limit(PEER_FRAME, idle_timeout=IDLE_TIMEOUT, frame_timeout=FRAME_TIMEOUT)
         log.info("linked with peer %s at %s", conn.peer_id, conn.listen)
         self._apply(self.node.link_up(conn, time.monotonic()))
         try:
-            while True:
-                frame = await read_frame(conn.reader)
+            while not conn.closed:
+                frame = await self._read_json(conn)
                 if frame is None:
                     break
                 self._apply(self.node.on_frame(conn, frame, time.monotonic()))
-        except (FrameError, OSError) as exc:
-            log.info("peer %s link error: %s", conn.peer_id, exc)
         finally:
+            conn.frames.release()
             self.node.link_down(conn)
             self.conns.discard(conn)
             conn.close()
@@ -330,39 +465,37 @@ class ChatService:
     async def _run_client(self, conn: Conn, hello: dict) -> None:
         conn.role = "client"
         self.conns.add(conn)
+        assert conn.frames is not None
+        conn.frames.limit(CLIENT_FRAME, idle_timeout=IDLE_TIMEOUT, frame_timeout=FRAME_TIMEOUT)
         conn.send({"t": "welcome", "id": self.identity.peer_id, "name": self.name,
                    "clock": self.node.history.clock, "peers": [list(a) for a in self.service_addrs()]})
         try:
-            while True:
-                frame = await read_frame(conn.reader)
+            while not conn.closed:
+                frame = await self._read_json(conn)
                 if frame is None:
                     break
                 self._client_frame(conn, frame)
-        except (FrameError, OSError) as exc:
-            log.debug("client %s error: %s", conn.remote, exc)
         finally:
+            conn.frames.release()
             self.conns.discard(conn)
+            self.limits.buckets["conn"].forget(conn)
+            self.hist_budget.forget(conn)
             conn.close()
 
     def _client_frame(self, conn: Conn, frame: dict) -> None:
         kind = frame.get("t")
         h = self.node.history
         if kind == "submit":
-            try:
-                msg = ChatMessage.from_wire(frame.get("m"))
-            except InvalidMessage as exc:
-                conn.send({"t": "ack", "id": "", "ok": False, "reason": exc.reason})
-                return
-            res = self.submit(msg, None)
-            msg_id = res.new.id if res.new is not None else _id_or_blank(msg)
-            ok = res.new is not None or res.duplicate
-            conn.send({"t": "ack", "id": msg_id, "ok": ok, "reason": res.reason or "",
-                       "clock": h.clock})
+            conn.send(self._client_submit(conn, frame.get("m")))
         elif kind == "sub":
             ch = frame.get("channel")
             conn.channel = ch if isinstance(ch, str) else None
             conn.subscribed = True
         elif kind == "hist":
+            if not self.hist_budget.take(conn, time.monotonic()):
+                self._count("hist_over_budget")
+                conn.close()  # honest clients ask once per connection
+                return
             ch = frame.get("channel")
             limit = frame.get("limit")
             limit = limit if isinstance(limit, int) and 0 < limit <= MAX_CLIENT_HISTORY else None
@@ -375,12 +508,45 @@ class ChatService:
         elif kind == "ping":
             conn.send({"t": "pong"})
 
+    def _client_submit(self, conn: Conn, wire: Any) -> dict[str, Any]:
+        """A client's line: parse, rate-limit by our clock, store durably, then the ack."""
+        h = self.node.history
+        try:
+            msg = ChatMessage.from_wire(wire)
+        except InvalidMessage as exc:
+            return {"t": "ack", "id": "", "ok": False, "reason": exc.reason}
+        msg_id = _id_or_blank(msg)
+        now = time.monotonic()
+        ip = conn.remote[0]
+        refused = self.limits.take(now, conn=conn, addr=ip)
+        if refused is None and not h.known(msg_id):
+            # stored lines per author, and identities new here per address: checked now,
+            # charged only once the line is stored (a forged line costs its author nothing)
+            if not self.author_lines.allows(msg.author_key, now):
+                refused = "author"
+            elif not h.author_count(msg.author_id) and not self.new_authors.allows(ip, now):
+                refused = "new_author"
+        if refused is not None:
+            self.node.drops[f"client_{refused}_over_budget"] += 1
+            return {"t": "ack", "id": msg_id, "ok": False, "reason": "rate_limited", "clock": h.clock}
+        new_author = not h.author_count(msg.author_id)
+        res = self.submit(msg, None)
+        if res.new is not None:
+            self.author_lines.take(msg.author_key, now)
+            if new_author:
+                self.new_authors.take(ip, now)
+        ok = res.new is not None or res.duplicate
+        return {"t": "ack", "id": res.new.id if res.new is not None else msg_id, "ok": ok,
+                "reason": res.reason or "", "clock": h.clock}
+
     def stats(self) -> dict[str, Any]:
         h = self.node.history
         return {"id": self.identity.peer_id, "port": self.port, "count": len(h), "digest": h.digest(),
                 "clock": h.clock, "drops": dict(h.drops + self.node.drops),
                 "links": sorted(c.peer_id for c in self.conns if c.role == "peer"),
                 "clients": sum(1 for c in self.conns if c.role == "client"),
+                "pending": len(self.pending), "refused": dict(self.refused),
+                "known": len(self.known), "learned": len(self.learned), "dialing": len(self._dialing),
                 "pid": os.getpid()}
 
 
@@ -463,8 +629,7 @@ def serve(args: argparse.Namespace) -> int:
                           "pid": os.getpid()}), flush=True)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        on_stop_signals(stop.set, loop)
         await stop.wait()
         await svc.stop()
         return 0

@@ -1,20 +1,21 @@
 """One chat service per data dir, started on demand and restarted when it dies.
 
-`InstanceLock`: an exclusive flock on `<data dir>/chat.lock`, held for the service's
-lifetime. The kernel releases it when the process dies in any way (SIGKILL included), so
-there is no stale pid file to second-guess. `chat.json` (written atomically) says where
-the running service listens.
+`InstanceLock`: an exclusive OS file lock on `<data dir>/chat.lock` (`filelock`: flock on
+Linux and macOS, msvcrt locking on Windows), held for the service's lifetime. The OS
+releases it when the process dies in any way (SIGKILL included), so there is no stale pid
+file to second-guess. `chat.json` (written atomically) says where the running service
+listens.
 
 `ensure_service(data_dir)` returns the running service's info, starting one (a detached
 process in its own session, so a game crash or Ctrl-C leaves it running) when none runs.
 `Supervisor` calls it every half second from a thread: what the game uses so that a chat
-service crash is repaired without the game noticing.
+service crash is repaired without the game noticing. `stop_service(data_dir)` ends the
+running service (`p2p-race chat --stop`, or the game on quit when chat should not stay).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -25,6 +26,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import psutil
+from filelock import FileLock, Timeout
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "chat.lock"
@@ -37,25 +41,21 @@ class InstanceLock:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / LOCK_NAME
-        self._fd: int | None = None
+        self._lock = FileLock(self.path, mode=0o600, thread_local=False)
 
     def acquire(self) -> bool:
         """True when this process now owns the data dir's chat service slot."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            self._lock.acquire(timeout=0)
+        except Timeout:
             return False
-        self._fd = fd
         return True
 
     def release(self) -> None:
-        if self._fd is not None:
+        if self._lock.is_locked:
             with contextlib.suppress(OSError):
                 (self.data_dir / INFO_NAME).unlink()
-            os.close(self._fd)
-            self._fd = None
+            self._lock.release(force=True)
 
     def info(self) -> dict[str, Any] | None:
         return read_info(self.data_dir)
@@ -66,16 +66,13 @@ def is_running(data_dir: Path) -> bool:
     path = Path(data_dir) / LOCK_NAME
     if not path.exists():
         return False
-    fd = os.open(path, os.O_RDWR)
+    probe = FileLock(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        probe.acquire(timeout=0)
+    except Timeout:
         return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    probe.release(force=True)
+    return False
 
 
 def write_info(data_dir: Path, info: dict[str, Any]) -> None:
@@ -106,14 +103,48 @@ def running_info(data_dir: Path) -> dict[str, Any] | None:
 
 
 def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
+    # psutil, not os.kill with signal 0: on Windows that call would terminate the process
+    return isinstance(pid, int) and pid > 0 and psutil.pid_exists(pid)
+
+
+def stop_service(data_dir: Path | str, *, timeout: float = 5.0) -> dict[str, Any] | None:
+    """Stop the data dir's running chat service; returns its info, or None when none ran.
+
+    SIGTERM on Linux and macOS (the service leaves its mesh cleanly), TerminateProcess on
+    Windows (no SIGTERM there; the log is in SQLite, so nothing is lost). A service still
+    holding its lock after `timeout` is killed. Raises RuntimeError when it cannot be stopped.
+    """
+    data_dir = Path(data_dir)
+    info = running_info(data_dir)
+    if info is None:
+        return None
+    pid = info["pid"]
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        proc = psutil.Process(pid)
+        # a pid reused by a process started after the service wrote chat.json is not ours
+        if proc.create_time() > float(info.get("started") or time.time()) + 1.0:
+            raise RuntimeError(f"pid {pid} is no longer the chat service")
+        proc.terminate()
+        if not _wait_unlocked(data_dir, timeout):
+            log.warning("chat service pid %s ignored the stop request; killing it", pid)
+            proc.kill()
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.AccessDenied as exc:
+        raise RuntimeError(f"cannot stop the chat service (pid {pid}): access denied") from exc
+    # the lock is released once the process is gone (even while it waits to be reaped)
+    if not _wait_unlocked(data_dir, timeout):
+        raise RuntimeError(f"the chat service (pid {pid}) did not stop within {timeout:g} s")
+    return info
+
+
+def _wait_unlocked(data_dir: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    ev = threading.Event()
+    while is_running(data_dir):
+        if time.monotonic() >= deadline:
+            return False
+        ev.wait(0.02)
     return True
 
 
@@ -135,16 +166,23 @@ def service_command(data_dir: Path, *, peers: Iterable[str] = (), port: int | No
 _children: list[subprocess.Popen] = []
 
 
+def detached() -> dict[str, Any]:
+    """Popen options for a child that outlives its parent and the terminal's Ctrl-C: its own
+    session on POSIX, its own process group and no console on Windows."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS}
+    return {"start_new_session": True}
+
+
 def spawn_service(data_dir: Path, **kw: Any) -> subprocess.Popen:
-    """Start a detached service process (own session: survives its parent's death and
-    the terminal's Ctrl-C); its output goes to `chat-service.log` in the data dir."""
+    """Start a detached service process (survives its parent's death and the terminal's
+    Ctrl-C); its output goes to `chat-service.log` in the data dir."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     logf = open(Path(data_dir) / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(service_command(data_dir, **kw), stdin=subprocess.DEVNULL,
-                                stdout=logf, stderr=logf, env=env, start_new_session=True,
-                                close_fds=True)
+                                stdout=logf, stderr=logf, env=env, close_fds=True, **detached())
     finally:
         logf.close()
     _children[:] = [c for c in _children if c.poll() is None]  # reap exited ones
@@ -182,6 +220,24 @@ def _log_tail(data_dir: Path) -> str:
     except OSError:
         return ""
     return lines[-1] if lines else ""
+
+
+def after_game(data_dir: Path | str, *, stay_online: bool) -> str | None:
+    """What the game does with its chat service when it quits: leave it running for the
+    nearby players (and say so, with how to stop it) or stop it. Returns the line to show,
+    None when no service runs."""
+    if stay_online:
+        info = running_info(Path(data_dir))
+        if info is None:
+            return None
+        return (f"chat stays online for nearby players (chat service pid {info.get('pid')}, "
+                f"port {info.get('port')}); stop it with `p2p-race chat --stop`, or turn off "
+                "'Chat after quit' in Settings")
+    try:
+        info = stop_service(data_dir)
+    except RuntimeError as exc:
+        return f"could not stop the chat service: {exc}"
+    return None if info is None else f"stopped the chat service (pid {info.get('pid')})"
 
 
 class Supervisor:

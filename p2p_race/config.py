@@ -39,6 +39,7 @@ class Config:
     sound_volume: float = 0.8
     fullscreen: bool = False
     car_color: str = "red"
+    chat_stays_online: bool = True  # keep the chat service running after the game quits
     keys: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_KEYS.items()})
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -13,10 +13,10 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 
 from p2p_race.paths import resolve_data_dir
+from p2p_race.stopsignals import on_stop_signals
 from replication.fixtures import make_result
 from replication.service import ScoreService, resolve_uri
 from replication.sync_server import serve_sync, sync_with
@@ -42,8 +42,7 @@ async def serve(args: argparse.Namespace) -> int:
     print(json.dumps({"event": "listening", "port": port}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    on_stop_signals(stop.set, loop)
     await stop.wait()
     server.close()
     await server.wait_closed()

@@ -8,7 +8,12 @@ a longer length header or a malformed frame ends the connection. A round on one 
 
 TCP keeps order, so the server's second Done comes after every Records it owes. Store work
 runs in a worker thread (`asyncio.to_thread`) so hosting sync never stalls the game loop.
-Sessions are capped and idle connections time out.
+
+Slow clients cannot hold sync: each session has deadlines (idle between frames, a frame
+finished within FRAME_TIMEOUT of its first byte, the whole round within SESSION_TIMEOUT),
+one source address holds at most MAX_SESSIONS_PER_ADDR of the MAX_SESSIONS slots, and when
+the slots are full a newcomer takes the slot of a session that has kept us waiting for its
+next frame longest (over SHED_AFTER), from the address holding the most slots.
 """
 
 from __future__ import annotations
@@ -21,15 +26,21 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from p2p_race.framing import LENGTH, FrameError, frame
+from p2p_race.framing import FrameError, FrameReader, ReadBudget, frame
 from p2p_race.framing import read_frame as read_body
 from replication.store import ResultStore
 from replication.sync import MAX_FRAME, Done, Msg, SyncPeer, decode, encode
 
 log = logging.getLogger(__name__)
 
-IDLE_TIMEOUT = 30.0
+IDLE_TIMEOUT = 30.0  # a client's wait for the server (sync_with, sync_loop)
+SERVER_IDLE = 10.0  # the server's wait for a client's next frame
+FRAME_TIMEOUT = 10.0
+SESSION_TIMEOUT = 120.0
+SHED_AFTER = 1.0
 MAX_SESSIONS = 8
+MAX_SESSIONS_PER_ADDR = 2
+READ_BUDGET = 3 * MAX_FRAME  # partial-frame bytes all sessions may hold together
 
 
 async def read_frame(reader: asyncio.StreamReader, timeout: float = IDLE_TIMEOUT) -> bytes | None:
@@ -59,43 +70,99 @@ class SyncReport:
     received: int = 0
 
 
+class _Session:
+    def __init__(self, ip: str, writer: asyncio.StreamWriter) -> None:
+        self.ip = ip
+        self.writer = writer
+        self.waiting_since: float | None = None  # since when we wait for its next frame
+
+
+class _Slots:
+    """Fair session slots (see the module docstring); `now` is the loop's clock."""
+
+    def __init__(self, total: int, per_addr: int) -> None:
+        self.total = total
+        self.per_addr = per_addr
+        self.sessions: set[_Session] = set()
+
+    def admit(self, new: _Session, now: float) -> _Session | None | bool:
+        """True: admitted; a _Session: admitted, shed that one; False: refused."""
+        mine = [s for s in self.sessions if s.ip == new.ip]
+        if len(mine) >= self.per_addr:
+            pool = mine
+        elif len(self.sessions) >= self.total:
+            counts: Counter[str] = Counter(s.ip for s in self.sessions)
+            pool = [s for s in self.sessions if counts[s.ip] > len(mine)]
+        else:
+            self.sessions.add(new)
+            return True
+        slow = [s for s in pool if s.waiting_since is not None and now - s.waiting_since > SHED_AFTER]
+        if not slow:
+            return False
+        counts = Counter(s.ip for s in slow)
+        victim = min(slow, key=lambda s: (-counts[s.ip], s.waiting_since))
+        self.sessions.discard(victim)
+        self.sessions.add(new)
+        return victim
+
+
 async def serve_sync(store: ResultStore, host: str = "127.0.0.1", port: int = 0, *,
-                     max_sessions: int = MAX_SESSIONS,
-                     idle_timeout: float = IDLE_TIMEOUT) -> asyncio.base_events.Server:
+                     max_sessions: int = MAX_SESSIONS, max_per_addr: int = MAX_SESSIONS_PER_ADDR,
+                     idle_timeout: float = SERVER_IDLE,
+                     session_timeout: float = SESSION_TIMEOUT) -> asyncio.base_events.Server:
     """Accept sync rounds from peers; returns the started asyncio server (`.close()` it).
 
-    The bound port is `server.sockets[0].getsockname()[1]`.
+    The bound port is `server.sockets[0].getsockname()[1]`; `server.sync_stats` counts
+    sessions refused (busy), shed (slow) and dropped (timeouts, bad frames).
     """
-    sessions = asyncio.Semaphore(max_sessions)
+    slots = _Slots(max_sessions, max_per_addr)
+    budget = ReadBudget(READ_BUDGET)
     stats: Counter[str] = Counter()
 
+    async def session(sess: _Session, reader: asyncio.StreamReader, core: SyncPeer) -> None:
+        frames = FrameReader(reader, MAX_FRAME, idle_timeout=idle_timeout, frame_timeout=FRAME_TIMEOUT,
+                             budget=budget)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                sess.waiting_since = loop.time()
+                data = await frames.read()
+                sess.waiting_since = None
+                if data is None:
+                    break
+                msg, replies = await _handle(core, data)
+                if isinstance(msg, Done):
+                    replies = [Done()]
+                write_msgs(sess.writer, replies)
+                await sess.writer.drain()
+        finally:
+            frames.release()
+
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if sessions.locked():
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        sess = _Session(str(peer[0]), writer)
+        verdict = slots.admit(sess, asyncio.get_running_loop().time())
+        if verdict is False:
             stats["busy"] += 1
             writer.close()
             return
-        async with sessions:
-            core = SyncPeer(store)
-            try:
-                while True:
-                    data = await read_frame(reader, idle_timeout)
-                    if data is None:
-                        break
-                    msg, replies = await _handle(core, data)
-                    if isinstance(msg, Done):
-                        replies = [Done()]
-                    write_msgs(writer, replies)
-                    await writer.drain()
-            except (TimeoutError, FrameError, ConnectionError) as exc:
-                stats["dropped"] += 1
-                log.info("sync session ended: %s", exc or type(exc).__name__)
-            finally:
-                stats.update(core.stats)
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await writer.wait_closed()
+        if isinstance(verdict, _Session):
+            stats["shed"] += 1
+            verdict.writer.close()
+        core = SyncPeer(store)
+        try:
+            await asyncio.wait_for(session(sess, reader, core), session_timeout)
+        except (TimeoutError, FrameError, ConnectionError) as exc:
+            stats["dropped"] += 1
+            log.info("sync session ended: %s", exc or type(exc).__name__)
+        finally:
+            slots.sessions.discard(sess)
+            stats.update(core.stats)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
 
-    server = await asyncio.start_server(on_client, host, port, limit=MAX_FRAME + LENGTH.size)
+    server = await asyncio.start_server(on_client, host, port, limit=1 << 16)
     server.sync_stats = stats  # type: ignore[attr-defined]
     return server
 

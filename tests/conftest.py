@@ -19,6 +19,13 @@ if str(ROOT) not in sys.path:
 from tests.support.lanhosts import LanUnavailable, TestLan, lan_unavailable_reason  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that builds LAN test hosts is a `lan` test even when its module forgot to say so."""
+    for item in items:
+        if "make_lan" in getattr(item, "fixturenames", ()) and item.get_closest_marker("lan") is None:
+            item.add_marker(pytest.mark.lan)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "peer"

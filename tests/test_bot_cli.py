@@ -7,8 +7,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from replication.store import ResultStore
 from tests.support.proc import cli_env, p2p_race_cmd, spawn, wait_until
+
+pytestmark = pytest.mark.lan
 
 
 def test_bad_options_are_one_line_errors(tmp_path):

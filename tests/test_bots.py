@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from p2p_race.bots import BotDriver, practice_skills
 from p2p_race.sim import LANES, Inputs, Race, Rules
 
@@ -17,6 +19,7 @@ def run_bot(seed, seconds, skill=1.0, difficulty="normal"):
     return (st.crash_time if st.crashed else race.time), car, lanes
 
 
+@pytest.mark.slow
 def test_default_bot_mean_survival_at_least_60s():
     """DESIGN/issue 4 target: mean survival >= 60 s at the default difficulty (normal).
     The bench measures more seeds over the full 180 s."""
@@ -57,6 +60,7 @@ def test_decisions_are_deterministic():
     assert trace() == trace()
 
 
+@pytest.mark.slow
 def test_low_skill_is_worse_than_full_skill():
     seeds = range(4)
     good = [run_bot(s, 90.0, 1.0) for s in seeds]

@@ -9,7 +9,11 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support.proc import LineReader, cli_env, p2p_race_cmd, spawn, wait_until
+
+pytestmark = pytest.mark.lan
 
 TIMEOUT = 30
 

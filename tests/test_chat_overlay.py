@@ -144,6 +144,7 @@ def test_match_channel_and_hostile_text_draws() -> None:
     assert all(h.add(m).new is not None for _t, m in ov._lines)
 
 
+@pytest.mark.lan
 def test_overlay_in_the_game_talks_to_a_real_chat_service(tmp_path: Path, monkeypatch) -> None:
     """The App loads the overlay over the race screen; T, typing and Enter reach a chat
     service process; a draft survives a screen change; replies show up as unread."""

@@ -20,6 +20,8 @@ from chat.supervisor import Supervisor, ensure_service, running_info
 from p2p_race.identity import Identity, load_or_create
 from tests.support.proc import LineReader, cli_env, p2p_race_cmd, spawn, wait_until
 
+pytestmark = pytest.mark.lan
+
 TIMEOUT = 20
 
 
@@ -205,8 +207,10 @@ def test_late_joiner_gets_whole_history(services, tmp_path: Path) -> None:
         assert cl.wait_synced(TIMEOUT)
         sent = []
         for i in range(40):
-            # spread authorship over the rate windows: stamp times 1 s apart in the past
-            m = ChatMessage.create(ident, name="alice", channel="lobby" if i % 2 else "match:m1",
+            # spread authorship over the rate windows (stamp times 1 s apart in the past) and
+            # over 8 authors: one author's back-dated burst is refused by the receiver's clock
+            who = Identity.from_seed(f"old-author-{i // 5}".encode())
+            m = ChatMessage.create(who, name="alice", channel="lobby" if i % 2 else "match:m1",
                                    text=f"old {i}", clock=i + 10, t=1_700_000_000 + i)
             sent.append(query_service(a.addr, {"t": "submit", "m": m.to_wire()})["ok"])
         assert all(sent)

@@ -21,6 +21,7 @@ def run_cli(*args: str, data_dir=None, timeout: float = 60) -> subprocess.Comple
                           cwd=ROOT, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+@pytest.mark.lan
 def test_help_lists_every_command():
     res = run_cli("--help")
     assert res.returncode == 0
@@ -29,6 +30,7 @@ def test_help_lists_every_command():
     assert "serverless LAN racing game" in res.stdout
 
 
+@pytest.mark.lan
 def test_console_script_installed():
     exe = shutil.which("p2p-race", path=os.path.dirname(sys.executable))
     if exe is None:
@@ -50,6 +52,7 @@ def test_doctor_json(data_dir):
     assert all(c["fix"] for c in report["checks"] if not c["ok"])
 
 
+@pytest.mark.lan
 def test_doctor_reports_a_taken_game_port(data_dir):
     import socket
 
@@ -131,6 +134,7 @@ def test_no_pickle_marshal_or_eval_in_project():
     assert not bad
 
 
+@pytest.mark.lan
 def test_make_install_is_idempotent():
     stamp = ROOT / ".venv" / ".installed"
     if not stamp.exists() or shutil.which("make") is None:

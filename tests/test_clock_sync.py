@@ -6,8 +6,8 @@ import random
 
 from p2p_race.match.clock import ClockSync
 from p2p_race.match.core import MatchConfig
+from tests.support.matchsim import SimMatch
 from tests.support.simnet import Faults
-from tests.test_match_sim import SimMatch
 
 
 def test_offset_exact_with_symmetric_delay():

@@ -7,9 +7,13 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from discovery.txt import SERVICE_TYPE
 from p2p_race.identity import Identity
 from tests.support.proc import PYTHON, LineReader, cli_env, p2p_race_cmd, spawn
+
+pytestmark = pytest.mark.lan
 
 
 def test_doctor_listen_names_answering_and_silent_peers(make_lan, tmp_path: Path) -> None:

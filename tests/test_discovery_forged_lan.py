@@ -8,8 +8,12 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.support.proc import PYTHON, ROOT, cli_env, wait_until
 from tests.test_discovery_lan import PeerProc
+
+pytestmark = pytest.mark.lan
 
 ATTACK = textwrap.dedent("""
     import socket, sys, time

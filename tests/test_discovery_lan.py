@@ -11,8 +11,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from discovery.txt import SERVICE_TYPE, instance_name
 from tests.support.proc import PYTHON, LineReader, cli_env, p2p_race_cmd, spawn, wait_until
+
+pytestmark = pytest.mark.lan
 
 PEER_KEYS = {"id", "name", "addresses", "game_port", "chat_port", "state", "match_id", "last_seen"}
 

@@ -8,10 +8,14 @@ import asyncio
 import socket
 import time
 
+import pytest
+
 from discovery import Discovery, Hello
 from p2p_race.identity import Identity
 from p2p_race.transport import UdpTransport
 from p2p_race.wire import Codec
+
+pytestmark = pytest.mark.lan
 
 LO = "127.0.0.1"
 

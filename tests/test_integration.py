@@ -6,7 +6,11 @@ import argparse
 import json
 import subprocess
 
+import pytest
+
 from tests.support.proc import ROOT, cli_env, p2p_race_cmd
+
+pytestmark = pytest.mark.lan
 
 
 def test_game_high_scores_are_the_replicated_leaderboard(data_dir):

@@ -7,7 +7,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.proc import cli_env, p2p_race_cmd, read_json_lines, spawn, wait_until
+
+pytestmark = pytest.mark.lan
 
 _events = read_json_lines
 

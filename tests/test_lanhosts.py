@@ -15,6 +15,8 @@ from tests.support.lanhosts import lan_unavailable_reason
 from tests.support.proc import ROOT, cli_env, spawn, wait_until
 from tests.support.udp_relay import Impairment, UdpRelay
 
+pytestmark = pytest.mark.lan
+
 PROG = [sys.executable, "-m", "tests.support.signed_udp"]
 
 

@@ -72,6 +72,7 @@ def test_leaderboard_empty_and_bad_flags(data_dir):
     assert bad.returncode == 2
 
 
+@pytest.mark.lan
 def test_leaderboard_sync_with_a_peer_process_converges_both_ways(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
@@ -93,6 +94,7 @@ def test_leaderboard_sync_with_a_peer_process_converges_both_ways(tmp_path):
     assert sa.leaderboard(50) == sb.leaderboard(50)
 
 
+@pytest.mark.lan
 def test_leaderboard_sync_with_nobody_listening_is_a_clean_error(data_dir):
     import socket
 
@@ -135,6 +137,7 @@ def app(data_dir):
     a.close()
 
 
+@pytest.mark.slow
 def test_leaderboard_screen_tabs_player_and_chart(app, data_dir):
     from p2p_race.ui import registry
     from p2p_race.ui.leaderboard import LeaderboardScreen

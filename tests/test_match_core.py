@@ -15,8 +15,8 @@ from p2p_race.match.core import CANDIDATE, Event, Send, result_from_wire, result
 from p2p_race.schema import DecodeError, decode_fields
 from p2p_race.wire import MAX_DATAGRAM, Codec
 from replication.records import RacerResult, adjudicate
+from tests.support.matchsim import FakeCar, SimMatch, check, identity
 from tests.support.simnet import Faults
-from tests.test_match_sim import FakeCar, SimMatch, check, identity
 
 MATCH_TYPES = [c for c in vars(m).values() if isinstance(c, type) and hasattr(c, "TYPE_ID")]
 

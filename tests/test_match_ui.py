@@ -21,6 +21,8 @@ from p2p_race.runtime import PeerRuntime
 from p2p_race.sim import DT
 from tests.support.proc import cli_env, p2p_race_cmd, spawn, wait_until
 
+pytestmark = pytest.mark.lan
+
 
 def test_interpolation_is_smooth_under_loss_and_jitter():
     """A car at 40 m/s streamed at 60 Hz; 5 % of the reports lost, each delayed 0-30 ms.
@@ -155,6 +157,7 @@ def test_spectate_screen_follows_a_bot_match_to_its_end(app, tmp_path):
         app.draw()
         _pump(app, lambda: isinstance(app.top, MatchResultScreen), 30, "the result")
         assert app.top.result.winner_name == "Robo" and not app.top.victory
+        assert app.top.title == "MATCH OVER"  # a spectator did not lose anything
         assert bot.wait(timeout=30) == 0, "\n".join(out.lines[-10:])
     finally:
         if bot.poll() is None:
@@ -183,4 +186,75 @@ def test_solo_player_adds_a_bot_and_races_it(app, tmp_path):
         assert lobby.bots[0].wait(timeout=20) == 0  # the bot raced its one match and left
     finally:
         lobby.on_exit()  # stops the bot processes
+        rt.stop_thread()
+
+
+def _steer_into_traffic(app, race, timeout: float) -> bool:
+    """Real time (the match clock is real): full throttle, steering at the nearest vehicle
+    ahead, until our car crashes."""
+    held: set[int] = set()
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        st = race.view.local_car()
+        if st.crashed:
+            app.frame([pygame.event.Event(pygame.KEYUP, key=k, mod=0, unicode="", scancode=0) for k in held], DT)
+            return True
+        ahead = [v for v in race.view.traffic(race.view.time, st.y, st.y + 80) if v.y > st.y]
+        want = {pygame.K_UP}
+        if ahead:
+            tx = min(ahead, key=lambda v: v.y).x
+            want.add(pygame.K_RIGHT if tx > st.x + 0.3 else pygame.K_LEFT if tx < st.x - 0.3 else pygame.K_UP)
+        evs = [pygame.event.Event(pygame.KEYDOWN, key=k, mod=0, unicode="", scancode=0) for k in want - held]
+        evs += [pygame.event.Event(pygame.KEYUP, key=k, mod=0, unicode="", scancode=0) for k in held - want]
+        held = want
+        now = time.monotonic()
+        app.frame(evs, min(0.1, now - last))
+        last = now
+        pause.wait(0.02)
+    return False
+
+
+def test_after_a_crash_in_a_match_the_race_goes_on_and_we_can_leave(app, tmp_path):
+    """Crashed in a LAN match: the clock and traffic keep running, the camera moves to the
+    car still racing after ~2 s (arrows pick another), the pause menu offers Leave match."""
+    from p2p_race.ui.lobby import LobbyScreen
+    from p2p_race.ui.screens.pause import PauseScreen
+    from p2p_race.ui.screens.race import RaceScreen
+
+    rt = _runtime(tmp_path, "Racer")
+    lobby = LobbyScreen(app, runtime=rt)
+    app.push(lobby)
+    try:
+        rt.host(MatchRules(seed=11, time_limit=40.0, difficulty="hard"))
+        _pump(app, lambda: lobby.snap.match is not None, 5, "our match")
+        lobby.add_bot()
+        _pump(app, lambda: len(lobby.snap.match.racers) == 2 and all(r.ready for r in lobby.snap.match.racers),
+              30, "the bot joined and ready")
+        rt.start_match()
+        _pump(app, lambda: isinstance(app.top, RaceScreen) and app.top.phase == "racing", 10, "racing")
+        race = app.top
+        assert _steer_into_traffic(app, race, 30), "our car never crashed"
+        crashed_at = race.view.time
+        clock_left = race.view.rules.time_limit - race.cur_t
+        _pump(app, lambda: race.phase == "spectating", 4, "spectating after the crash")
+        assert race.cur_t > crashed_at + 1.5  # the match clock ran on (it used to stop at the crash)
+        assert race.view.rules.time_limit - race.cur_t < clock_left - 1.5
+        _pump(app, lambda: race.watching == "Ada", 1, "watching the leader still racing")
+        _pump(app, lambda: abs(race.cam_y - race.cur["Ada"].state.y) < 5, 2, "the camera on the leader")
+        app.draw()
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RIGHT, mod=0, unicode="", scancode=0)], DT)
+        assert race.follow == "Ada"
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="", scancode=0)], DT)
+        menu = app.top
+        assert isinstance(menu, PauseScreen) and "Leave match" in menu.menu.items and "Restart" not in menu.menu.items
+        t = race.cur_t
+        _pump(app, lambda: race.cur_t > t + 0.3, 3, "the match running on under the menu")
+        menu.menu.index = menu.menu.items.index("Leave match")
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN, mod=0, unicode="", scancode=0)], DT)
+        assert app.top is lobby
+        _pump(app, lambda: lobby.snap.match is None, 3, "left the match")
+    finally:
+        lobby.on_exit()
         rt.stop_thread()

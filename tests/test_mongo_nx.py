@@ -16,6 +16,8 @@ from replication.service import ScoreService, local_leaderboard, read_leaderboar
 from replication.store import ResultStore
 from tests.support.proc import PYTHON, cli_env, p2p_race_cmd, spawn, wait_until
 
+pytestmark = pytest.mark.lan
+
 
 @pytest.fixture(scope="module")
 def nx(tmp_path_factory):

@@ -25,6 +25,8 @@ from replication.mongo import MongoSink
 from replication.outbox import Backoff, OutboxDrainer
 from replication.store import ResultStore
 
+pytestmark = pytest.mark.lan
+
 
 class FakeReplicaSet:
     def __init__(self, n: int = 2) -> None:

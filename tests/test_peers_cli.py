@@ -14,6 +14,8 @@ from discovery import parse_peer_address
 from p2p_race.errors import UserError
 from tests.support.proc import LineReader, cli_env, p2p_race_cmd, spawn, wait_until
 
+pytestmark = pytest.mark.lan
+
 PEER_KEYS = {"id", "name", "addresses", "game_port", "chat_port", "state", "match_id", "last_seen"}
 
 

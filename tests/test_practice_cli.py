@@ -9,6 +9,8 @@ import pytest
 
 from tests.support.proc import cli_env, p2p_race_cmd
 
+pytestmark = pytest.mark.lan
+
 
 def practice(*args, data_dir=None, timeout=120):
     return subprocess.run(p2p_race_cmd("practice", *args), env=cli_env(data_dir), capture_output=True,

@@ -9,9 +9,13 @@ import random
 import signal
 import sqlite3
 
+import pytest
+
 from replication.fixtures import make_result
 from replication.store import ResultStore
 from tests.support.proc import PYTHON, cli_env, spawn, wait_until
+
+pytestmark = pytest.mark.lan
 
 
 def test_sigkill_while_storing_loses_no_acknowledged_result(tmp_path):

@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.support.proc import PYTHON, cli_env, p2p_race_cmd, spawn
+
+pytestmark = pytest.mark.lan
 
 
 def board(host, data: Path) -> dict:

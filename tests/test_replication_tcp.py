@@ -6,10 +6,14 @@ import asyncio
 import random
 import struct
 
+import pytest
+
 from replication.fixtures import make_result
 from replication.store import ResultStore
 from replication.sync import MAX_FRAME
 from replication.sync_server import serve_sync, sync_loop, sync_with
+
+pytestmark = pytest.mark.lan
 
 
 def stores(tmp_path, n=2):

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from tests.support.proc import PYTHON, cli_env
+
+pytestmark = pytest.mark.lan
 
 SCRIPT = r"""
 import hashlib, random, struct, sys

@@ -278,3 +278,40 @@ def test_mouse_works_in_setup_and_settings(app: App, data_dir: Path) -> None:
     assert Config.load(data_dir).keys["brake"][0] == "k"
     click(settings.row_rect(ROWS.index("Back")).center)
     assert app.top.name == "intro"
+
+
+def test_a_loading_screen_shows_while_the_sounds_are_built(data_dir: Path, monkeypatch) -> None:
+    """On a first start the sounds take seconds to synthesize: the window shows the loading
+    screen (not black) before the audio exists, keeps redrawing it, and the app then starts."""
+    import threading
+
+    drawn: list[float] = []
+    orig = App._draw_loading
+
+    def counting(self, t: float) -> None:
+        orig(self, t)
+        drawn.append(t)
+
+    monkeypatch.setattr(App, "_draw_loading", counting)
+    seen: dict[str, object] = {}
+
+    def slow_audio() -> Audio:
+        wait = threading.Event()
+        for _ in range(500):  # poll until the UI thread has redrawn the loading screen a few times
+            win = pygame.display.get_surface()
+            if len(drawn) >= 3 and win is not None:
+                seen["pixel"] = win.get_at((400, 200))[:3]
+                break
+            wait.wait(0.01)
+        seen["frames"] = len(drawn)
+        return Audio(0.0, 0.0)
+
+    a = App(Config(name="Zoe"), data_dir, audio=slow_audio)
+    try:
+        assert seen["frames"] >= 3 and drawn[0] == 0.0 and drawn[-1] > 0.0  # drawn at once, then animated
+        assert seen["pixel"] != (0, 0, 0), "the window was black while the audio was built"
+        a.push(IntroScreen(a))
+        a.frame([], DT)
+        assert a.top.name == "intro"
+    finally:
+        a.close()

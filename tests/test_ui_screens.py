@@ -277,6 +277,11 @@ def test_settings_saved_to_config(app: App, data_dir: Path) -> None:
     assert app.audio.sound_volume == pytest.approx(0.6)
     d.press(pygame.K_DOWN, pygame.K_DOWN, pygame.K_RIGHT)  # car colour red -> blue
     assert read_config(data_dir)["car_color"] == "blue"
+    # the chat service can be set to stop when the game quits
+    d.press(pygame.K_DOWN)
+    assert st.row == "Chat after quit" and st.value(st.row) == "Stays online"
+    d.press(pygame.K_RIGHT)
+    assert read_config(data_dir)["chat_stays_online"] is False and st.value(st.row) == "Stops"
     # rebind "left" to J
     d.press(pygame.K_DOWN)
     assert st.row == "Key: left"

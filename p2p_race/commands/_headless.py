@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from typing import Any
 
 from p2p_race.errors import UserError
+from p2p_race.stopsignals import on_stop_signals
 
 
 async def open_runtime(rt: Any, log: Any) -> asyncio.Event:
@@ -15,9 +14,7 @@ async def open_runtime(rt: Any, log: Any) -> asyncio.Event:
     SIGINT/SIGTERM, so the command can leave its match cleanly."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    on_stop_signals(stop.set, loop)
     try:
         await rt.open()
     except OSError as exc:

@@ -4,6 +4,7 @@
     p2p-race chat --say TEXT           send one line, exit once a service accepted it
     p2p-race chat --history [--json]   print the log (DESIGN.md section 3 shape)
     p2p-race chat --serve              run only this peer's chat service, headless
+    p2p-race chat --status / --stop    is the background service up (pid, port)? stop it
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from chat.names import NameLabels, display_body
 from chat.peers import chat_addr_of_game_peer, parse_addr
 from chat.service import add_service_arguments, serve
 from chat.store import read_history
-from chat.supervisor import ensure_service, running_info
+from chat.supervisor import ensure_service, running_info, stop_service
 from p2p_race import netinfo
 from p2p_race.config import Config
 from p2p_race.errors import UserError
 from p2p_race.paths import resolve_data_dir
 
 BACKLOG = 20  # lines of history shown when the interactive chat starts
-HELP = "chat with the LAN in a terminal (--say, --history, --serve runs the chat service)"
+HELP = "chat with the LAN in a terminal (--say, --history; --serve, --status, --stop: the chat service)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--history", action="store_true", help="print the chat log and exit")
     mode.add_argument("--status", action="store_true",
                       help="show this peer's chat service: pid, port, linked peers, drop counters")
+    mode.add_argument("--stop", action="store_true",
+                      help="stop this peer's background chat service (the game or `chat` starts it again)")
     parser.add_argument("--channel", default=None,
                         help="'lobby' (default) or 'match:<id>'; --history shows every channel unless given")
     parser.add_argument("--limit", type=int, default=None, help="--history: only the last N messages")
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     if args.status:
         return _status(data_dir, args)
+    if args.stop:
+        return _stop(data_dir, args)
     cfg = Config.load(data_dir)
     peers = []
     for p in args.peer:
@@ -100,12 +105,18 @@ def _status(data_dir, args: argparse.Namespace) -> int:
         else:
             print("no chat service runs for this data dir (start one: p2p-race chat --serve)")
         return 1
+    where = {"pid": info.get("pid"), "port": info.get("port")}
     try:
         stats = query_service((_local(info), int(info["port"])), {"t": "stats"}, timeout=args.timeout)
     except (OSError, ValueError) as exc:
-        raise UserError(f"the chat service (pid {info.get('pid')}) does not answer: {exc}") from exc
+        if args.json:
+            print(json.dumps({"running": True, **where, "answering": False, "error": str(exc)}))
+        else:
+            print(f"chat service pid {where['pid']} on port {where['port']} does not answer: {exc} "
+                  "(stop it: p2p-race chat --stop)")
+        return 1
     stats.pop("t", None)
-    out = {"running": True, **stats}
+    out = {"running": True, **where, **stats}
     if args.json:
         print(json.dumps(out))
     else:
@@ -113,6 +124,22 @@ def _status(data_dir, args: argparse.Namespace) -> int:
               f"{len(out['links'])} linked peer(s), {out['clients']} client(s)")
         if out["drops"]:
             print("dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(out["drops"].items())))
+        print("it runs in the background for nearby players; stop it: p2p-race chat --stop")
+    return 0
+
+
+def _stop(data_dir, args: argparse.Namespace) -> int:
+    try:
+        info = stop_service(data_dir, timeout=args.timeout)
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from exc
+    out = {"stopped": info is not None, "pid": (info or {}).get("pid"), "port": (info or {}).get("port")}
+    if args.json:
+        print(json.dumps(out))
+    elif info is None:
+        print("no chat service runs for this data dir")
+    else:
+        print(f"stopped the chat service (pid {out['pid']}, port {out['port']})")
     return 0
 
 

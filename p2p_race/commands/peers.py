@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import socket
 import sys
 import threading
@@ -26,6 +25,7 @@ from p2p_race.config import Config
 from p2p_race.errors import UserError
 from p2p_race.identity import PinStore, load_or_create
 from p2p_race.paths import resolve_data_dir
+from p2p_race.stopsignals import on_stop_signals
 from p2p_race.transport import UdpTransport
 
 HELP = "show the players on the LAN (--watch: stay online and print every change)"
@@ -88,8 +88,7 @@ async def _main(args: argparse.Namespace) -> int:
     disco, transport = build(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    on_stop_signals(stop.set, loop)
     try:
         await transport.start()
     except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "open the game window (the default command)"
 
@@ -15,4 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from p2p_race.ui.app import run_game
 
-    return run_game(args)
+    code = run_game(args)
+    # the chat service outlives the game unless the player turned that off (Settings)
+    from chat.supervisor import after_game
+    from p2p_race.config import Config
+    from p2p_race.paths import resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)
+    line = after_game(data_dir, stay_online=Config.load(data_dir).chat_stays_online)
+    if line:
+        print(f"p2p-race: {line}", file=sys.stderr)
+    return code

@@ -105,7 +105,9 @@ class NetworkRaceView:
 
     @property
     def time(self) -> float:
-        if self.sim is not None:
+        """The race clock: our car's sim while it drives, then the match clock (after a
+        crash the race goes on for the others, and the screen must follow it)."""
+        if self.sim is not None and not self.sim.finished:
             return self.sim.time
         return min(self.race_tick() * DT, self.rules.time_limit)
 

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pygame
 
 from p2p_race.config import Config
+from p2p_race.display import init_display
 from p2p_race.errors import UserError
 from p2p_race.highscores import LocalScoreBoard, ScoreBoard
 from p2p_race.paths import resolve_data_dir
-from p2p_race.ui import registry
+from p2p_race.ui import registry, style
 from p2p_race.ui.audio import Audio
 from p2p_race.ui.controls import Controls
 from p2p_race.ui.screen import Screen
@@ -37,13 +41,12 @@ TITLE = "p2p-race"
 
 class App:
     def __init__(self, config: Config, data_dir: Path, *, scoreboard: ScoreBoard | None = None,
-                 window_size: tuple[int, int] | None = None) -> None:
+                 window_size: tuple[int, int] | None = None, audio: Callable[[], Audio] | None = None,
+                 make_scores: Callable[[], ScoreBoard] | None = None) -> None:
+        """`audio` / `make_scores` build the audio and the score board (defaults: the real
+        ones); they run while the loading screen shows."""
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        try:
-            pygame.display.init()
-        except pygame.error as exc:
-            raise UserError(f"cannot open the game window ({exc}); on a machine without a display "
-                            "use `practice --headless`, or SDL_VIDEODRIVER=dummy") from exc
+        init_display()  # one clear error where no one could see the window
         pygame.font.init()
         try:
             pygame.joystick.init()
@@ -51,19 +54,23 @@ class App:
             pass
         self.config = config
         self.data_dir = Path(data_dir)
-        self.scores: ScoreBoard = scoreboard or LocalScoreBoard(self.data_dir)
         self.logical = pygame.Surface((WIDTH, HEIGHT))
         self.window_size = window_size or _saved_size(config)
         self.fullscreen = bool(config.fullscreen)
         self.window: pygame.Surface = self._open_window()
         pygame.display.set_caption(TITLE)
+        self.loading_frames = 0
+        self.quit_requested = False
+        self._draw_loading(0.0)  # the first thing on the window, before any slow start-up work
         pygame.key.set_repeat(350, 40)
         self.controls = Controls(config.keys)
-        self.audio = Audio(config.sound_volume, config.music_volume)
+        worker = self._start_audio(audio or (lambda: Audio(config.sound_volume, config.music_volume)))
+        self.scores: ScoreBoard = scoreboard or (make_scores or (lambda: LocalScoreBoard(self.data_dir)))()
         from assets.sprites import SpriteCache
 
         self.sprites = SpriteCache()
         self._set_icon()
+        self.audio = self._await_audio(*worker)
         self.stack: list[Screen] = []
         self.running = True
         self.alpha = 0.0
@@ -73,6 +80,49 @@ class App:
         self._chat: Any = None
         self._chat_loaded = False
         self.last_frame_ms = 0.0
+
+    # -- start-up ----------------------------------------------------------------------
+    def _start_audio(self, make_audio: Callable[[], Audio]) -> tuple[threading.Thread, dict[str, Any]]:
+        """Build the audio in a worker thread: on a first start it synthesizes every sound
+        (seconds of CPU), and the window must show the loading screen meanwhile, not black."""
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["audio"] = make_audio()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the UI thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=work, name="asset-boot", daemon=True)
+        worker.start()
+        return worker, box
+
+    def _await_audio(self, worker: threading.Thread, box: dict[str, Any]) -> Audio:
+        """Keep the loading screen animated (and the window answering) until the audio is built."""
+        t0 = time.perf_counter()
+        while worker.is_alive():
+            self._draw_loading(time.perf_counter() - t0)
+            for ev in pygame.event.get():
+                if ev.type == pygame.QUIT:
+                    self.quit_requested = True
+            worker.join(1 / 30)
+        if "error" in box:
+            raise box["error"]
+        return box["audio"]
+
+    def _draw_loading(self, t: float) -> None:
+        surf = self.logical
+        surf.blit(style.gradient((WIDTH, HEIGHT), style.BG, style.BG2), (0, 0))
+        style.title(surf, "P2P RACE", 170, t, 84)
+        cx, cy = WIDTH // 2, 360
+        for i in range(8):  # a spinner: dots round a circle, the bright one going round
+            a = i / 8 * 2 * math.pi
+            k = (i - t * 10) % 8 / 8
+            pygame.draw.circle(surf, style.ACCENT2 if k < 0.15 else style.DIM,
+                               (int(cx + 30 * math.cos(a)), int(cy + 30 * math.sin(a))), 6 if k < 0.15 else 4)
+        style.text(surf, "Tuning the engines... (first start only)", (cx, 420), 24, style.TEXT, anchor="midtop")
+        self.present()
+        self.loading_frames += 1
 
     # -- window ------------------------------------------------------------------------
     def _set_icon(self) -> None:
@@ -221,6 +271,9 @@ class App:
             self._acc -= DT
             self.time += DT
             top = self.top
+            for below in self.stack[:-1]:
+                if getattr(below, "live", False):  # a match runs on under its pause menu
+                    below.update(DT)
             if top is not None:
                 top.age += DT
                 top.update(DT)
@@ -234,10 +287,17 @@ class App:
         self.last_frame_ms = (time.perf_counter() - t0) * 1000
 
     def draw(self) -> None:
+        """The top screen over the screens it overlays; an overlay marked `covers_overlays`
+        (settings opened from pause) hides the overlays under it (the pause menu)."""
         start = len(self.stack) - 1
         while start > 0 and self.stack[start].overlay:
             start -= 1
-        for s in self.stack[max(0, start):]:
+        shown = self.stack[max(0, start):]
+        for i in range(len(shown) - 1, 0, -1):
+            if getattr(shown[i], "covers_overlays", False):
+                shown = [shown[0], *shown[i:]]
+                break
+        for s in shown:
             s.draw(self.logical)
         top = self.top
         chat = self._chat
@@ -258,6 +318,8 @@ class App:
         pygame.display.flip()
 
     def run(self) -> int:
+        if self.quit_requested:  # the window was closed on the loading screen
+            self.running = False
         clock = pygame.time.Clock()
         self.audio.music(True)
         while self.running and self.stack:
@@ -304,9 +366,12 @@ def make_app(args: argparse.Namespace) -> App:
         config.fullscreen = False
     # High scores come from the replicated score store (practice runs and match results),
     # so the game, `p2p-race leaderboard` and peer sync all read one source.
-    from replication.scoreboard import ReplicatedScoreBoard
+    def scores() -> ScoreBoard:
+        from replication.scoreboard import ReplicatedScoreBoard
 
-    return App(config, data_dir, scoreboard=ReplicatedScoreBoard(data_dir))
+        return ReplicatedScoreBoard(data_dir)
+
+    return App(config, data_dir, make_scores=scores)
 
 
 def run_game(args: argparse.Namespace) -> int:

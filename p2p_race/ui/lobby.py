@@ -253,15 +253,28 @@ class LobbyScreen(Screen):
         self.racing_match = ms.match_id
         view = NetworkRaceView(self.rt, local_name=self.app.player_name, local_color=self.app.config.car_color)
         if ms.role == "racer":
-            self.app.push(RaceScreen(self.app, view, mode="match", on_finish=self.race_finished))
+            self.app.push(RaceScreen(self.app, view, mode="match", on_finish=self.race_finished,
+                                     on_leave=self.leave_race))
         else:
-            self.app.push(SpectateScreen(self.app, view, on_finish=self.race_finished))
+            self.app.push(SpectateScreen(self.app, view, on_finish=self.race_finished, on_leave=self.leave_race))
+
+    def _back_to_lobby(self) -> None:
+        """Close the race screen and whatever menu is open over it."""
+        while self.app.top is not None and self.app.top is not self:
+            self.app.pop()
+
+    def leave_race(self) -> None:
+        """"Leave match" (pause menu, or Esc while spectating): back to the lobby."""
+        self.rt.leave()
+        self._back_to_lobby()
+        self.message = "you left the match"
 
     def race_finished(self, screen: Any, standings: list) -> None:
         result = getattr(screen.view, "result", None)
         snap = self.app.logical.copy()
         screen.draw(snap)
-        self.app.replace(MatchResultScreen(self.app, result, self.snap.peer_id, standings, backdrop=snap))
+        self._back_to_lobby()
+        self.app.push(MatchResultScreen(self.app, result, self.snap.peer_id, standings, backdrop=snap))
 
     # -- drawing ----------------------------------------------------------------------------
     def draw(self, surface: pygame.Surface) -> None:
@@ -352,9 +365,22 @@ class MatchResultScreen(Screen):
         elif standings:
             self.rows = [(s.name, s.score, s.crashed, s.local) for s in standings]
         self.victory = result is not None and result.winner_id == my_id
+        self.raced = result is not None and result.racer(my_id) is not None
+        self.details = False  # D: who signed the result, in which term
+
+    @property
+    def title(self) -> str:
+        """VICTORY / GAME OVER for a racer; a spectator (or a racer who left) sees MATCH OVER."""
+        if self.victory:
+            return "VICTORY!"
+        if self.raced:
+            return "GAME OVER"
+        return "MATCH OVER" if self.result is not None else "RACE OVER"
 
     def handle_event(self, ev: pygame.event.Event) -> None:
-        if ev.type == pygame.KEYDOWN and ev.key in (pygame.K_RETURN, pygame.K_ESCAPE, pygame.K_SPACE):
+        if ev.type == pygame.KEYDOWN and ev.key == pygame.K_d:
+            self.details = not self.details
+        elif ev.type == pygame.KEYDOWN and ev.key in (pygame.K_RETURN, pygame.K_ESCAPE, pygame.K_SPACE):
             self.app.pop()
 
     def draw(self, surface: pygame.Surface) -> None:
@@ -363,8 +389,7 @@ class MatchResultScreen(Screen):
             style.dim(surface, 170)
         else:
             surface.fill(style.BG)
-        title = "VICTORY!" if self.victory else ("GAME OVER" if self.result is not None else "RACE OVER")
-        style.text(surface, title, (style.WIDTH // 2, 40), 72, style.GOOD if self.victory else style.ACCENT,
+        style.text(surface, self.title, (style.WIDTH // 2, 40), 72, style.GOOD if self.victory else style.ACCENT,
                    anchor="midtop", shadow=4)
         if self.result is not None:
             style.text(surface, f"winner: {self.result.winner_name}", (style.WIDTH // 2, 124), 30, style.TEXT,
@@ -375,7 +400,8 @@ class MatchResultScreen(Screen):
             col = style.ACCENT if me else (style.DIM if crashed else style.TEXT)
             style.text(surface, f"{i + 1}. {name}", (r.left + 20, y), 22, col)
             style.text(surface, f"{score:,}", (r.right - 20, y), 22, col, anchor="topright")
-        if self.result is not None:
-            style.text(surface, f"signed by host {self.result.host_id[:8]} (term {self.result.term})",
-                       (style.WIDTH // 2, style.HEIGHT - 70), 18, style.DIM, anchor="midtop")
-        style.key_hint(surface, "Enter: back to the lobby")
+        if self.result is not None and self.details:
+            style.text(surface, f"result {self.result.match_id} signed by host {self.result.host_id[:8]} "
+                       f"(term {self.result.term})", (style.WIDTH // 2, style.HEIGHT - 70), 18, style.DIM,
+                       anchor="midtop")
+        style.key_hint(surface, "Enter: back to the lobby   D: details")

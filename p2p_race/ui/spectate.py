@@ -1,8 +1,7 @@
 """The spectate screen: the race screen over a `NetworkRaceView` with no car of our own.
 
-It reuses GAME-UI's RaceScreen (road, traffic, cars, HUD, standings) and only changes who
-the camera follows: the leader by default, or any racer picked with Left/Right (L: back to
-the leader). The live ranking is the race screen's standings panel; the match's signed
+It reuses the RaceScreen (road, traffic, cars, HUD, standings, and its `follow` camera):
+the leader by default, or any racer picked with Left/Right (L: back to the leader). The live ranking is the race screen's standings panel; the match's signed
 result ends it (`on_finish`).
 """
 
@@ -21,7 +20,8 @@ from p2p_race.ui.screens.race import RaceScreen
 class SpectateScreen(RaceScreen):
     name = "spectate"
 
-    def __init__(self, app, view: Any = None, *, on_finish: Callable | None = None, runtime: Any = None) -> None:
+    def __init__(self, app, view: Any = None, *, on_finish: Callable | None = None, runtime: Any = None,
+                 on_leave: Callable | None = None) -> None:
         if view is None:
             from p2p_race.match.view import NetworkRaceView
 
@@ -29,39 +29,22 @@ class SpectateScreen(RaceScreen):
             if rt is None:
                 raise ValueError("SpectateScreen needs a NetworkRaceView or a runtime in a match")
             view = NetworkRaceView(rt, local_name=app.player_name)
-        super().__init__(app, view, mode="match", on_finish=on_finish)
-        self.follow: str | None = None  # a racer's name; None = the leader
+        super().__init__(app, view, mode="match", on_finish=on_finish, on_leave=on_leave)
 
     def handle_event(self, ev: pygame.event.Event) -> None:
         if ev.type == pygame.KEYDOWN and ev.key in (pygame.K_LEFT, pygame.K_RIGHT):
-            names = sorted(self.cur)
-            if names:
-                i = names.index(self.follow) if self.follow in names else -1
-                i = (i + (1 if ev.key == pygame.K_RIGHT else -1)) % len(names)
-                self.follow = names[i]
+            self.switch_follow(1 if ev.key == pygame.K_RIGHT else -1)
             return
         if ev.type == pygame.KEYDOWN and ev.key == pygame.K_l:
             self.follow = None
             return
         if ev.type == pygame.KEYDOWN and ev.key == pygame.K_ESCAPE:
-            self.app.pop()
+            if self.on_leave is not None:
+                self.leave()
+            else:
+                self.app.pop()
             return
         super().handle_event(ev)
-
-    def _camera(self) -> None:
-        target = self.cur.get(self.follow) if self.follow else None
-        if target is None:
-            super()._camera()
-            return
-        who = target.name
-        if who != self._cam_who:
-            self._cam_who = who
-            self._cam_off = target.state.y - self.cam_y
-        self._cam_off *= 0.9
-        if abs(self._cam_off) < 0.01:
-            self._cam_off = 0.0
-        self.cam_y = target.state.y - self._cam_off
-        self.watching = who
 
     def draw(self, surface: pygame.Surface) -> None:
         super().draw(surface)

@@ -1,4 +1,7 @@
-"""Pause: freezes the race (only the top screen updates) and offers resume/restart/quit."""
+"""Pause: freezes a practice race (only the top screen updates) and offers resume/restart/quit.
+
+A LAN match cannot pause (its clock is the host's): the race keeps running under the menu
+(`RaceScreen.live`), and the menu offers "Leave match" instead of Restart."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ class PauseScreen(Screen):
         items = ["Resume"]
         if getattr(race, "restart", None) is not None:
             items.append("Restart")
-        items += ["Settings", "Quit to menu", "Quit game"]
+        self.in_match = getattr(race, "on_leave", None) is not None
+        items += ["Settings", "Leave match" if self.in_match else "Quit to menu", "Quit game"]
         self.menu = style.Menu(items, (style.WIDTH // 2, 330), width=280, row=52)
 
     def handle_event(self, ev: pygame.event.Event) -> None:
@@ -45,6 +49,9 @@ class PauseScreen(Screen):
             from p2p_race.ui.screens.settings import SettingsScreen
 
             self.app.push(SettingsScreen(self.app, over_race=True))
+        elif item == "Leave match":
+            self.app.pop()
+            self.race.leave()
         elif item == "Quit to menu":
             self.app.pop()
             self.app.pop()
@@ -54,6 +61,9 @@ class PauseScreen(Screen):
     def draw(self, surface: pygame.Surface) -> None:
         style.dim(surface, 150)
         r = style.panel(surface, (style.WIDTH // 2 - 180, 130, 360, 360), edge=style.ACCENT2)
-        style.text(surface, "PAUSED", (r.centerx, r.top + 22), 60, style.ACCENT, anchor="midtop", shadow=4)
+        style.text(surface, "MENU" if self.in_match else "PAUSED", (r.centerx, r.top + 22), 60, style.ACCENT,
+                   anchor="midtop", shadow=4)
+        if self.in_match:
+            style.text(surface, "the match goes on meanwhile", (r.centerx, r.bottom - 30), 20, style.DIM, anchor="midtop")
         self.menu.draw(surface, self.app.time)
         style.key_hint(surface, "Esc/P: resume   Enter: choose")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pygame
 
 from assets.sprites import CAR_COLORS
-from p2p_race.sim import DT, MAX_SPEED, Inputs, Rules, lerp_state
+from p2p_race.sim import CAR_H, DT, MAX_SPEED, Inputs, Rules, lerp_state
 from p2p_race.ui import style
 from p2p_race.ui.raceview import PracticeView, RaceView
 from p2p_race.ui.render import DrawCar, RaceRenderer
@@ -24,6 +24,7 @@ from p2p_race.ui.screen import Screen
 
 CRASH_HOLD = 1.8  # s of crash animation before results / spectating
 FF_TICKS = 6  # practice: ticks per update while watching the bots finish
+RESUME_COUNT = 1.8  # s of 3-2-1 after a practice pause, so the player's hands are back first
 
 
 @dataclass
@@ -54,7 +55,12 @@ class RaceScreen(Screen):
     that implements `RaceView` plus `countdown_remaining()` (seconds to the host's start
     time, None once started) so every peer's GO comes from the match clock; `on_finish(screen,
     standings)` replaces the built-in result screen (which records the local high score and
-    offers Restart only when `restart` is given).
+    offers Restart only when `restart` is given); `on_leave()` (a match) is offered in the
+    pause menu and after a crash. A match never pauses: its clock is the host's, so the
+    pause menu only covers it while the race runs on underneath.
+
+    After the local car crashes the camera follows the leading car still racing; Left/Right
+    pick another car to watch (`follow`), in practice and in a match alike.
     """
 
     name = "race"
@@ -62,12 +68,17 @@ class RaceScreen(Screen):
 
     def __init__(self, app, view: RaceView, *, countdown: float = 3.0, mode: str = "practice",
                  restart: Callable[[], None] | None = None,
-                 on_finish: Callable[[RaceScreen, list[Standing]], None] | None = None) -> None:
+                 on_finish: Callable[[RaceScreen, list[Standing]], None] | None = None,
+                 on_leave: Callable[[], None] | None = None) -> None:
         super().__init__(app)
         self.view = view
         self.mode = mode
         self.restart = restart
         self.on_finish = on_finish
+        self.on_leave = on_leave
+        self.follow: str | None = None  # the car watched after a crash (a name); None = the leader
+        self.resume_left = 0.0
+        self.live = mode == "match"  # keeps running under the pause menu (App.frame)
         self.renderer = RaceRenderer(app.sprites)
         self.local_name = getattr(view, "local_name", app.player_name)
         self.local_color = getattr(view, "local_color", app.config.car_color)
@@ -134,12 +145,46 @@ class RaceScreen(Screen):
             return  # A/B drive the car; only Start pauses
         if self.app.controls.is_action(ev, "pause") and self.phase != "finished":
             self._pause()
-        elif self.phase == "spectating" and ev.key in (pygame.K_SPACE, pygame.K_RETURN):
+        elif self.phase in ("crashed", "spectating") and ev.key in (pygame.K_LEFT, pygame.K_RIGHT):
+            self.switch_follow(1 if ev.key == pygame.K_RIGHT else -1)
+        elif self.phase == "spectating" and ev.key in (pygame.K_SPACE, pygame.K_RETURN) and self.can_skip:
             self.skip_to_end()
+
+    @property
+    def can_skip(self) -> bool:
+        """Practice can fast-forward to the end; a match runs on the host's clock."""
+        return getattr(self.view, "fast_forward", None) is not None
+
+    def switch_follow(self, step: int) -> None:
+        """Watch the next / previous car (by name, cars still racing first)."""
+        others = [c for c in self.cur.values() if not c.local]
+        if not others:
+            return
+        names = sorted(c.name for c in others if not c.state.crashed) + sorted(
+            c.name for c in others if c.state.crashed)
+        cur = self.follow if self.follow in names else self.watching
+        i = names.index(cur) if cur in names else (-1 if step > 0 else 0)
+        self.follow = names[(i + step) % len(names)]
+        if self.phase == "crashed":
+            self.phase = "spectating"
+
+    def on_enter(self) -> None:
+        if getattr(self, "_paused", False):  # back from the pause menu
+            self._paused = False
+            if self.phase == "racing" and self.mode != "match":
+                self.resume_left = RESUME_COUNT
+                self._last_count = None
+
+    def leave(self) -> None:
+        """Leave the match (pause menu, or Esc after a crash): the lobby takes over."""
+        self.app.audio.engine(None)
+        if self.on_leave is not None:
+            self.on_leave()
 
     def _pause(self) -> None:
         from p2p_race.ui.screens.pause import PauseScreen
 
+        self._paused = True
         self.app.audio.engine(None)
         self.app.controls.release_all()
         self.app.push(PauseScreen(self.app, self))
@@ -159,9 +204,13 @@ class RaceScreen(Screen):
         if self.phase == "countdown":
             self._update_countdown(dt)
             return
+        if self.resume_left > 0:
+            self._update_resume(dt)
+            return
         self.prev, self.prev_t, self.prev_cam = self.cur, self.cur_t, self.cam_y
         if self.phase == "racing":
-            steer, throttle = self.app.controls.steer_throttle()
+            # under the pause menu of a match the car rolls on without the menu's keys
+            steer, throttle = self.app.controls.steer_throttle() if self.app.top is self else (0, 0)
             self.view.step(Inputs(steer, throttle))
         elif self.phase == "spectating" and getattr(self.view, "fast_forward", None) is not None:
             self._ff = min(FF_TICKS, self._ff + 1)  # ramp up: the wreck fades, the race speeds on
@@ -197,6 +246,16 @@ class RaceScreen(Screen):
             self.phase = "racing"
             self.go_time = self.app.time
             self.app.audio.play("go")
+
+    def _update_resume(self, dt: float) -> None:
+        self.resume_left = max(0.0, self.resume_left - dt)
+        n = math.ceil(self.resume_left / (RESUME_COUNT / 3))
+        if n != self._last_count and n > 0:
+            self._last_count = n
+            self.app.audio.play("beep")
+        if self.resume_left <= 0:
+            self.app.audio.play("go")
+            self.go_time = self.app.time
 
     def _events(self) -> None:
         local = self.local_state
@@ -238,7 +297,10 @@ class RaceScreen(Screen):
         is smooth and a fast-moving target (fast-forward) never runs away from the view."""
         local = self.local_state
         target, who = None, None
-        if local is not None and (not local.crashed or self.phase == "crashed"):
+        picked = self.cur.get(self.follow) if self.follow else None
+        if picked is not None and not picked.local and (local is None or local.crashed):
+            target, who = picked.state.y, picked.name
+        elif local is not None and (not local.crashed or self.phase == "crashed"):
             target, who = local.y, self.local_name
         else:
             alive = [c for c in self.cur.values() if not c.state.crashed and not c.local]
@@ -297,6 +359,7 @@ class RaceScreen(Screen):
             speed = local.speed
         traffic = self.view.traffic(t, cam - 45, cam + 80)  # beyond the top edge: warning marks
         self.renderer.draw(surface, cam, t, cars, traffic, speed)
+        self._own_label(surface, cars, cam)
         self._hud(surface, cars, local)
         self._overlays(surface, local)
 
@@ -374,12 +437,7 @@ class RaceScreen(Screen):
                             math.pi / 2 + 2 * math.pi * frac, 6)
             style.text(surface, str(n), (cx, cy), size, style.ACCENT, anchor="center", shadow=5)
             style.text(surface, "GET READY", (cx, cy + 120), 34, style.TEXT, anchor="midtop")
-            keys = self.app.config.keys
-
-            def k(action: str) -> str:
-                names = keys.get(action) or ["?"]
-                return "/".join(n.upper() if len(n) == 1 else n.capitalize() for n in names[:2])
-
+            k = self._key_label
             hint = f"{k('left')} {k('right')} steer    {k('accelerate')} faster    {k('brake')} brake    {k('pause')} pause"
             r = style.panel(surface, (cx - 290, cy + 166, 580, 32), alpha=200, radius=10)
             style.text(surface, hint, r.center, 20, style.DIM, anchor="center", shadow=1)
@@ -393,9 +451,32 @@ class RaceScreen(Screen):
         elif self.phase == "spectating":
             r = style.panel(surface, (cx - 230, style.HEIGHT - 92, 460, 70), edge=style.ACCENT2)
             who = self.watching or "the race"
-            style.text(surface, f"You crashed. Watching {who}  >>", (r.centerx, r.top + 12), 26, style.TEXT,
+            ff = "  >>" if self.can_skip else ""
+            style.text(surface, f"You crashed. Watching {who}{ff}", (r.centerx, r.top + 12), 26, style.TEXT,
                        anchor="midtop")
-            style.text(surface, "Space: skip to the results", (r.centerx, r.top + 42), 20, style.DIM, anchor="midtop")
+            pause = self._key_label("pause")
+            hint = ("<- ->: watch another   Space: skip to the results" if self.can_skip
+                    else f"<- ->: watch another   {pause}: leave match")
+            style.text(surface, hint, (r.centerx, r.top + 42), 20, style.DIM, anchor="midtop")
+        if self.resume_left > 0:
+            n = max(1, math.ceil(self.resume_left / (RESUME_COUNT / 3)))
+            pygame.draw.circle(surface, (20, 24, 48), (cx, cy - 40), 60)
+            pygame.draw.circle(surface, style.ACCENT, (cx, cy - 40), 60, 4)
+            style.text(surface, str(n), (cx, cy - 40), 110, style.ACCENT, anchor="center", shadow=4)
+
+    def _key_label(self, action: str) -> str:
+        names = self.app.config.keys.get(action) or ["?"]
+        return "/".join(n.upper() if len(n) == 1 else n.capitalize() for n in names[:2])
+
+    def _own_label(self, surface: pygame.Surface, cars: list[DrawCar], cam: float) -> None:
+        """The player's own name under their car (the renderer tags only the others)."""
+        me = next((c for c in cars if c.local), None)
+        if me is None or me.state.crashed:
+            return
+        x, y = self.renderer.sx(me.state.x), self.renderer.sy(me.state.y, cam)
+        if -40 < y < style.HEIGHT + 40:
+            name = me.name if len(me.name) <= 12 else me.name[:11] + "."
+            style.text(surface, name, (x, y + CAR_H * self.renderer.ppm / 2 + 2), 16, style.ACCENT, anchor="midtop", shadow=1)
 
 
 def start_practice(app, *, bots: int = 3, seed: int | None = None, seconds: float | None = None,

@@ -14,8 +14,9 @@ from p2p_race.ui.screen import Screen
 from p2p_race.ui.screens.backdrop import backdrop
 
 BIND_ACTIONS = ("left", "right", "accelerate", "brake", "pause", "chat")
-ROWS = ("Music volume", "Sound volume", "Fullscreen", "Car colour",
+ROWS = ("Music volume", "Sound volume", "Fullscreen", "Car colour", "Chat after quit",
         *[f"Key: {a}" for a in BIND_ACTIONS], "Reset keys", "Back")
+PITCH = 31  # row spacing: every row fits above the key hint
 
 
 class SettingsScreen(Screen):
@@ -27,6 +28,7 @@ class SettingsScreen(Screen):
         self.capturing: str | None = None
         self.over_race = over_race
         self.overlay = over_race
+        self.covers_overlays = over_race  # the race shows through, the pause menu does not
         self.flash = ""
 
     @property
@@ -43,6 +45,8 @@ class SettingsScreen(Screen):
             return "On" if self.app.fullscreen else "Off"
         if row == "Car colour":
             return c.car_color.capitalize()
+        if row == "Chat after quit":  # the chat service keeps nearby players' chat going
+            return "Stays online" if c.chat_stays_online else "Stops"
         if row.startswith("Key: "):
             action = row[5:]
             if self.capturing == action:
@@ -63,6 +67,10 @@ class SettingsScreen(Screen):
             names = list(CAR_COLORS)
             i = names.index(c.car_color) if c.car_color in names else 0
             c.car_color = names[(i + d) % len(names)]
+        elif row == "Chat after quit":
+            c.chat_stays_online = not c.chat_stays_online
+            self.flash = ("chat stays online after quit" if c.chat_stays_online
+                          else "the chat service stops when the game quits")
         else:
             return
         self.app.save_config()
@@ -84,7 +92,7 @@ class SettingsScreen(Screen):
         self.flash = f"{action}: {name}"
 
     def row_rect(self, i: int) -> pygame.Rect:
-        return pygame.Rect(style.WIDTH // 2 - 310, 92 + 12 + i * 34 - 3, 620, 32)
+        return pygame.Rect(style.WIDTH // 2 - 310, 92 + 12 + i * PITCH - 3, 620, PITCH - 2)
 
     def handle_event(self, ev: pygame.event.Event) -> None:
         if ev.type == pygame.MOUSEBUTTONDOWN and getattr(ev, "button", 1) in (1, 3) and not self.capturing:
@@ -134,13 +142,13 @@ class SettingsScreen(Screen):
         else:
             backdrop(self.app).draw(surface, veil=140)
         style.title(surface, "SETTINGS", 14, self.app.time, 60)
-        r = style.panel(surface, (style.WIDTH // 2 - 320, 92, 640, 20 + 34 * len(ROWS)))
+        r = style.panel(surface, (style.WIDTH // 2 - 320, 92, 640, 20 + PITCH * len(ROWS)))
         for i, row in enumerate(ROWS):
-            y = r.top + 12 + i * 34
+            y = r.top + 12 + i * PITCH
             sel = i == self.index
             col = style.ACCENT if sel else style.TEXT
             if sel:
-                pygame.draw.rect(surface, style.ACCENT, (r.left + 10, y - 3, r.w - 20, 32), 2, border_radius=8)
+                pygame.draw.rect(surface, style.ACCENT, (r.left + 10, y - 3, r.w - 20, PITCH - 2), 2, border_radius=8)
             label = row if not row.startswith("Key: ") else "Key: " + row[5:].capitalize()
             style.text(surface, label, (r.left + 28, y + 13), 26, col, anchor="midleft", shadow=1)
             val = self.value(row)

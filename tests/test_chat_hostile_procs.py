@@ -1,0 +1,226 @@
+"""Chat no one can silence, with real service processes on loopback: idle and half-sent
+connections, a hello naming many addresses, a far-ahead clock and a full disk.
+
+Hostile connections come from other loopback addresses (127.0.0.2, ...), the honest client
+from 127.0.0.1, as on a LAN where the attacker is another host."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from chat.client import ChatClient, query_service
+from chat.framing import encode_frame
+from chat.message import MAX_CLOCK, ChatMessage
+from chat.service import (
+    LEARNED_FAILS,
+    LEARNED_PER_HELLO,
+    MAX_CLIENTS_PER_ADDR,
+    MAX_PENDING_PER_ADDR,
+)
+from p2p_race.identity import Identity
+from tests.support.proc import wait_until
+from tests.test_chat_procs import TIMEOUT, Svc, _mesh
+
+pytestmark = pytest.mark.lan
+
+MALLORY = Identity.from_seed(b"hostile-procs")
+HONEST = Identity.from_seed(b"honest-procs")
+
+
+def rss_kib(pid: int) -> int:
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if row.startswith("VmRSS:"):
+            return int(row.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def dial(addr, source: str) -> socket.socket:
+    s = socket.create_connection(addr, timeout=5, source_address=(source, 0))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    return s
+
+
+def honest_line_gets_through(svc: Svc, text: str) -> None:
+    with ChatClient(svc.data_dir, name="honest", identity=HONEST, peers=[svc.addr], use_local=False) as cl:
+        assert cl.wait_synced(TIMEOUT)
+        msg = cl.send(text)
+        assert cl.wait_acked(msg.id, TIMEOUT)
+
+
+@pytest.fixture
+def svc(tmp_path: Path):
+    s = Svc(tmp_path / "a", "a")
+    yield s
+    s.stop()
+
+
+def test_idle_connections_do_not_lock_honest_clients_out(svc: Svc) -> None:
+    held = []
+    try:
+        for _ in range(128):  # never say hello
+            held.append(dial(svc.addr, "127.0.0.2"))
+        for i in range(128):  # say hello as a client, then nothing
+            s = dial(svc.addr, "127.0.0.3")
+            s.sendall(encode_frame({"t": "hello", "role": "client", "id": f"idle{i}"}))
+            held.append(s)
+        stats = wait_until(lambda: (st := svc.stats())["pending"] <= MAX_PENDING_PER_ADDR
+                           and st["clients"] <= MAX_CLIENTS_PER_ADDR + 1 and st, TIMEOUT, what="caps")
+        assert stats["refused"].get("pending_shed", 0) > 0
+        honest_line_gets_through(svc, "still served")
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_half_sent_large_frames_keep_memory_bounded(svc: Svc) -> None:
+    base = rss_kib(svc.proc.pid)
+    held = []
+    chunk = b"x" * 65536
+    try:
+        for i in range(48):
+            s = dial(svc.addr, "127.0.0.4")
+            s.sendall(encode_frame({"t": "hello", "role": "peer", "id": f"{i:016x}", "port": 9}))
+            # announce almost a full peer frame, send most of it, never finish
+            s.sendall((1_000_000).to_bytes(4, "big"))
+            for _ in range(14):
+                try:
+                    s.sendall(chunk)
+                except OSError:
+                    break
+            held.append(s)
+        # and the issue's 4 MiB announcement: refused at the length, before any body byte
+        s = dial(svc.addr, "127.0.0.5")
+        s.sendall((4 * 1024 * 1024).to_bytes(4, "big") + chunk)
+        held.append(s)
+        stats = wait_until(lambda: (st := svc.stats())["refused"].get("budget") and st, TIMEOUT,
+                           what="budget shedding")
+        grown = (rss_kib(svc.proc.pid) - base) / 1024
+        assert grown < 20, f"RSS grew {grown:.1f} MiB"
+        assert stats["refused"]["budget"] > 0
+        honest_line_gets_through(svc, "memory is bounded")
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_a_hello_naming_many_addresses_makes_few_dials(svc: Svc) -> None:
+    listeners = []
+    for _ in range(64):
+        ls = socket.socket()
+        ls.bind(("127.0.0.6", 0))
+        ls.listen(64)
+        ls.setblocking(False)
+        listeners.append(ls)
+    accepted = 0
+
+    def count() -> int:
+        nonlocal accepted
+        for ls in listeners:
+            while True:
+                try:
+                    c, _ = ls.accept()
+                except BlockingIOError:
+                    break
+                accepted += 1
+                c.close()
+        return accepted
+
+    try:
+        with dial(svc.addr, "127.0.0.7") as s:
+            s.sendall(encode_frame({"t": "hello", "role": "peer", "id": "ab" * 8, "port": 9,
+                                    "peers": [["127.0.0.6", ls.getsockname()[1]] for ls in listeners]}))
+            wait_until(lambda: count() >= 1, TIMEOUT, what="the first dial")
+            # a while of dialing: every learned address is tried, backs off, and is forgotten
+            wait_until(lambda: count() and svc.stats()["learned"] == 0, 60, interval=0.2,
+                       what="learned addresses forgotten")
+        assert count() <= LEARNED_PER_HELLO
+        # the same host again, naming the others: its budget of learned addresses is spent
+        with dial(svc.addr, "127.0.0.7") as s:
+            s.sendall(encode_frame({"t": "hello", "role": "peer", "id": "cd" * 8, "port": 9,
+                                    "peers": [["127.0.0.6", ls.getsockname()[1]] for ls in listeners[8:]]}))
+            wait_until(lambda: svc.stats()["refused"].get("learn_over_budget"), TIMEOUT, what="budget")
+        assert svc.stats()["learned"] == 0
+        assert count() <= LEARNED_PER_HELLO * LEARNED_FAILS
+    finally:
+        for ls in listeners:
+            ls.close()
+
+
+def test_far_ahead_clock_is_refused_on_every_service(tmp_path: Path) -> None:
+    a = Svc(tmp_path / "a", "a")
+    b = Svc(tmp_path / "b", "b", a.port)
+    try:
+        _mesh(a, b)
+        top = ChatMessage.create(MALLORY, name="m", channel="lobby", text="end of time",
+                                 clock=MAX_CLOCK - 1, t=time.time())
+        ans = query_service(a.addr, {"t": "submit", "m": top.to_wire()})
+        assert ans["ok"] is False and ans["reason"] == "clock_ahead"
+        honest_line_gets_through(a, "next line")
+        wait_until(lambda: "next line" in b.texts(), TIMEOUT, what="b has the honest line")
+        assert a.stats()["clock"] < 10_000 and b.stats()["clock"] < 10_000
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_one_identity_flooding_back_dated_lines_is_slowed_by_the_receivers_clock(svc: Svc) -> None:
+    oks = []
+    for i in range(60):
+        m = ChatMessage.create(MALLORY, name="m", channel="lobby", text=f"old {i}", clock=10 + i,
+                               t=1_700_000_000 + i * 1.0)
+        oks.append(query_service(svc.addr, {"t": "submit", "m": m.to_wire()}, timeout=5)["ok"])
+    assert 5 <= sum(oks) <= 20
+    assert svc.stats()["drops"]["client_author_over_budget"] >= 40
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="needs root to mount a tmpfs")
+def test_full_disk_acks_nothing_and_says_so(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        s = Svc(disk / "a", "a")
+        try:
+            honest_line_gets_through(s, "before the disk filled")
+            filler = disk / "filler"
+            with open(filler, "wb") as fh:
+                try:
+                    while True:
+                        fh.write(b"\0" * 65536)
+                        fh.flush()
+                except OSError:
+                    pass
+            before = len(s.history())
+            m = ChatMessage.create(HONEST, name="h", channel="lobby", text="y" * 500,
+                                   clock=s.stats()["clock"] + 1, t=time.time())
+            oks = []
+            for i in range(30):  # enough to need new pages
+                m = ChatMessage.create(Identity.from_seed(f"full-{i}".encode()), name="h", channel="lobby",
+                                       text=f"{i} " + "y" * 490, clock=s.stats()["clock"] + 1, t=time.time())
+                ans = query_service(s.addr, {"t": "submit", "m": m.to_wire()})
+                oks.append(ans)
+            refused = [a for a in oks if not a["ok"]]
+            assert refused and {a["reason"] for a in refused} == {"store_failed"}
+            stored = len(s.history())
+            assert stored == before + sum(a["ok"] for a in oks)  # what was acked is what is held
+            s.stop()
+            err = s.proc.stderr.read()
+            assert "cannot write chat history" in err and "full" in err
+            filler.unlink()
+            again = Svc(disk / "a", "a")
+            try:
+                assert len(again.history()) >= stored  # every acked line survived the restart
+            finally:
+                again.stop()
+        finally:
+            s.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])
