@@ -77,3 +77,31 @@ def test_the_replay_window_pauses_changes_speed_and_follows_any_car(data_dir):
         assert open_replay(app, "0" * 16) is False
     finally:
         app.close()
+
+
+def test_watch_replay_from_the_leaderboard_and_the_match_result_screen(data_dir):
+    from p2p_race.ui.leaderboard import TABS, LeaderboardScreen
+    from p2p_race.ui.lobby import MatchResultScreen
+
+    store = ResultStore(data_dir)
+    r = make_result(44, players=("ann", "bob"))
+    store.add(r)
+    app = App(Config(), data_dir)
+    try:
+        d = Driver(app)
+        app.push(LeaderboardScreen(app, store=store, uri=""))
+        app.stack[-1].tab = TABS.index("Recent")
+        d.press(pygame.K_r)
+        assert isinstance(app.stack[-1], ReplayScreen) and app.stack[-1].replay.record.match_id == r.match_id
+        d.press(pygame.K_ESCAPE)
+        app.push(MatchResultScreen(app, r, r.racers[0].peer_id))
+        d.press(pygame.K_r)
+        assert isinstance(app.stack[-1], ReplayScreen)
+        d.press(pygame.K_ESCAPE)
+        unknown = make_result(45, players=("ann", "bob"))  # not stored here: no replay, a note instead
+        app.push(MatchResultScreen(app, unknown, unknown.racers[0].peer_id))
+        d.press(pygame.K_r)
+        assert app.stack[-1].name == "match_result" and app.stack[-1].replay_missing
+    finally:
+        app.close()
+        store.close()

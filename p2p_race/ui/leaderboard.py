@@ -105,6 +105,12 @@ class LeaderboardScreen(Screen):
             self.index = min(max(0, len(self.rows()) - 1), self.index + 1)
         elif ev.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
             self.open_selected()
+        elif ev.key == pygame.K_r and TABS[self.tab] != "All time" and self.rows():
+            from p2p_race.ui.screens.replay import open_replay  # R: watch the selected match again
+
+            row = self.rows()[min(self.index, len(self.rows()) - 1)]
+            if open_replay(self.app, row["match_id"]):
+                self._sound("select")
 
     def open_selected(self) -> None:
         rows = self.rows()
@@ -161,7 +167,7 @@ class LeaderboardScreen(Screen):
             self.draw_player(surface, panel, b)
         else:
             self.draw_recent(surface, panel, b["recent"], 16)
-        style.key_hint(surface, "Left/Right: tab   Up/Down: select   Enter: open   Esc: back")
+        style.key_hint(surface, "Left/Right: tab   Up/Down: select   Enter: open   R: replay   Esc: back")
 
     def _highlight(self, surface: pygame.Surface, panel: pygame.Rect, y: int, i: int) -> None:
         if i == self.index:

@@ -380,6 +380,12 @@ class MatchResultScreen(Screen):
     def handle_event(self, ev: pygame.event.Event) -> None:
         if ev.type == pygame.KEYDOWN and ev.key == pygame.K_d:
             self.details = not self.details
+        elif ev.type == pygame.KEYDOWN and ev.key == pygame.K_r and self.result is not None:
+            from p2p_race.ui.screens.replay import open_replay  # R: watch the replay
+
+            if not open_replay(self.app, self.result.match_id):
+                self.details = True  # (the details line then says why)
+                self.replay_missing = True
         elif ev.type == pygame.KEYDOWN and ev.key in (pygame.K_RETURN, pygame.K_ESCAPE, pygame.K_SPACE):
             self.app.pop()
 
@@ -401,7 +407,8 @@ class MatchResultScreen(Screen):
             style.text(surface, f"{i + 1}. {name}", (r.left + 20, y), 22, col)
             style.text(surface, f"{score:,}", (r.right - 20, y), 22, col, anchor="topright")
         if self.result is not None and self.details:
+            note = "  - no replay: this peer lacks its inputs" if getattr(self, "replay_missing", False) else ""
             style.text(surface, f"result {self.result.match_id} signed by host {self.result.host_id[:8]} "
-                       f"(term {self.result.term})", (style.WIDTH // 2, style.HEIGHT - 70), 18, style.DIM,
+                       f"(term {self.result.term}){note}", (style.WIDTH // 2, style.HEIGHT - 70), 18, style.DIM,
                        anchor="midtop")
-        style.key_hint(surface, "Enter: back to the lobby   D: details")
+        style.key_hint(surface, "Enter: back to the lobby   R: watch replay   D: details")
