@@ -1,7 +1,8 @@
 """Input-verified racing: every peer re-simulates every racer from its streamed inputs.
 
-Racers send, with each state, the run-length coded inputs of their last `WINDOW_TICKS`
-ticks (`InputRecorder.window`), so a lost datagram loses nothing. Each peer keeps one
+Racers send, with each state, the inputs of their last `WINDOW_TICKS` ticks
+(`InputRecorder.window`, in the log encoding: RLE or two ticks a byte, whichever is
+smaller), so a lost datagram loses nothing. Each peer keeps one
 `p2p_race.replay.verify.CarReplay` per racer (`LiveVerifier`), feeds it the new ticks of
 each window and accepts a claimed state only when the replay at that tick is exactly it.
 A crash is what the replay says: a car that drives through traffic is crashed here too,
@@ -20,13 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from p2p_race.replay.codec import decode_runs, encode_log, encode_runs
+from p2p_race.replay.codec import decode_log, encode_log
 from p2p_race.replay.verify import CarReplay, Outcome, log_hash_of, remember, shared_traffic
 from p2p_race.sim.rules import Inputs, Rules
 from replication.records import MatchResult, RacerResult, attestation_bytes
 
 WINDOW_TICKS = 240  # 4 s of inputs ride along with every state (redundancy against loss)
-MAX_WINDOW_BYTES = 200  # wire bound of a window; a busier window is cut to fit
+MAX_WINDOW_BYTES = 1 + 2 + WINDOW_TICKS // 2  # wire bound of a window (two ticks a byte at worst)
 GAP = "lost more than 4 s of its inputs"
 
 
@@ -42,14 +43,10 @@ class InputRecorder:
         self.codes.append(code_of(inputs))
 
     def window(self) -> tuple[int, bytes]:
-        """(first tick, RLE runs) of the most recent inputs that fit `MAX_WINDOW_BYTES`."""
+        """(first tick, encoded inputs) of the last `WINDOW_TICKS` ticks."""
         n = len(self.codes)
         ticks = min(n, WINDOW_TICKS)
-        while True:
-            runs = encode_runs(bytes(self.codes[n - ticks:]))
-            if len(runs) <= MAX_WINDOW_BYTES or ticks <= 1:
-                return n - ticks + 1, runs
-            ticks = ticks * 3 // 4
+        return n - ticks + 1, encode_log(bytes(self.codes[n - ticks:]))
 
     def log_hash(self) -> bytes:
         return log_hash_of(bytes(self.codes))
@@ -100,7 +97,7 @@ class LiveVerifier:
         if tick <= rp.tick:
             return None  # old news (reordered or repeated): already verified past it
         try:
-            codes = decode_runs(runs, WINDOW_TICKS)
+            codes = decode_log(runs, WINDOW_TICKS)
         except ValueError as exc:
             return self._diverge(c, f"malformed inputs ({exc})")
         if not codes or first_tick < 1 or first_tick + len(codes) - 1 != tick:
