@@ -88,7 +88,7 @@ def run(quick: bool) -> list[dict]:
                  "unit": "ms", "target": "<= 50 ms", "ok": cold <= 0.05,
                  "note": f"every log replayed ({ticks:,} car-ticks, {ticks / cold:,.0f} car-ticks/s, best of "
                          f"{len(colds)}): a peer that never saw the match; NOT met in pure Python"})
-    rows.append({"metric": f"verify the same record, logs already replayed live", "value": warm * 1000,
+    rows.append({"metric": "verify the same record, logs already replayed live", "value": warm * 1000,
                  "unit": "ms", "target": "<= 50 ms", "ok": warm <= 0.05,
                  "note": "replay cache hit (the case of every peer of the match, and of a record synced twice)"})
     # live: 15 racers x 60 Hz, one state a tick, each with its 4 s input window

@@ -113,6 +113,13 @@ CREATE TABLE IF NOT EXISTS input_logs (
     log      BLOB NOT NULL,
     PRIMARY KEY (match_id, peer_id)
 );
+CREATE TABLE IF NOT EXISTS ghosts (
+    name  TEXT NOT NULL,
+    road  TEXT NOT NULL,
+    score INTEGER NOT NULL,
+    log   BLOB NOT NULL,
+    PRIMARY KEY (name, road)
+);
 CREATE TABLE IF NOT EXISTS legacy_results (
     match_id    TEXT PRIMARY KEY,
     record      TEXT NOT NULL,
@@ -442,6 +449,19 @@ class ResultStore:
             self._db.execute("INSERT INTO practice (name, score, t, mode, distance) VALUES (?,?,?,?,?)",
                              (name, int(score), time.time() if t is None else t, mode, float(distance)))
         return int(score) > before
+
+    def save_ghost(self, name: str, road: str, score: int, log: bytes) -> bool:
+        """Keep a practice run's inputs as the ghost of `road` when it beats the kept one."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO ghosts VALUES (?,?,?,?) ON CONFLICT(name, road) DO UPDATE SET "
+                "score=excluded.score, log=excluded.log WHERE excluded.score > ghosts.score",
+                (name, road, int(score), bytes(log)))
+            return cur.rowcount > 0
+
+    def ghost(self, name: str, road: str) -> tuple[int, bytes] | None:
+        rows = self._query("SELECT score, log FROM ghosts WHERE name=? AND road=?", (name, road))
+        return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
 
     def top_runs(self, n: int = 10) -> list[tuple[str, int, float, str, float]]:
         """The best single runs, matches and practice: (name, score, t, mode, distance)."""

@@ -105,3 +105,29 @@ def test_watch_replay_from_the_leaderboard_and_the_match_result_screen(data_dir)
     finally:
         app.close()
         store.close()
+
+
+def test_practice_ghost_is_your_best_run_driven_again(data_dir):
+    from p2p_race.replay.ghosts import keep_run, load_ghost
+    from p2p_race.sim import Inputs, Rules
+    from p2p_race.ui.raceview import PracticeView
+
+    store = ResultStore(data_dir)
+    rules = Rules(77, 20.0)
+    assert load_ghost(store, "ann", rules) is None
+    runs = []
+    first = PracticeView(rules, "ann", bots=0, on_run_end=lambda codes, score: runs.append((codes, score)))
+    states = []
+    while not first.finished:
+        first.step(Inputs(1 if first.race.tick % 90 < 20 else 0, 1))
+        states.append(first.local_car())
+    (codes, score), = runs
+    assert keep_run(store, "ann", rules, codes, score)
+    assert not keep_run(store, "ann", rules, codes[:10], 0)  # a worse run does not replace it
+    again = PracticeView(rules, "ann", bots=0, ghost=load_ghost(store, "ann", rules))
+    for st in states[:400]:
+        again.step(Inputs())
+        name, _color, ghost_state, _ = again.remote_cars()[-1]
+        assert name == f"best {score}"
+        assert (ghost_state.x, ghost_state.y, ghost_state.crashed) == (st.x, st.y, st.crashed)
+    assert load_ghost(store, "ann", Rules(78, 20.0)) is None  # another road, no ghost

@@ -99,10 +99,11 @@ class Outcome:
 class CarReplay:
     """One racer's car re-simulated from its inputs, tick by tick (live verification)."""
 
-    def __init__(self, rules: Rules, peer_id: str, traffic: Traffic | None = None) -> None:
+    def __init__(self, rules: Rules, peer_id: str, traffic: Traffic | None = None, start: float | None = None) -> None:
         self.rules = rules
         self.peer_id = peer_id
-        self.car = _QuietCar(rules, peer_id, start_x(peer_id), traffic or shared_traffic(rules))
+        x = start_x(peer_id) if start is None else start
+        self.car = _QuietCar(rules, peer_id, x, traffic or shared_traffic(rules))
         self.codes = bytearray()
         self.error: str | None = None  # why the log cannot be a valid drive (then frozen)
 

@@ -137,7 +137,12 @@ class Ghost:
     def __init__(self, rules: Rules, peer_id: str, codes: bytes, name: str = "ghost") -> None:
         self.name = name
         self.codes = codes
-        self.car = CarReplay(rules, peer_id, shared_traffic(rules))
+        self.rules, self.peer_id = rules, peer_id
+        self.car = CarReplay(rules, peer_id, shared_traffic(rules), start=0.0)
+
+    def place(self, x: float) -> None:
+        """Start where the racing car starts (before the first tick)."""
+        self.car = CarReplay(self.rules, self.peer_id, shared_traffic(self.rules), start=x)
 
     def advance_to(self, tick: int) -> CarState:
         k = self.car.tick
