@@ -114,7 +114,7 @@ class TermProof:
         try:
             votes = d["votes"]
             if not isinstance(votes, list) or len(votes) > MAX_VOTES:
-                raise ValueError("votes must be a list of at most %d" % MAX_VOTES)
+                raise ValueError(f"votes must be a list of at most {MAX_VOTES}")
             term = d["term"]
             if isinstance(term, bool) or not isinstance(term, int):
                 raise ValueError("term must be an integer")
