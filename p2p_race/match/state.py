@@ -219,9 +219,11 @@ def result_to_wire(r: MatchResult) -> m.Result:
     return m.Result(
         mid_bytes(r.match_id), r.seed, r.time_limit, pid_bytes(r.host_id), r.term, r.started_at,
         r.finished_at,
-        tuple(m.WireRacerResult(pid_bytes(x.peer_id), x.name, x.score, x.distance, x.crashed, x.crash_time)
+        tuple(m.WireRacerResult(pid_bytes(x.peer_id), x.name, x.score, x.distance, x.crashed, x.crash_time,
+                                x.abandoned)
               for x in r.racers),
-        pid_bytes(r.winner_id), r.winner_name, r.signer_key, r.signature,
+        pid_bytes(r.winner_id), r.winner_name, r.signer_key, r.signature, r.difficulty,
+        r.evidence_digest or r.evidence_hash(),
     )
 
 
@@ -229,10 +231,13 @@ def result_from_wire(w: m.Result) -> MatchResult | None:
     try:
         r = MatchResult(
             w.match_id.hex(), w.seed, w.time_limit, w.host_id.hex(), w.term, w.started_at, w.finished_at,
-            tuple(RacerResult(x.peer_id.hex(), x.name, x.score, x.distance, x.crashed, x.crash_time)
+            tuple(RacerResult(x.peer_id.hex(), x.name, x.score, x.distance, x.crashed, x.crash_time,
+                              abandoned=x.abandoned)
                   for x in w.racers),
-            w.winner_id.hex(), w.winner_name, w.signer_key, w.signature,
+            w.winner_id.hex(), w.winner_name, w.signer_key, w.signature, difficulty=w.difficulty,
         )
+        if r.evidence_hash() != w.evidence:  # the evidence is not in the datagram: keep its digest
+            r = replace(r, evidence_digest=w.evidence)
     except (TypeError, ValueError):
         return None
     return r if r.verify() else None
