@@ -192,12 +192,13 @@ class Bot:
     async def _drive(self, match_id: str, rules: MatchRules, start: float) -> None:
         """Our car: a CarSim stepped at 60 Hz from the agreed start, steered by BotDriver."""
         from p2p_race.bots import BotDriver
-        from p2p_race.sim import DT, CarSim, Rules, lane_center
+        from p2p_race.replay.codec import code_of
+        from p2p_race.replay.verify import start_x
+        from p2p_race.sim import DT, CarSim, Rules
 
         sim_rules = Rules(rules.seed, rules.time_limit, rules.difficulty)
         car_id = self.rt.identity.peer_id
-        lane = int(car_id, 16) % 4
-        sim = CarSim(sim_rules, car_id, start_x=lane_center(lane))
+        sim = CarSim(sim_rules, car_id, start_x=start_x(car_id))
         driver = BotDriver(car_id, self.args.skill)
         traffic = sim.traffic
         while True:  # the estimate sharpens with every ping until the start
@@ -212,11 +213,14 @@ class Bot:
         self.log.emit("start", match_id=match_id, at=round(start + self.wall_offset, 6))
         while True:
             due = int((time.monotonic() - start) / DT) + 1
+            codes = bytearray()  # the inputs every peer replays (p2p_race.match.replays)
             while sim.tick < due and not sim.finished:
-                sim.step(driver.decide(sim, traffic))
+                move = driver.decide(sim, traffic)
+                codes.append(code_of(move))
+                sim.step(move)
             st = sim.state
             self.rt.post_state(CarReport(st.tick, st.x, st.y, st.speed, st.score, st.distance, st.crashed,
-                                         st.crash_time if st.crashed else -1.0, st.tick))
+                                         st.crash_time if st.crashed else -1.0, st.tick, bytes(codes)))
             if sim.finished:
                 return
             wait = start + sim.tick * DT - time.monotonic()

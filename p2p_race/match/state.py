@@ -109,6 +109,9 @@ class CarReport:
     crashed: bool
     crash_time: float
     input_seq: int = 0
+    # Local car only: the input codes of the ticks since the previous report (replay.codec),
+    # which the core streams and replays (p2p_race.match.replays).
+    inputs: bytes = b""
 
 
 StateCheck = Callable[[CarReport | None, CarReport, MatchRules], bool]
