@@ -93,8 +93,10 @@ def replay_problem(r: MatchResult) -> str | None:
         return str(exc)
     for racer, log in zip(r.racers, r.logs, strict=True):
         who = f"racer {racer.peer_id}"
-        if len(racer.key) != PUBLIC_KEY_BYTES or peer_id_of(racer.key) != racer.peer_id:
+        if racer.key and (len(racer.key) != PUBLIC_KEY_BYTES or peer_id_of(racer.key) != racer.peer_id):
             return f"{who}: key does not match its peer id"
+        if not racer.key and not racer.abandoned:
+            return f"{who}: no key"
         try:
             codes = decode_log(log, rules.limit_ticks)
         except ValueError as exc:

@@ -289,7 +289,7 @@ class MatchResult:
     def has_evidence(self) -> bool:
         """Carries every racer's key and log hash and the logs themselves (a full record)."""
         return bool(self.racers) and len(self.logs) == len(self.racers) and all(
-            r.key and r.log_hash for r in self.racers)
+            (r.key or r.abandoned) and r.log_hash for r in self.racers)
 
     # -- signing --------------------------------------------------------------------
     def signed(self, identity: Identity) -> MatchResult:

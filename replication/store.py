@@ -305,6 +305,8 @@ class ResultStore:
         cur.executemany("INSERT OR REPLACE INTO input_logs VALUES (?,?,?)",
                         [(r.match_id, x.peer_id, lg) for x, lg in zip(r.racers, r.logs, strict=True)])
         for racer in r.racers:
+            if racer.abandoned:
+                continue  # unsigned (the racer went silent): shown with the match, not in its stats
             won = 1 if racer.peer_id == r.winner_id else 0
             cur.execute("INSERT INTO racers VALUES (?,?,?,?,?,?,?)",
                         (r.match_id, racer.peer_id, racer.name, racer.score, racer.distance, won,
@@ -334,6 +336,8 @@ class ResultStore:
         cur.execute("DELETE FROM racers WHERE match_id=?", (r.match_id,))
         cur.execute("DELETE FROM input_logs WHERE match_id=?", (r.match_id,))
         for racer in r.racers:
+            if racer.abandoned:
+                continue
             agg = cur.execute("SELECT max(score), count(*), sum(won), sum(distance) FROM racers WHERE peer_id=?",
                               (racer.peer_id,)).fetchone()
             if not agg[1]:

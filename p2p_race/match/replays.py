@@ -144,15 +144,16 @@ class LiveVerifier:
         host heard less of an abandoned racer than we did)."""
         c = self.car(peer_id)
         codes = bytes(c.replay.codes)
-        if upto is not None and upto < len(codes) and not c.attestation:
+        if upto is not None and upto < len(codes):
             cut = CarReplay(self.rules, peer_id, shared_traffic(self.rules))
             cut.feed(codes[:upto])
             codes, out = codes[:upto], cut.outcome()
         else:
             out = c.replay.outcome()
         signed = bool(c.attestation) and not out.abandoned
+        # an unsigned entry (abandoned) carries no key: it rests on the host's word alone
         entry = RacerResult(peer_id, name, out.score, out.distance, out.crashed, out.crash_time,
-                            key=c.key or key, log_hash=log_hash_of(codes),
+                            key=(c.key or key) if signed else b"", log_hash=log_hash_of(codes),
                             attestation=c.attestation if signed else b"", abandoned=out.abandoned)
         return entry, encode_log(codes)
 
@@ -174,3 +175,91 @@ class LiveVerifier:
         if full.evidence_hash() != want:
             return None
         return replace(full, evidence_digest=b"")
+
+
+STATE_EVERY = 3  # ticks per state datagram (20 Hz): a third of the signatures of one a tick
+
+
+class MatchVerifier:
+    """What the match core needs for input-verified racing, one per match and peer.
+
+    `local(rep)` feeds our own car's inputs (and says when a state datagram is due);
+    `on_state` / `on_final` check a racer's datagram against its replay; `entries` gives
+    the host the racers' entries and logs for the result; `complete` rebuilds a received
+    result's evidence on a member.
+    """
+
+    def __init__(self, match_id: str, rules: Rules, my_id: str, public_key: bytes, sign) -> None:
+        self.live = LiveVerifier(match_id, rules)
+        self.my_id, self.public_key, self.sign = my_id, public_key, sign
+        self._last_sent = 0
+        self.reported: set[str] = set()  # racers whose divergence was already announced
+
+    @property
+    def rules(self) -> Rules:
+        return self.live.rules
+
+    # -- our car -------------------------------------------------------------------------
+    def local(self, tick: int, codes: bytes) -> tuple[bool, int, bytes]:
+        """Feed our inputs up to `tick`; (a state datagram is due, first tick, window)."""
+        car = self.live.car(self.my_id)
+        car.replay.feed(codes)
+        rp = car.replay
+        due = rp.finished or tick - self._last_sent >= STATE_EVERY
+        if due:
+            self._last_sent = tick
+        first = max(1, rp.tick - WINDOW_TICKS + 1)
+        return due, first, encode_log(bytes(rp.codes[first - 1:]))
+
+    def local_outcome(self) -> Outcome:
+        return self.live.outcome(self.my_id)
+
+    def attest(self) -> bytes:
+        """Our signature over our replayed drive (sent with the final report)."""
+        rp = self.live.car(self.my_id).replay
+        sig = self.sign(attestation(self.live.match_id, self.rules, bytes(rp.codes), rp.outcome()))
+        car = self.live.car(self.my_id)
+        car.key, car.attestation, car.final_tick = self.public_key, sig, rp.tick
+        remember(rp)
+        return sig
+
+    # -- their cars ----------------------------------------------------------------------
+    def on_state(self, sender: str, msg) -> str | None:
+        return self.live.check(sender, msg.first_tick, msg.inputs, msg.tick, msg.x, msg.y, msg.speed, msg.score,
+                               msg.distance, msg.crashed, msg.crash_time if msg.crashed else -1.0)
+
+    def on_final(self, sender: str, msg, verify_sig) -> str | None:
+        from p2p_race.identity import peer_id_of
+
+        why = self.on_state(sender, msg)
+        if why is not None:
+            return why
+        if peer_id_of(msg.key) != sender:
+            return self.live._diverge(self.live.car(sender), "final report signed with another key")
+        return self.live.final(sender, msg.key, msg.attestation, verify_sig)
+
+    def diverged(self, peer_id: str) -> str | None:
+        return self.live.diverged(peer_id)
+
+    def outcome(self, peer_id: str) -> Outcome:
+        return self.live.outcome(peer_id)
+
+    # -- the result ----------------------------------------------------------------------
+    def entries(self, racers: list[tuple[str, str]]) -> tuple[list[RacerResult], dict[str, bytes]]:
+        """(entries, logs) of the racers not diverged, from our replays. A racer we have no
+        attestation from counts as abandoned at its last replayed tick before the end."""
+        out, logs = [], {}
+        for pid, name in racers:
+            if self.live.diverged(pid) is not None:
+                continue
+            car = self.live.car(pid)
+            upto = None
+            if not car.attestation and car.replay.finished and car.replay.tick > 0:
+                upto = car.replay.tick - 1
+            entry, lg = self.live.racer_entry(pid, name, b"", upto)
+            out.append(entry)
+            logs[pid] = lg
+        return out, logs
+
+    def complete(self, result: MatchResult, term_proof: bytes) -> MatchResult | None:
+        return self.live.complete(result, {}, term_proof)
