@@ -15,6 +15,7 @@ configured), which also syncs them with other peers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import queue
 import random
@@ -123,8 +124,11 @@ class PeerRuntime:
         self.notify = notify  # posts a chat system notice: notify(text, channel)
         self.sync_port: int | None = None
         kw = {"plausible": plausible} if plausible is not None else {}
+        # Every real peer replays every racer from its inputs (p2p_race.match.replays).
         self.core = MatchCore(identity.peer_id, name, sign=lambda r: r.signed(identity), rng=random.Random(),
-                              config=self.cfg, wall_offset=time.time() - time.monotonic(), **kw)
+                              config=dataclasses.replace(self.cfg, verify_inputs=True),
+                              wall_offset=time.time() - time.monotonic(), public_key=identity.public_key,
+                              sign_bytes=identity.sign, **kw)
         self.discovery: Any = None
         self.lock = threading.RLock()  # guards the core against the UI thread
         self.events: queue.Queue[Event] = queue.Queue()

@@ -166,7 +166,7 @@ class Bot:
         while True:
             ev = await self.queue.get()
             fields = event_fields(ev, self.wall_offset)
-            if ev.kind in ("joined", "host", "countdown", "crash", "result", "election", "connection",
+            if ev.kind in ("joined", "host", "countdown", "crash", "result", "election", "connection", "diverged",
                            "refused", "left", "stepped_down"):
                 self.log.emit(ev.kind, **fields)
             if ev.kind == "countdown" and ev.data.get("at") is not None and self.drive_task is None:

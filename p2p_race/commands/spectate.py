@@ -52,7 +52,7 @@ async def watch(args: argparse.Namespace) -> int:
             await asyncio.sleep(0.05)
         while True:
             ev = await q.get()
-            if ev.kind in ("joined", "host", "countdown", "start", "crash", "result", "election", "connection",
+            if ev.kind in ("joined", "host", "countdown", "start", "crash", "result", "election", "connection", "diverged",
                            "refused"):
                 log.emit(ev.kind, **event_fields(ev, wall))
             if ev.kind == "refused":

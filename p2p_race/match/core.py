@@ -79,8 +79,12 @@ class MatchCore:
         config: MatchConfig | None = None,
         plausible: StateCheck = default_plausible,
         wall_offset: float = 0.0,
+        public_key: bytes = b"",
+        sign_bytes: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.id = peer_id
+        self.public_key = public_key  # with sign_bytes: our racer attestations (verify_inputs)
+        self.sign_bytes = sign_bytes
         self.id_b = bytes.fromhex(peer_id)
         self.name = clean_name(name)
         self.sign = sign
@@ -99,7 +103,14 @@ class MatchCore:
     def host(self, rules: MatchRules, now: float, role: int = m.ROLE_RACER) -> list[Action]:
         """Create a match with this peer as its host (term 1)."""
         rules = rules.normalized()
-        match_id = self.rng.getrandbits(64).to_bytes(8, "big").hex()
+        nonce = self.rng.getrandbits(64).to_bytes(8, "big")
+        if self.public_key:  # the match id is bound to our key: term 1's proof (match.proof)
+            from p2p_race.match.proof import match_id_for
+
+            match_id = match_id_for(self.public_key, nonce).hex()
+        else:
+            match_id = nonce.hex()
+        self.creator_nonce = nonce
         mt = Match(match_id, rules, role, joined=True, term=1, host=self.id, state=HOST,
                    voted_for=self.id, roster_term=1, version=1, host_name=self.name)
         if role == m.ROLE_RACER:
@@ -158,23 +169,39 @@ class MatchCore:
     def local_state(self, rep: CarReport, now: float) -> list[Action]:
         """This racer's car after a sim tick: stream it; report the crash / time limit."""
         mt = self.match
-        if mt is None or mt.role != m.ROLE_RACER or not mt.started or mt.result is not None:
+        if mt is None or mt.role != m.ROLE_RACER or mt.result is not None:
             return []
+        if not mt.started:  # our car may start a moment before the core: keep its inputs
+            if mt.phase >= m.PHASE_COUNTDOWN:
+                mt.pending_inputs += rep.inputs
+            return []
+        if mt.pending_inputs:
+            rep = replace(rep, inputs=bytes(mt.pending_inputs) + rep.inputs)
+            mt.pending_inputs.clear()
         me = mt.racers.get(self.id)
         if me is None or me.final is not None:
             return []
         me.last, me.state_at, me.last_heard = rep, now, now
         mb = mid_bytes(mt.match_id)
-        out: list[Action] = [Send(self._others(mt), m.RacerState(
-            mb, rep.tick, rep.input_seq, rep.x, rep.y, rep.speed, rep.score, rep.distance,
-            rep.crashed, rep.crash_time))]
+        first, window, key, attest, out = 0, b"", bytes(32), bytes(64), []
+        mv = self._verifier(mt)
+        if mv is not None:
+            due, first, window = mv.local(rep.tick, rep.inputs)
+            if not due:
+                return []  # several ticks per datagram: the window carries the ticks between
         if rep.crashed or rep.tick >= mt.rules.limit_ticks:
+            if mv is not None:
+                key, attest = self.public_key, mv.attest()
             final = m.FinalReport(mb, rep.tick, rep.input_seq, rep.x, rep.y, rep.speed, rep.score, rep.distance,
-                                  rep.crashed, rep.crash_time if rep.crashed else -1.0)
+                                  rep.crashed, rep.crash_time if rep.crashed else -1.0, first, window, key, attest)
             mt.my_final = final
             out += self._accept_final(mt, self.id, final, now)
             out.append(Send(self._others(mt), final))
             mt.next_final = now + self.cfg.final_every
+        else:
+            out.append(Send(self._others(mt), m.RacerState(
+                mb, rep.tick, rep.input_seq, rep.x, rep.y, rep.speed, rep.score, rep.distance,
+                rep.crashed, rep.crash_time, first, window)))
         return out
 
     # ================================================================== input
@@ -264,7 +291,8 @@ class MatchCore:
         if changed:
             out += self._bump(mt, now)
         if mt.phase == m.PHASE_RACING and mt.result is None and mt.racers and all(
-                r.status != m.ST_RACING or r.final is not None for r in mt.racers.values()):
+                r.status != m.ST_RACING or r.final is not None or self._is_diverged(mt, r.peer_id)
+                for r in mt.racers.values()):
             out += self._adjudicate(mt, now)
         members = self._others(mt)
         if now >= mt.next_heartbeat and (mt.result is None or now < mt.result_until):
@@ -310,6 +338,8 @@ class MatchCore:
         r.final = replace(last, crashed=True, crash_time=t)
 
     def _adjudicate(self, mt: Match, now: float) -> list[Action]:
+        if mt.verifier is not None:
+            return self._adjudicate_verified(mt, now)
         racers = []
         end = 0.0
         for r in mt.racers.values():
@@ -325,12 +355,83 @@ class MatchCore:
         except ValueError as exc:  # cannot happen with accepted reports; never wedge the match
             log.error("adjudication failed: %s", exc)
             return []
-        result = self.sign(unsigned)
+        return self._publish(mt, self.sign(unsigned), now)
+
+    def _publish(self, mt: Match, result: MatchResult, now: float) -> list[Action]:
         out = self._adopt_result(mt, result, now)
         if out:  # the host tells the match's chat who won (members do not repeat it)
             scores = ", ".join(f"{r.name} {r.score}" for r in sorted(result.racers, key=lambda r: -r.score))
             out.append(Event("notice", {"match_id": mt.match_id,
                                         "text": f"{result.winner_name} wins the match ({scores})"}))
+        return out
+
+    def _adjudicate_verified(self, mt: Match, now: float) -> list[Action]:
+        """The result from the replayed outcomes, with its evidence (p2p_race.match.replays):
+        diverged racers are left out; a racer that signed nothing counts as abandoned."""
+        mv = mt.verifier
+        entries, logs = mv.entries([(r.peer_id, r.name) for r in mt.racers.values()])
+        if not entries:
+            log.error("no racer of match %s drove verifiably: no result", mt.match_id)
+            return []
+        end = max((x.crash_time if x.crashed else mt.rules.time_limit) for x in entries)
+        try:
+            unsigned = adjudicate(mt.match_id, mt.rules.seed, mt.rules.time_limit, self.id, mt.term,
+                                  mt.started_at, mt.started_at + end, entries, difficulty=mt.rules.difficulty,
+                                  term_proof=self._term_proof(mt), logs=logs)
+        except ValueError as exc:
+            log.error("adjudication failed: %s", exc)
+            return []
+        return self._publish(mt, self.sign(unsigned), now)
+
+    def _proof_for(self, mt: Match, result: MatchResult) -> bytes:
+        """The term proof a received result's host holds (term 1: the creator's binding)."""
+        proof = getattr(mt, "proofs", {}).get(result.term)
+        if proof is None or proof.host != result.host_id:
+            return b""
+        from replication.evidence import proof_bytes
+
+        return proof_bytes(proof)
+
+    def _term_proof(self, mt: Match) -> bytes:
+        """The proof of our term for the record (term 1: we created the match)."""
+        nonce = getattr(self, "creator_nonce", None)
+        if mt.term != 1 or nonce is None or not self.public_key:
+            return b""
+        from p2p_race.match.proof import creator_proof
+        from replication.evidence import proof_bytes
+
+        return proof_bytes(creator_proof(self.public_key, nonce))
+
+    def _verifier(self, mt: Match):
+        """The match's replay verifier (verify_inputs), made when the race starts."""
+        if not self.cfg.verify_inputs or not mt.started:
+            return None
+        if mt.verifier is None:
+            from p2p_race.match.replays import MatchVerifier
+            from p2p_race.sim.rules import Rules
+
+            rules = Rules(mt.rules.seed, mt.rules.time_limit, mt.rules.difficulty)
+            mt.verifier = MatchVerifier(mt.match_id, rules, self.id, self.public_key,
+                                        self.sign_bytes or (lambda data: bytes(64)))
+        return mt.verifier
+
+    def _is_diverged(self, mt: Match, peer_id: str) -> bool:
+        return mt.verifier is not None and mt.verifier.diverged(peer_id) is not None
+
+    def _diverged(self, mt: Match, sender: str, why: str) -> list[Action]:
+        """A racer's stream is not what its inputs drive: it is out of this match's result,
+        and the UI says so (once per racer)."""
+        out = self._reject(sender, f"diverged: {why}")
+        mv = mt.verifier
+        if mv is not None and sender not in mv.reported:
+            mv.reported.add(sender)
+            r = mt.racers.get(sender)
+            name = r.name if r is not None else sender
+            log.warning("racer %s (%s) excluded from match %s: %s", name, sender, mt.match_id, why)
+            text = f"{name} is out of the result: {why}"
+            out.append(Event("diverged", {"peer": sender, "name": name, "reason": why, "text": text}))
+            if mt.state == HOST:  # the match chat hears it once, from the peer in charge
+                out.append(Event("notice", {"match_id": mt.match_id, "text": text}))
         return out
 
     def _adopt_result(self, mt: Match, result: MatchResult, now: float) -> list[Action]:
@@ -755,7 +856,12 @@ class MatchCore:
             return []  # reordered: older than what we have
         if r.final is not None or r.status != m.ST_RACING:
             return []
-        if not self.plausible(r.last, rep, mt.rules):
+        mv = self._verifier(mt)
+        if mv is not None:
+            why = mv.on_state(sender, msg)
+            if why is not None:
+                return self._diverged(mt, sender, why)
+        elif not self.plausible(r.last, rep, mt.rules):
             return self._reject(sender, "implausible state")
         r.last, r.state_at, r.last_heard = rep, now, now
         return []
@@ -776,7 +882,15 @@ class MatchCore:
         if not msg.crashed and msg.tick < mt.rules.limit_ticks:
             return self._reject(sender, "final report before the time limit without a crash")
         prev = r.last if r.last is not None and r.last.tick <= rep.tick else None
-        if sender != self.id and not self.plausible(prev, rep, mt.rules):
+        mv = self._verifier(mt)
+        if mv is not None:
+            if sender != self.id:
+                from p2p_race.identity import verify
+
+                why = mv.on_final(sender, msg, verify)
+                if why is not None:
+                    return self._diverged(mt, sender, why)
+        elif sender != self.id and not self.plausible(prev, rep, mt.rules):
             return self._reject(sender, "implausible final report")
         r.final = rep
         r.last = rep
@@ -792,6 +906,14 @@ class MatchCore:
         result = result_from_wire(msg)
         if result is None or result.match_id != mt.match_id:
             return self._reject(sender, "result that does not verify")
+        if mt.verifier is not None:
+            if mt.result is not None and mt.result.signature == result.signature:
+                return []
+            if any(mt.verifier.diverged(r.peer_id) for r in result.racers):
+                return self._reject(sender, "result that counts a diverged racer")
+            full = mt.verifier.complete(result, self._proof_for(mt, result))
+            if full is not None:
+                result = full  # the whole record, checkable by any store
         if mt.result is not None and mt.result.signature == result.signature:
             return []
         before = mt.result

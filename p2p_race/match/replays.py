@@ -19,12 +19,15 @@ Pure: no sockets, no clocks.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 
 from p2p_race.replay.codec import decode_log, encode_log
 from p2p_race.replay.verify import CarReplay, Outcome, log_hash_of, remember, shared_traffic
 from p2p_race.sim.rules import Inputs, Rules
 from replication.records import MatchResult, RacerResult, attestation_bytes
+
+log = logging.getLogger(__name__)
 
 WINDOW_TICKS = 240  # 4 s of inputs ride along with every state (redundancy against loss)
 MAX_WINDOW_BYTES = 1 + 2 + WINDOW_TICKS // 2  # wire bound of a window (two ticks a byte at worst)
@@ -205,6 +208,8 @@ class MatchVerifier:
         car = self.live.car(self.my_id)
         car.replay.feed(codes)
         rp = car.replay
+        if rp.tick != tick:  # our own car and our replay disagree: a bug, never a cheat
+            log.error("own replay at tick %d, car at tick %d: inputs were lost", rp.tick, tick)
         due = rp.finished or tick - self._last_sent >= STATE_EVERY
         if due:
             self._last_sent = tick

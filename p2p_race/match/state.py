@@ -68,6 +68,10 @@ class MatchConfig:
     join_retry: float = 0.3
     listing_ttl: float = 3.5
     auto_start: int | None = None  # host counts down once this many racers are all ready
+    # Replay every racer from its streamed inputs (p2p_race.match.replays) and accept only
+    # the states the replay produces. The runtime always turns it on; off, states pass the
+    # physics envelope `plausible` only (unit tests that stream made-up cars).
+    verify_inputs: bool = False
 
 
 # -- actions ---------------------------------------------------------------------------
@@ -197,6 +201,8 @@ class Match:
     want_ready: bool = False
     left: set[str] = field(default_factory=set)  # members that said goodbye
     suspects: set[str] = field(default_factory=set)  # host view: silent until heard again
+    verifier: Any = None  # p2p_race.match.replays.MatchVerifier once the race runs (verify_inputs)
+    pending_inputs: bytearray = field(default_factory=bytearray)  # our inputs from before the start
 
     @property
     def mid(self) -> bytes:
