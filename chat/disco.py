@@ -24,12 +24,13 @@ Addr = tuple[str, int]
 
 class DiscoverySource:
     def __init__(self, identity: Any, name: str, interface: str | None = None, *,
-                 service_type: str = CHAT_SERVICE_TYPE, udp_host: str = "0.0.0.0") -> None:
+                 service_type: str = CHAT_SERVICE_TYPE, udp_host: str = "0.0.0.0", pins: Any = None) -> None:
         self.identity = identity
         self.name = name
         self.interface = interface
         self.service_type = service_type
         self.udp_host = udp_host
+        self.pins = pins  # the data dir's PinStore: the chat service meets peers too
         self.transport: UdpTransport | None = None
         self.disco: Discovery | None = None
 
@@ -38,7 +39,7 @@ class DiscoverySource:
         await self.transport.start()
         self.disco = Discovery(self.identity, self.transport, self.name,
                                service_type=self.service_type, interface=self.interface,
-                               chat_port=service.port, state="lobby")
+                               chat_port=service.port, state="lobby", pins=self.pins)
         try:
             await self.disco.start()
         except Exception:  # noqa: BLE001 - no multicast here: --peer and peer sharing remain

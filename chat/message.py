@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Any
 
-from chat.sanitize import is_clean, sanitize
 from p2p_race.identity import Identity, Verifier, peer_id_of
 from p2p_race.schema import U8, U64, EncodeError, Fixed, Str, encode_fields
+from p2p_race.text import MAX_NAME_BYTES, clean_name, is_clean, sanitize, valid_name
 
 DOMAIN = b"p2p-race chat v1\x00"
 MAX_TEXT_CHARS = 500
-MAX_NAME_CHARS = 32
+MAX_NAME_CHARS = MAX_NAME_BYTES  # the name rule is p2p_race.text's (bytes of UTF-8)
 MAX_CHANNEL_CHARS = 72
 MAX_CLOCK = 1 << 62
 KIND_TEXT = 0
@@ -56,7 +56,7 @@ class _Signed:
     """The signed fields, in signing order."""
 
     author_key: Annotated[bytes, Fixed(32)]
-    name: Annotated[str, Str(MAX_NAME_CHARS * 4)]
+    name: Annotated[str, Str(128)]  # the signed format's bound (names are checked tighter)
     channel: Annotated[str, Str(MAX_CHANNEL_CHARS)]
     kind: Annotated[int, U8]
     clock: Annotated[int, U64]
@@ -98,7 +98,7 @@ class ChatMessage:
     ) -> ChatMessage:
         """Sign a new message. Text and name are sanitized first; rules are checked."""
         text = sanitize(text).strip()
-        name = sanitize(name).strip()[:MAX_NAME_CHARS] or f"peer-{identity.peer_id[:6]}"
+        name = clean_name(name, f"peer-{identity.peer_id[:6]}")
         unsigned = cls(identity.public_key, name, channel, kind, clock, int(t * 1000), text, b"")
         unsigned.check_rules()
         content = unsigned.content()
@@ -121,7 +121,7 @@ class ChatMessage:
             raise InvalidMessage("too_long", f"{len(self.text)} > {MAX_TEXT_CHARS} characters")
         if not is_clean(self.text) or self.text != self.text.strip():
             raise InvalidMessage("unclean_text")
-        if not self.name or len(self.name) > MAX_NAME_CHARS or not is_clean(self.name):
+        if not valid_name(self.name):
             raise InvalidMessage("bad_name")
         if not valid_channel(self.channel):
             raise InvalidMessage("bad_channel")

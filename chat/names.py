@@ -1,6 +1,6 @@
 """Display names as a reader should see them: a name is only a label, the key identifies.
 
-Reads the data dir's trust-on-first-use pins (`pins.json`, written by discovery): a line
+Reads the data dir's trust-on-first-use pins (`pins.jsonl`, written by discovery): a line
 whose author uses a pinned name with a different key is labelled, never shown as the
 pinned player. Read-only here; the file is re-read at most every few seconds.
 """

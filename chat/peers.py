@@ -78,10 +78,16 @@ class StaticPeers:
         return None
 
 
-def discovery_source(identity: Any, name: str, interface: str | None) -> PeerSource | None:
+def discovery_source(identity: Any, name: str, interface: str | None,
+                     data_dir: Any = None) -> PeerSource | None:
     """A zeroconf-backed source when the discovery package is available, else None."""
     try:
         from chat.disco import DiscoverySource
     except ImportError:
         return None
-    return DiscoverySource(identity, name, interface)
+    pins = None
+    if data_dir is not None:
+        from p2p_race.identity import PinStore
+
+        pins = PinStore(data_dir)
+    return DiscoverySource(identity, name, interface, pins=pins)

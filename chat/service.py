@@ -40,6 +40,7 @@ from chat.peers import PeerSource, StaticPeers, chat_addr_of_game_peer, parse_ad
 from chat.store import ChatStore, StoreError
 from chat.supervisor import InstanceLock, write_info
 from p2p_race import netinfo
+from p2p_race.backoff import BackoffMap
 from p2p_race.identity import Identity, load_or_create
 from p2p_race.stopsignals import on_stop_signals
 
@@ -136,8 +137,7 @@ class ChatService:
         self.known: dict[Addr, str] = {}  # service address -> peer id ("" until hello)
         self.learned: dict[Addr, int] = {}  # addresses only a peer's hello named -> failures
         self._dialing: set[Addr] = set()
-        self._next_dial: dict[Addr, float] = {}
-        self._backoff: dict[Addr, float] = {}
+        self._dials: BackoffMap[Addr] = BackoffMap(2 * DIAL_INTERVAL, DIAL_BACKOFF_MAX)
         self._self_addrs: set[Addr] = set()
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task] = []
@@ -262,7 +262,7 @@ class ChatService:
                     continue
                 if pid and pid in linked_ids:
                     continue
-                if now < self._next_dial.get(addr, 0):
+                if self._dials.waiting(addr, now):
                     continue
                 self._dialing.add(addr)
                 asyncio.create_task(self._dial(addr))
@@ -270,17 +270,16 @@ class ChatService:
 
     def _dial_failed(self, addr: Addr, wait: float | None = None) -> None:
         """Back off exponentially; forget an address only a peer named after a few tries."""
-        back = min(DIAL_BACKOFF_MAX, self._backoff.get(addr, DIAL_INTERVAL) * 2)
-        self._backoff[addr] = back
-        self._next_dial[addr] = time.monotonic() + max(back, wait or 0.0)
+        self._dials.fail(addr, time.monotonic(), wait or 0.0)
         if addr in self.learned:
             self.learned[addr] += 1
             if self.learned[addr] >= LEARNED_FAILS:
                 self._forget(addr)
 
     def _forget(self, addr: Addr) -> None:
-        for table in (self.known, self.learned, self._backoff, self._next_dial):
+        for table in (self.known, self.learned):
             table.pop(addr, None)
+        self._dials.forget(addr)
 
     # -- connections ----------------------------------------------------------------------
     def _hello(self) -> dict[str, Any]:
@@ -314,7 +313,7 @@ class ChatService:
             return
         if not self._admit(conn, "peer"):
             return
-        self._backoff.pop(addr, None)
+        self._dials.ok(addr)
         self.learned.pop(addr, None)
         await self._run_peer(conn)
 
@@ -459,7 +458,7 @@ class ChatService:
             self.conns.discard(conn)
             conn.close()
             if conn.listen:
-                self._next_dial[conn.listen] = time.monotonic() + DIAL_INTERVAL
+                self._dials.hold(conn.listen, time.monotonic() + DIAL_INTERVAL)
             log.info("peer %s link closed", conn.peer_id)
 
     async def _run_client(self, conn: Conn, hello: dict) -> None:
@@ -606,7 +605,7 @@ def serve(args: argparse.Namespace) -> int:
     if not getattr(args, "no_discovery", False):
         from chat.peers import discovery_source
 
-        src = discovery_source(identity, name, args.interface)
+        src = discovery_source(identity, name, args.interface, data_dir)
         if src is not None:
             sources.append(src)
 

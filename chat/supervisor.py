@@ -30,6 +30,8 @@ from typing import Any
 import psutil
 from filelock import FileLock, Timeout
 
+from p2p_race.atomic import write_atomic
+
 log = logging.getLogger(__name__)
 LOCK_NAME = "chat.lock"
 INFO_NAME = "chat.json"
@@ -76,10 +78,7 @@ def is_running(data_dir: Path) -> bool:
 
 
 def write_info(data_dir: Path, info: dict[str, Any]) -> None:
-    path = Path(data_dir) / INFO_NAME
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(info), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(Path(data_dir) / INFO_NAME, json.dumps(info).encode(), 0o644)
 
 
 def read_info(data_dir: Path) -> dict[str, Any] | None:
@@ -178,7 +177,8 @@ def spawn_service(data_dir: Path, **kw: Any) -> subprocess.Popen:
     """Start a detached service process (survives its parent's death and the terminal's
     Ctrl-C); its output goes to `chat-service.log` in the data dir."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if (ROOT / "pyproject.toml").exists():  # a source checkout; an installed copy needs nothing
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     logf = open(Path(data_dir) / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(service_command(data_dir, **kw), stdin=subprocess.DEVNULL,

@@ -19,7 +19,6 @@ from discovery.mdns import MdnsAdapter
 from discovery.messages import (
     HELLO_KNOWN,
     MAX_MATCH_ID_BYTES,
-    MAX_NAME_BYTES,
     MAX_STATE_BYTES,
     PEERLIST_MAX,
     Heartbeat,
@@ -45,6 +44,7 @@ from discovery.table import (
 from discovery.txt import SERVICE_TYPE, TxtRecord, build_txt, instance_name
 from p2p_race import netinfo
 from p2p_race.errors import UserError
+from p2p_race.text import check_name
 from p2p_race.transport import Addr, UdpTransport
 from p2p_race.wire import Packet
 
@@ -151,7 +151,7 @@ class Discovery:
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         timeout: float = TIMEOUT,
     ) -> None:
-        _check_text("name", name, MAX_NAME_BYTES)
+        check_name(name, "name")  # the one name rule (p2p_race.text)
         _check_text("state", state, MAX_STATE_BYTES)
         _check_text("match id", match_id, MAX_MATCH_ID_BYTES)
         self.identity = identity

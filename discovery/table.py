@@ -18,15 +18,20 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Protocol
 
+from p2p_race.backoff import backoff_delay
 from p2p_race.identity import PinResult, peer_id_of
+from p2p_race.text import valid_name
 
 Addr = tuple[str, int]
 
 HEARTBEAT_INTERVAL = 0.25  # 4 beats/s of ~150 bytes: ~600 B/s per direction per pair
 TIMEOUT = 1.1  # > 4 beats: tolerates 3 lost in a row; SIGKILL detected in ~0.85-1.15 s
-GREET_BACKOFF = (0.0, 0.1, 0.3, 0.7, 1.5, 3.0)  # after the last step: every REGREET seconds
+# greet times after a candidate appears: at once, then p2p_race.backoff's rule (0.1 s doubling,
+# capped at 1.5 s): 0, 0.1, 0.3, 0.7, 1.5, 3.0; after the last step every REGREET seconds
+GREET_BACKOFF = (0.0, *(round(t, 6) for t in accumulate(backoff_delay(n, 0.1, 1.5) for n in range(1, 6))))
 REGREET = 5.0
 STATIC_REGREET = 1.0  # --peer addresses: retried every second until they answer
 SHARED_TTL = 3.0  # a candidate from someone's peer list is dropped after this
@@ -139,7 +144,7 @@ class HelloInfo:
 @dataclass
 class _Candidate:
     addr: Addr
-    source: str  # "static" | "mdns" | "shared"
+    source: str  # "static" | "mdns" | "shared" | "lost" (a peer we timed out)
     peer_id: str | None
     since: float
     next_try: float
@@ -211,6 +216,9 @@ class PeerTable:
         """A verified hello (the codec checked that the key hashes to `peer_id`)."""
         if peer_id == self.self_id:
             return []
+        if not valid_name(hello.name):
+            self.refused += 1  # the one name rule (p2p_race.text): no escapes reach a terminal
+            return []
         if peer_id not in self.peers and len(self.peers) >= self.max_peers:
             self.refused += 1  # keys are free to make: never let a flood grow us unbounded
             return []
@@ -218,6 +226,7 @@ class PeerTable:
         self._remember_key(peer_id, hello.public_key)
         self._left.pop(peer_id, None)
         peer = self.peers.get(peer_id)
+        added = peer is None
         if peer is None:
             changed = self.pins.check(hello.name, hello.public_key) is PinResult.CHANGED
             peer = Peer(
@@ -230,8 +239,6 @@ class PeerTable:
             self.peers[peer_id] = peer
             self._next_beat[peer_id] = now  # beat at once: starts the RTT echo
             out.append(Event("added", peer.snapshot()))
-            if len(self.peers) > 1:
-                out.append(Share(peer_id))
         else:
             before = self._visible(peer)
             if hello.name != peer.name:
@@ -245,6 +252,10 @@ class PeerTable:
         if hello.reply and now - self._answered.get(addr, -1e9) >= 0.05:
             self._answered[addr] = now
             out.append(Answer(addr))
+        if added and len(self.peers) > 1:
+            # after the answer: a newcomer takes a peer list only from a peer in its table,
+            # so a list that overtook our answer would be dropped (and wait for the gossip)
+            out.append(Share(peer_id))
         for key, host, port in hello.known:
             self.add_shared(key, host, port, now)
         return out
@@ -359,6 +370,7 @@ class PeerTable:
                 for pid, peer in list(self.peers.items()):
                     if now - peer.last_heard > self.timeout:
                         out.append(self._remove(pid, "timeout"))
+                        self._greet_lost(peer, now)
             self._forget_old(now)
             for pid, peer in self.peers.items():
                 if peer.addr is not None and now >= self._next_beat.get(pid, 0.0):
@@ -370,7 +382,7 @@ class PeerTable:
                 out.extend(Share(pid) for pid in self.peers)
         live_addrs = {p.addr for p in self.peers.values()}
         for addr, cand in list(self._candidates.items()):
-            if cand.source == "shared" and now - cand.since > SHARED_TTL:
+            if cand.source in ("shared", "lost") and now - cand.since > SHARED_TTL:
                 del self._candidates[addr]
                 continue
             if now < cand.next_try:
@@ -412,8 +424,15 @@ class PeerTable:
 
     def _drop_candidates_for(self, peer: Peer) -> None:
         for addr, cand in list(self._candidates.items()):
-            if cand.source == "shared" and (cand.peer_id == peer.id or addr == peer.addr):
+            if cand.source in ("shared", "lost") and (cand.peer_id == peer.id or addr == peer.addr):
                 del self._candidates[addr]
+
+    def _greet_lost(self, peer: Peer, now: float) -> None:
+        """Greet a peer we timed out a few times: when both sides timed each other out (loss,
+        a starved CPU) nobody beats any more, and without this only the gossip, every
+        GOSSIP_INTERVAL, would bring them back together. A dead peer costs a few hellos."""
+        if peer.addr is not None and peer.addr not in self._candidates:
+            self._candidates[peer.addr] = _Candidate(peer.addr, "lost", peer.id, now, now)
 
     def _remember_key(self, peer_id: str, key: bytes) -> None:
         if peer_id not in self.keys and len(self.keys) >= self.max_keys:

@@ -1,19 +1,22 @@
 """The per-peer config file (`config.json` in the data dir).
 
 JSON, not pickle: it is read back on every start and may be edited by hand. Unknown keys are
-kept so that newer versions' settings survive a round trip through an older one.
+kept so that newer versions' settings survive a round trip through an older one. Every known
+value is checked for type and range on load, and a bad one is one line naming the file, the
+key and what is allowed (never a traceback later, e.g. from binding port 70000).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from p2p_race.atomic import write_atomic
 from p2p_race.errors import UserError
+from p2p_race.text import is_clean, name_problem
 
 CONFIG_NAME = "config.json"
 
@@ -61,6 +64,10 @@ class Config:
                 default = getattr(cfg, key)
                 if not _same_kind(default, value):
                     raise UserError(f"config file {path}: '{key}' should be {type(default).__name__}")
+                problem = _CHECKS.get(key, lambda v: None)(value)
+                if problem:
+                    raise UserError(f"config file {path}: '{key}' {problem}; fix it, or delete it "
+                                    "to get the default")
                 setattr(cfg, key, value)
             else:
                 cfg.extra[key] = value
@@ -71,13 +78,57 @@ class Config:
         data = asdict(self)
         extra = data.pop("extra")
         data.update(extra)
-        path = Path(data_dir) / CONFIG_NAME
-        fd, tmp = tempfile.mkstemp(dir=str(data_dir), prefix=".config-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_atomic(Path(data_dir) / CONFIG_NAME, json.dumps(data, indent=2, sort_keys=True).encode(), 0o644)
+
+
+def _port(v: int) -> str | None:
+    return None if 0 <= v <= 65535 else f"must be a port number 0-65535 (0: the default), not {v}"
+
+
+def _volume(v: float) -> str | None:
+    return None if 0.0 <= v <= 1.0 else f"must be between 0.0 and 1.0, not {v}"
+
+
+def _name(v: str) -> str | None:
+    return None if v == "" else name_problem(v)
+
+
+def _short_text(limit: int) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        if len(v) > limit:
+            return f"must be at most {limit} characters"
+        return None if is_clean(v) else "has control or format characters"
+    return check
+
+
+def _peers(v: list) -> str | None:
+    for item in v:
+        if not isinstance(item, str) or not item.strip() or len(item) > 300 or not is_clean(item):
+            return f"must be a list of HOST or HOST:PORT strings (bad entry: {json.dumps(item)[:60]})"
+    return None
+
+
+def _mongodb_uri(v: str) -> str | None:
+    if v == "" or v.startswith(("mongodb://", "mongodb+srv://")):
+        return None
+    return "must start with mongodb:// or mongodb+srv:// (or be empty: no MongoDB)"
+
+
+def _keys(v: dict) -> str | None:
+    for action, names in v.items():
+        if action not in DEFAULT_KEYS:
+            return f"names an unknown action {json.dumps(action)[:40]} (known: {', '.join(DEFAULT_KEYS)})"
+        if (not isinstance(names, list) or not names
+                or not all(isinstance(n, str) and 0 < len(n) <= 32 and is_clean(n) for n in names)):
+            return f"'{action}' must be a non-empty list of key names"
+    return None
+
+
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "name": _name, "interface": _short_text(64), "peers": _peers,
+    "game_port": _port, "chat_port": _port, "mongodb_uri": _mongodb_uri,
+    "music_volume": _volume, "sound_volume": _volume, "car_color": _short_text(32), "keys": _keys,
+}
 
 
 def _same_kind(default: Any, value: Any) -> bool:

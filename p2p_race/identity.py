@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import stat
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -19,10 +19,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from p2p_race.atomic import write_atomic
 from p2p_race.errors import UserError
+from p2p_race.text import valid_name
+
+log = logging.getLogger(__name__)
 
 KEY_FILE = "identity.key"
-PIN_FILE = "pins.json"
+PIN_FILE = "pins.json"  # the old whole-file format, read once and carried over
+PIN_LOG = "pins.jsonl"
+MAX_PINS = 20_000
 PEER_ID_BYTES = 8
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
@@ -102,14 +108,30 @@ def _raw_public(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def key_mode_problem(path: Path) -> str | None:
+    """Why the key file's permissions are unsafe (readable or writable by group or others,
+    as ssh refuses), or None. Always None where POSIX modes do not apply."""
+    if os.name == "nt":
+        return None
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        return (f"identity key {path} is accessible by other users (mode {mode:o}); "
+                f"run `chmod 600 {path}` and try again")
+    return None
+
+
 def load_or_create(data_dir: Path) -> Identity:
     """Load the key pair, creating it (mode 0600) on first start.
 
     A key file that exists but cannot be read or parsed is an error, never silently replaced:
-    replacing it would change this peer's id and break every pin other peers hold.
+    replacing it would change this peer's id and break every pin other peers hold. A key
+    others may read is refused until its mode is fixed (its secrecy is the identity).
     """
     path = Path(data_dir) / KEY_FILE
     if path.exists():
+        problem = key_mode_problem(path)
+        if problem is not None:
+            raise UserError(problem)
         try:
             raw = path.read_bytes()
         except OSError as exc:
@@ -128,14 +150,10 @@ def load_or_create(data_dir: Path) -> Identity:
     pem = identity.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, stat.S_IRUSR | stat.S_IWUSR)
-    os.replace(tmp, path)
+    try:
+        write_atomic(path, pem, 0o600)
+    except OSError as exc:
+        raise UserError(f"cannot write identity key {path}: {exc.strerror}") from exc
     return identity
 
 
@@ -146,26 +164,69 @@ class PinResult(Enum):
 
 
 class PinStore:
-    """Trust on first use: remembers which key first used each display name."""
+    """Trust on first use: remembers which key first used each display name.
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / PIN_FILE
+    On disk (`pins.jsonl`, shared by every command of the data dir) as one JSON record per
+    new pin, appended: each new name costs one small write, whatever the number of pins,
+    and processes sharing the file only ever add lines (the first record of a name wins;
+    a `repin` record, written when the user accepts a new key, overrides). At most
+    MAX_PINS names are kept: past that a new name is not pinned (an attacker minting names
+    must not flush real pins out). The file is compacted (written anew atomically) when
+    it holds many more records than names. A write that fails (full disk) keeps the pin in
+    memory for this run and says so once. The old whole-file `pins.json` is read once and
+    carried over.
+    """
+
+    def __init__(self, data_dir: Path, max_pins: int = 0) -> None:
+        self.path = Path(data_dir) / PIN_LOG
+        self.legacy = Path(data_dir) / PIN_FILE
+        self.max_pins = max_pins or MAX_PINS
         self._pins: dict[str, str] = {}
+        self._records = 0
+        self._warned = False
         if self.path.exists():
+            self._load()
+        elif self.legacy.exists():
+            self._load_legacy()
+
+    def _load(self) -> None:
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise UserError(f"cannot read pin store {self.path}: {exc.strerror}") from exc
+        for row in text.splitlines():
+            if not row.strip():
+                continue
             try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise UserError(f"pin store {self.path} is corrupt ({exc}); fix or delete it") from exc
-            if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-                raise UserError(f"pin store {self.path} has an unexpected shape; fix or delete it")
-            self._pins = data
+                rec = json.loads(row)
+                name, key = rec["n"], rec["k"]
+            except (ValueError, KeyError, TypeError):
+                continue  # a record cut short by a crash or a full disk
+            self._records += 1
+            if not isinstance(name, str) or not _is_key_hex(key) or not valid_name(name):
+                continue
+            if rec.get("r") or (name not in self._pins and len(self._pins) < self.max_pins):
+                self._pins[name] = key
+
+    def _load_legacy(self) -> None:
+        try:
+            data = json.loads(self.legacy.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"pin store {self.legacy} is corrupt ({exc}); fix or delete it") from exc
+        if not isinstance(data, dict):
+            raise UserError(f"pin store {self.legacy} has an unexpected shape; fix or delete it")
+        for name, key in data.items():
+            if valid_name(name) and _is_key_hex(key) and len(self._pins) < self.max_pins:
+                self._pins[name] = key
+        self._compact()
 
     def check(self, name: str, public_key: bytes) -> PinResult:
         hexkey = public_key.hex()
         pinned = self._pins.get(name)
         if pinned is None:
-            self._pins[name] = hexkey
-            self._save()
+            if len(self._pins) < self.max_pins and valid_name(name):
+                self._pins[name] = hexkey
+                self._append({"n": name, "k": hexkey})
             return PinResult.NEW
         return PinResult.MATCH if pinned == hexkey else PinResult.CHANGED
 
@@ -173,12 +234,44 @@ class PinStore:
         value = self._pins.get(name)
         return bytes.fromhex(value) if value else None
 
+    def __len__(self) -> int:
+        return len(self._pins)
+
     def repin(self, name: str, public_key: bytes) -> None:
         """The user accepted a new key for `name`."""
         self._pins[name] = public_key.hex()
-        self._save()
+        self._append({"n": name, "k": public_key.hex(), "r": 1})
 
-    def _save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._pins, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+    def _append(self, rec: dict) -> None:
+        # each record starts on a new line, so one cut short never swallows the next
+        line = ("\n" + json.dumps(rec, ensure_ascii=True, separators=(",", ":"))).encode()
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning("cannot write pin store %s (%s): new pins hold for this run only",
+                            self.path, exc.strerror)
+            return
+        self._records += 1
+        if self._records > 2 * len(self._pins) + 1000:
+            self._compact()
+
+    def _compact(self) -> None:
+        body = "".join("\n" + json.dumps({"n": n, "k": k}, ensure_ascii=True, separators=(",", ":"))
+                       for n, k in self._pins.items())
+        try:
+            write_atomic(self.path, body.encode(), 0o600)
+        except OSError as exc:
+            log.warning("cannot rewrite pin store %s (%s)", self.path, exc.strerror)
+            return
+        self._records = len(self._pins)
+
+
+def _is_key_hex(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 2 * PUBLIC_KEY_BYTES and all(
+        c in "0123456789abcdef" for c in value)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chat.message import match_channel
+from p2p_race.errors import UserError
 from p2p_race.identity import Identity
 from p2p_race.match import messages as m
 from p2p_race.match.core import (
@@ -117,6 +119,10 @@ class PeerRuntime:
         self.transport = UdpTransport(identity, host=host, port=port)
         self._discovery_args = dict(interface=interface, peers=list(peers), mdns=mdns,
                                     mdns_interfaces=mdns_interfaces, chat_port=chat_port)
+        if data_dir is not None:  # pins persist for every command that meets peers
+            from p2p_race.identity import PinStore
+
+            self._discovery_args["pins"] = PinStore(Path(data_dir))
         self.mongodb_uri = mongodb_uri
         self.store_results = store_results and data_dir is not None
         self.scores: Any = None
@@ -157,6 +163,8 @@ class PeerRuntime:
                 from replication.service import ScoreService
 
                 self.scores = ScoreService(self.data_dir, self.mongodb_uri)
+            except UserError as exc:  # e.g. a corrupt score file: one line saying what to do
+                log.error("results will not be kept: %s", exc)
             except Exception:  # noqa: BLE001 - scores are a bonus: the match goes on without them
                 log.exception("score store unavailable; results will not be kept")
         if self.scores is not None and self.serve_scores:
@@ -395,7 +403,7 @@ class PeerRuntime:
         if ev.kind != "notice":
             return
         try:
-            self.notify(ev.data["text"], f"match:{ev.data['match_id']}")
+            self.notify(ev.data["text"], match_channel(ev.data["match_id"]))
         except Exception as exc:  # noqa: BLE001 - chat is independent of the match: never stop it
             log.info("chat notice not posted: %s", exc)
 
@@ -417,13 +425,15 @@ def from_args(args: Any, config: MatchConfig | None = None, default_port: int | 
     from p2p_race.errors import UserError
     from p2p_race.identity import load_or_create
     from p2p_race.paths import resolve_data_dir
+    from p2p_race.text import name_problem
 
     data_dir = resolve_data_dir(args.data_dir)
     cfg = Config.load(data_dir)
     identity = load_or_create(data_dir)
     name = args.name or cfg.name or socket.gethostname()
-    if not name or len(name.encode()) > 64:
-        raise UserError("--name must be 1-64 bytes")
+    problem = name_problem(name)  # the one name rule (p2p_race.text)
+    if problem:
+        raise UserError(f"--name {problem}")
     interface = args.interface or cfg.interface or None
     port = getattr(args, "port", None)
     if port is None:

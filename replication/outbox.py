@@ -13,12 +13,12 @@ waits between calls, woken early when a new result is stored.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
+from p2p_race.backoff import Backoff
 from replication.mongo import is_document_error, is_transient, safe_error
 from replication.records import MatchResult
 from replication.store import ResultStore
@@ -33,23 +33,6 @@ class Sink(Protocol):
     uri: str
 
     def write(self, r: MatchResult) -> None: ...
-
-
-class Backoff:
-    """Exponential backoff with "equal jitter": half the delay fixed, half random."""
-
-    def __init__(self, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None) -> None:
-        self.base, self.cap = base, cap
-        self.rng = rng or random.Random()
-        self.failures = 0
-
-    def fail(self) -> float:
-        d = min(self.cap, self.base * 2 ** min(self.failures, 30))
-        self.failures += 1
-        return d / 2 + self.rng.random() * d / 2
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class OutboxDrainer:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from p2p_race.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity, peer_id_of, verify
+from p2p_race.text import check_name
 
 DOMAIN = b"p2p-race/match-result/v2\x00"
 OUTCOME_DOMAIN = b"p2p-race/match-outcome/v2\x00"
@@ -35,7 +36,6 @@ MAX_PROOF_BYTES = 4096  # the host's term proof: a quorum of signed votes (16 ra
 DIFFICULTIES = ("easy", "normal", "hard")
 
 MAX_RACERS = 64
-MAX_NAME_BYTES = 64
 MAX_MATCH_ID = 64
 MAX_SCORE = 1_000_000_000
 MAX_DISTANCE = 10_000_000.0  # metres; a 1 h race at 1000 km/h is 1e6
@@ -62,12 +62,7 @@ def _physics() -> tuple[float, float]:
 
 
 def _check_name(name: Any, what: str) -> None:
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{what} must be a non-empty string")
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        raise ValueError(f"{what} longer than {MAX_NAME_BYTES} bytes")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise ValueError(f"{what} has control characters")
+    check_name(name, what)  # the one name rule (p2p_race.text): clean, 1-64 bytes
 
 
 def _check_int(v: Any, lo: int, hi: int, what: str) -> None:

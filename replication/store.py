@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from p2p_race.errors import UserError
 from replication.evidence import accept_problem
 from replication.records import MatchResult, preferred
 
@@ -166,6 +167,10 @@ def recent_json(r: MatchResult) -> dict:
     return {"match_id": r.match_id, "winner": r.winner_name, "scores": r.scores, "t": r.finished_at}
 
 
+class StoreCorrupt(UserError):
+    """The score file cannot be read as SQLite: one line naming it and how to recover."""
+
+
 class ResultStore:
     """Results, stats, digest and outbox in one SQLite file (`<data_dir>/scores.sqlite3`).
 
@@ -182,11 +187,22 @@ class ResultStore:
         self.path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
-        self._migrate()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            # scores are never deleted or replaced behind the user's back
+            raise StoreCorrupt(
+                f"score store {path} is unreadable ({exc}); it was left untouched. To recover: "
+                f"stop p2p-race, try `sqlite3 {path} .recover | sqlite3 {path}.recovered` and move "
+                f"that in place, or move the file away to start empty (results come back from "
+                f"LAN peers and MongoDB)") from exc
         self.rejected: dict[AddStatus, int] = {AddStatus.CONFLICT: 0, AddStatus.INVALID: 0}
         self.listeners: list = []  # callables(result) run after a NEW result is committed
 

@@ -139,6 +139,12 @@ async def serve_sync(store: ResultStore, host: str = "127.0.0.1", port: int = 0,
             frames.release()
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # returning normally on cancellation (server shutdown) keeps asyncio from logging
+        # the handler task's CancelledError as an error
+        with contextlib.suppress(asyncio.CancelledError):
+            await client_session(reader, writer)
+
+    async def client_session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
         sess = _Session(str(peer[0]), writer)
         verdict = slots.admit(sess, asyncio.get_running_loop().time())

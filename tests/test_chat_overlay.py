@@ -188,3 +188,54 @@ def test_overlay_in_the_game_talks_to_a_real_chat_service(tmp_path: Path, monkey
         app.close()
         svc.stop()
         other.stop()
+
+
+def test_closed_feed_keeps_off_the_road_and_shows_no_own_notices() -> None:
+    """Lobby: the last lines, but not our own chat service's "joined". Over a race: at most
+    two lines others wrote since the race began, inside the screen's chat_rect; no system
+    notices. Offline practice (chat_feed False): nothing but nothing."""
+    import types
+
+    from chat.message import KIND_SYSTEM
+    from p2p_race.ui import style
+
+    class Lobby:
+        pass
+
+    class Race:
+        chat_feed = True
+
+        def chat_rect(self):
+            return pygame.Rect(10, 370, 250, 220)
+
+    app = types.SimpleNamespace(top=Lobby(), data_dir=None)
+    c = FakeClient()
+    ov = ChatOverlay(app, client=c)
+    mine = ChatMessage.create(ME, name="me", channel="lobby", text="me joined", clock=1, t=1_700_000_001,
+                              kind=KIND_SYSTEM)
+    theirs = ChatMessage.create(YOU, name="you", channel="lobby", text="you joined", clock=2, t=1_700_000_002,
+                                kind=KIND_SYSTEM)
+    c.incoming += [mine, theirs, *incoming(5)]
+    ov.update(1 / 60)
+    surf = pygame.Surface((800, 600))
+    ov.draw(surf)
+    feed = [m.text for _t, m in ov.feed(compact=False)]
+    assert "me joined" not in feed and len(feed) == 4 and feed[-1] == "msg 4"
+    # the race begins: the lobby's lines are not shown again beside the car
+    app.top = Race()
+    ov.update(1 / 60)
+    with style.recording_text() as rec:
+        ov.draw(surf)
+    assert [s for _r, s in rec] == ["T: chat  (6 unread)"]  # ours are not unread
+    c.incoming += [*incoming(3, text="race"), ChatMessage.create(
+        YOU, name="you", channel="lobby", text="host changed", clock=300, t=1_700_000_300, kind=KIND_SYSTEM)]
+    ov.update(1 / 60)
+    with style.recording_text() as rec:
+        ov.draw(surf)
+    texts = [s for _r, s in rec]
+    assert len(texts) == 3 and texts[0].endswith("race 1") and texts[1].endswith("race 2")  # two lines + the badge
+    assert all(r.right <= 10 + 250 + 2 and r.top >= 370 for r, _s in rec)
+    app.top.chat_feed = False  # offline practice
+    with style.recording_text() as rec:
+        ov.draw(surf)
+    assert rec == []

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from discovery.messages import Heartbeat
 from discovery.table import (
+    GREET_BACKOFF,
+    SHARED_TTL,
     STALL,
     Answer,
     Beat,
@@ -223,6 +225,21 @@ def test_static_peer_is_greeted_every_second_until_it_answers_and_again_after_it
     assert any(of(o, Greet) for o in outs)
 
 
+def test_a_peer_timed_out_on_both_sides_is_greeted_again() -> None:
+    """Both sides timed each other out (loss, a starved CPU): nobody beats any more, so the
+    table greets the lost address a few times instead of waiting for the next gossip."""
+    t = table()
+    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    t.tick(0.0)
+    removed_at = next(x for x in (round(0.05 * i, 6) for i in range(1, 40))
+                      if ("removed", A.peer_id) in events(t.tick(x)))
+    greets = [x for i in range(1, 100) for x in [round(removed_at + 0.05 * i, 6)] if of(t.tick(x), Greet)]
+    assert 3 <= len(greets) <= len(GREET_BACKOFF)  # a few tries, then it is forgotten
+    assert greets[-1] - removed_at <= SHARED_TTL
+    out = t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, removed_at + 0.2)
+    assert events(out) == [("added", A.peer_id)]
+
+
 def test_shared_peers_are_greeted_briefly_and_new_peers_get_our_table() -> None:
     t = table()
     t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
@@ -230,7 +247,9 @@ def test_shared_peers_are_greeted_briefly_and_new_peers_get_our_table() -> None:
     C = Identity.from_seed(b"carol")
     known = ((A.public_key, "10.0.0.1", 47800), (C.public_key, "10.0.0.3", 47800), (ME.public_key, "10.0.0.9", 1))
     out = t.on_hello(B.peer_id, hello(B, "bob", known=known), B_ADDR, 1.0)
-    assert Share(B.peer_id) in out  # B gets our peers
+    assert Share(B.peer_id) in out  # B gets our peers...
+    # ...after our answer: B takes a peer list only from a peer already in its table
+    assert out.index(Share(B.peer_id)) > out.index(Answer(B_ADDR))
     assert t.candidate_count("shared") == 1
     assert of(t.tick(1.0), Greet) == [Greet(("10.0.0.3", 47800))]
     refs = t.refs(exclude=B.peer_id)

@@ -41,6 +41,7 @@ def test_distinct_dirs_distinct_peers(tmp_path):
 def test_corrupt_key_is_an_error_and_not_replaced(data_dir):
     path = data_dir / KEY_FILE
     path.write_bytes(b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")
+    path.chmod(0o600)
     before = path.read_bytes()
     with pytest.raises(UserError, match="corrupt"):
         load_or_create(data_dir)
@@ -54,6 +55,7 @@ def test_wrong_key_type_is_an_error(data_dir):
     pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     (data_dir / KEY_FILE).write_bytes(pem)
+    (data_dir / KEY_FILE).chmod(0o600)
     with pytest.raises(UserError, match="Ed25519"):
         load_or_create(data_dir)
 

@@ -28,7 +28,8 @@ def fill(data_dir: Path, ids, **kw) -> list:
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(p2p_race_cmd("leaderboard", *args), env=cli_env(data_dir),
+    """The local store's board (--no-pull: no LAN pull, that is tests/test_leaderboard_lan.py)."""
+    return subprocess.run(p2p_race_cmd("leaderboard", "--no-pull", *args), env=cli_env(data_dir),
                           capture_output=True, text=True, timeout=60)
 
 
@@ -138,37 +139,63 @@ def app(data_dir):
 
 
 @pytest.mark.slow
-def test_leaderboard_screen_tabs_player_and_chart(app, data_dir):
-    from p2p_race.ui import registry
-    from p2p_race.ui.leaderboard import LeaderboardScreen
+def test_scores_screen_tabs_player_bots_and_chart(app, data_dir):
+    from p2p_race.ui import registry, style
+    from p2p_race.ui.leaderboard import LeaderboardScreen, match_name
     from p2p_race.ui.screen import Screen
-    from p2p_race.ui.testing import Driver
+    from p2p_race.ui.testing import Driver, text_overlaps
 
     results = [make_result(i, samples=(i == 3)) for i in range(1, 8)]
+    results.append(make_result(8, players=("ann", "Ada")))  # a match against a lobby bot
     for r in results:
         app.scores.store.add(r)
-    assert registry.open_screen(app, "leaderboard")
+    assert registry.open_screen(app, "scores")
     screen = app.top
     assert isinstance(screen, LeaderboardScreen) and isinstance(screen, Screen)
     d = Driver(app)
     d.run(0.1)
-    assert screen.board()["source"] == "local"
-    assert len(screen.rows()) == len(app.scores.store.leaderboard(12))
-    d.shot("leaderboard_all_time")
+    assert screen.board()["source"] == "local" and screen.view == "Mine"
+    assert not text_overlaps(app)
+    d.shot("scores_mine")
+    d.press(pygame.K_RIGHT)  # LAN: bots hidden until B
+    assert screen.view == "LAN"
+    humans = [p["name"] for p in screen.rows()]
+    assert "Ada" not in humans and humans
+    d.press(pygame.K_b)
+    assert "Ada" in [p["name"] for p in screen.rows()]
+    d.press(pygame.K_b)
+    assert not text_overlaps(app)
+    d.shot("scores_lan")
     d.press(pygame.K_DOWN)
     chosen = screen.rows()[1]["name"]
     d.press(pygame.K_RETURN)
     assert screen.player == chosen and screen.board()["players"][0]["name"] == chosen
-    d.shot("leaderboard_player")
-    d.press(pygame.K_RIGHT)  # Recent
+    assert not text_overlaps(app)
+    d.press(pygame.K_ESCAPE)  # back to the LAN tab, not out
+    assert screen.player is None and app.top is screen
+    d.press(pygame.K_RIGHT)  # Recent: matches named by time and players, not ids
     recent = screen.rows()
     assert [m["match_id"] for m in recent] == [r.match_id for r in sorted(results, key=lambda r: -r.finished_at)]
+    with style.recording_text() as rec:
+        app.draw()
+    texts = [t for _r, t in rec]
+    assert not any(r.match_id in t for t in texts for r in results)
+    newest = sorted(results, key=lambda r: -r.finished_at)[0]
+    names = [n for n, _s in sorted(newest.scores.items(), key=lambda kv: -kv[1])]
+    assert match_name(newest.finished_at, names) in texts
+    assert not text_overlaps(app)
+    d.shot("scores_recent")
     target = next(i for i, m in enumerate(recent) if m["match_id"] == results[2].match_id)
     for _ in range(target):
         d.press(pygame.K_DOWN)
     d.press(pygame.K_RETURN)
     assert screen.chart == results[2] and any(x.samples for x in screen.chart.racers)
     d.run(0.05)
+    with style.recording_text() as rec:
+        app.draw()
+    texts = [t for _r, t in rec]
+    assert "0" in texts and "time (s)" in texts and any(t.replace(",", "").isdigit() and int(t.replace(",", "")) > 0
+                                                        for t in texts)  # values on both axes
     d.shot("leaderboard_chart_over_time")
     d.press(pygame.K_ESCAPE)
     assert screen.chart is None
@@ -180,6 +207,17 @@ def test_leaderboard_screen_tabs_player_and_chart(app, data_dir):
     d.press(pygame.K_ESCAPE)
     d.press(pygame.K_ESCAPE)
     assert not isinstance(app.top, LeaderboardScreen)
+
+
+def test_axis_ticks_are_round_and_cover_the_top():
+    from p2p_race.ui.leaderboard import nice_ticks
+
+    for top in (1, 7, 10, 99, 100, 101, 2_345, 98_765):
+        ticks = nice_ticks(top)
+        assert ticks[0] == 0 and ticks[-1] >= top and 2 <= len(ticks) <= 6
+        step = ticks[1] - ticks[0]
+        assert all(abs((b - a) - step) < 1e-9 for a, b in zip(ticks, ticks[1:], strict=False))
+        assert str(int(step)).strip("0") in ("1", "2", "5")
 
 
 def test_leaderboard_screen_falls_back_to_local_and_says_so(app):

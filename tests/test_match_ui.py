@@ -258,3 +258,92 @@ def test_after_a_crash_in_a_match_the_race_goes_on_and_we_can_leave(app, tmp_pat
     finally:
         lobby.on_exit()
         rt.stop_thread()
+
+
+def test_quick_play_joins_the_busiest_open_match_not_ready_and_lists_our_own(app, tmp_path):
+    """Space in the lobby: with two open matches it joins the one with more racers, and
+    joining does not mark us ready (R does). With none it hosts, and our own match is
+    listed. Protocol words (ids, terms) only in the details view."""
+    from p2p_race.ui import style
+    from p2p_race.ui.lobby import LobbyScreen
+    from p2p_race.ui.testing import text_overlaps
+
+    small = _runtime(tmp_path, "Small")
+    big = _runtime(tmp_path, "Big")
+    friend = _runtime(tmp_path, "Friend", peers=[f"127.0.0.1:{big.transport.port}"])
+    me = _runtime(tmp_path, "Racer", peers=[f"127.0.0.1:{small.transport.port}",
+                                            f"127.0.0.1:{big.transport.port}"])
+    try:
+        small.host(MatchRules(seed=1, time_limit=30.0))
+        big.host(MatchRules(seed=2, time_limit=30.0))
+        wait_until(lambda: friend.snapshot().listings, 10, what="the friend sees the big match")
+        friend.join(friend.snapshot().listings[0].match_id)
+        wait_until(lambda: len(big.snapshot().match.racers) == 2, 10, what="the friend in the big match")
+        lobby = LobbyScreen(app, runtime=me)
+        app.push(lobby)
+        _pump(app, lambda: len(lobby.snap.listings) == 2 and max(li.racers for li in lobby.snap.listings) == 2,
+              10, "both matches listed")
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE, mod=0, unicode=" ", scancode=0)], DT)
+        _pump(app, lambda: lobby.snap.match is not None and len(lobby.snap.match.racers) == 3, 10, "joined")
+        ms = lobby.snap.match
+        assert ms.host_name == "Big"
+        mine = next(r for r in ms.racers if r.peer_id == me.identity.peer_id)
+        assert not mine.ready  # joining is not being ready
+        assert big.snapshot().match.phase == "lobby"
+        with style.recording_text() as rec:
+            app.draw()
+        texts = " ".join(t for _r, t in rec)
+        assert "term" not in texts and ms.match_id[:8] not in texts and "press R" in texts
+        assert not text_overlaps(app)
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_r, mod=0, unicode="r", scancode=0)], DT)
+        _pump(app, lambda: next(r for r in big.snapshot().match.racers if r.peer_id == me.identity.peer_id).ready,
+              10, "ready at the host")
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_i, mod=0, unicode="i", scancode=0)], DT)
+        with style.recording_text() as rec:
+            app.draw()
+        assert any(ms.host[:8] in t for _r, t in rec)  # the details view names ids and terms
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_i, mod=0, unicode="i", scancode=0)], DT)
+        Driver_shot(app, "lan_lobby")
+        # leave, and the open matches are gone: quick play hosts, and our match is listed
+        small.leave()
+        big.leave()
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_x, mod=0, unicode="x", scancode=0)], DT)
+        _pump(app, lambda: lobby.snap.match is None and not lobby.snap.listings, 15, "the LAN's matches gone")
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE, mod=0, unicode=" ", scancode=0)], DT)
+        _pump(app, lambda: lobby.snap.match is not None and lobby.snap.match.is_host, 5, "hosting")
+        listed = lobby.listings()
+        assert [li.match_id for li in listed] == [lobby.snap.match.match_id]
+        assert not text_overlaps(app)
+    finally:
+        for rt in (me, friend, big, small):
+            rt.stop_thread()
+
+
+def Driver_shot(app, name: str) -> None:  # noqa: N802 - a screenshot of the current frame
+    from p2p_race.ui.testing import Driver
+
+    app.draw()
+    Driver(app).shot(name)
+
+
+def test_a_new_host_is_a_toast_not_a_chat_line(app, tmp_path):
+    """The lobby turns host-change events into a toast over whatever screen is on top."""
+    from p2p_race.match.core import Event
+    from p2p_race.ui.lobby import LobbyScreen
+
+    rt = _runtime(tmp_path, "Racer")
+    try:
+        lobby = LobbyScreen(app, runtime=rt)
+        app.push(lobby)
+        first = Event("host", {"match_id": "m1", "host": "aa" * 16, "host_name": "Ada", "term": 1})
+        lobby._toast_for(first)
+        assert app.toasts == []  # the host we joined under is no news
+        lobby._toast_for(Event("host", {"match_id": "m1", "host": "bb" * 16, "host_name": "Bo", "term": 2}))
+        assert [t for t, _at in app.toasts] == ["Bo is now hosting the match"]
+        app.draw()
+        from p2p_race.ui.testing import Driver
+
+        Driver(app).run(4.0, step=0.1)
+        assert app.toasts == []  # gone after a few seconds
+    finally:
+        rt.stop_thread()

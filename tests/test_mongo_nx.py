@@ -82,13 +82,13 @@ def test_mongo_nx_leaderboard_cli_json_and_fallback_without_credentials_leak(nx,
         store.add(make_result(i))
     store.close()
     env = cli_env(data_dir)
-    out = subprocess.run(p2p_race_cmd("leaderboard", "--json", "--mongodb-uri", nx.uri(db_name)),
+    out = subprocess.run(p2p_race_cmd("leaderboard", "--json", "--no-pull", "--mongodb-uri", nx.uri(db_name)),
                          env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     board = json.loads(out.stdout)
     assert board["source"] == "mongodb" and board["players"] == []  # nothing drained yet
     dead = f"mongodb://alice:s3cr3tpw@127.0.0.1:{free_port()}/x?serverSelectionTimeoutMS=300"
-    out = subprocess.run(p2p_race_cmd("leaderboard", "--json", "-v"), env={**env, "P2P_RACE_MONGODB_URI": dead},
+    out = subprocess.run(p2p_race_cmd("leaderboard", "--json", "--no-pull", "-v"), env={**env, "P2P_RACE_MONGODB_URI": dead},
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     board = json.loads(out.stdout)
@@ -98,7 +98,7 @@ def test_mongo_nx_leaderboard_cli_json_and_fallback_without_credentials_leak(nx,
     assert {"match_id", "winner", "scores", "t"} == set(board["recent"][0])
     assert len(board["recent"]) == 3
     assert "s3cr3tpw" not in out.stdout + out.stderr
-    text = subprocess.run(p2p_race_cmd("leaderboard", "--limit", "2"), env={**env, "P2P_RACE_MONGODB_URI": dead},
+    text = subprocess.run(p2p_race_cmd("leaderboard", "--no-pull", "--limit", "2"), env={**env, "P2P_RACE_MONGODB_URI": dead},
                           capture_output=True, text=True, timeout=60)
     assert "source: local" in text.stdout and "s3cr3tpw" not in text.stdout + text.stderr
     assert "alice:***@" in text.stdout

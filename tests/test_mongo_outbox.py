@@ -8,9 +8,10 @@ import random
 import pytest
 from pymongo import errors
 
+from p2p_race.backoff import Backoff
 from replication.fixtures import make_result
 from replication.mongo import MongoSink, is_transient, redact, safe_error
-from replication.outbox import POISON_DELAY, Backoff, DrainerThread, OutboxDrainer
+from replication.outbox import POISON_DELAY, DrainerThread, OutboxDrainer
 from replication.store import ResultStore
 
 

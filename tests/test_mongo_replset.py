@@ -20,9 +20,10 @@ import pytest
 from bson import ObjectId
 from mockupdb import MockupDB
 
+from p2p_race.backoff import Backoff
 from replication.fixtures import make_result
 from replication.mongo import MongoSink
-from replication.outbox import Backoff, OutboxDrainer
+from replication.outbox import OutboxDrainer
 from replication.store import ResultStore
 
 pytestmark = pytest.mark.lan

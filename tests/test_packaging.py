@@ -18,6 +18,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from p2p_race import __version__
@@ -99,6 +100,20 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_outside_the_tree(tmp_path):
     assert race.returncode == 0, race.stderr
     result = json.loads(race.stdout)
     assert result["seed"] == 7 and len(result["cars"]) == 3
+    # the installed chat service starts in the background, says where it is, and stops
+    chat = [str(exe), "chat", "--port", "0", "--host", "127.0.0.1", "--no-discovery"]
+    said = subprocess.run([*chat, "--say", "hello from the wheel"], cwd=outside, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert said.returncode == 0, said.stderr
+    status = subprocess.run([str(exe), "chat", "--status", "--json"], cwd=outside, env=env, capture_output=True,
+                            text=True, timeout=60)
+    got = json.loads(status.stdout)
+    assert got["running"] and got["count"] >= 1  # our line (and the service's own notices)
+    service_exe = psutil.Process(got["pid"]).cmdline()[0]
+    stop = subprocess.run([str(exe), "chat", "--stop", "--json"], cwd=outside, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert json.loads(stop.stdout)["stopped"] is True
+    assert Path(service_exe).parent == vpy.parent  # the venv's own Python ran it
     # the installed copy races exactly like the source tree
     here = subprocess.run([sys.executable, "-m", "p2p_race", "practice", "--headless", "--json", "--seed", "7",
                            "--seconds", "15", "--bots", "2"], cwd=ROOT, capture_output=True, text=True,

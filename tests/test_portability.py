@@ -191,3 +191,25 @@ def test_no_platform_only_api_outside_its_guard() -> None:
             bad += [f"{rel}: {n}" for n in forbidden if n in text]
             bad += [f"{rel}: {n}" for n, ok in allowed.items() if n in text and rel not in ok]
     assert bad == []
+
+
+@pytest.mark.parametrize("platform", ["linux", "win32"])
+def test_doctor_judges_the_key_file_by_the_platforms_permission_model(platform, pretend, tmp_path) -> None:
+    """POSIX mode bits mean nothing on Windows (ACLs; Python reports 0o666 there), so the
+    doctor flags a world-readable key only where the bits are real."""
+    import argparse
+
+    from p2p_race.commands import doctor
+    from p2p_race.identity import KEY_FILE, load_or_create
+
+    data_dir = tmp_path / "peer"
+    data_dir.mkdir()
+    load_or_create(data_dir)
+    (data_dir / KEY_FILE).chmod(0o666)
+    pretend(platform)
+    args = argparse.Namespace(data_dir=str(data_dir), interface=None, game_port=0, listen=0.0, mongodb_uri=None,
+                              peer=[], name=None, json=False)
+    _, checks = doctor.collect(args)
+    ident = next(c for c in checks if c.name == "identity")
+    assert ident.ok == (platform == "win32")
+    assert (ident.fix == "") == (platform == "win32")

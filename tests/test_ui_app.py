@@ -39,11 +39,11 @@ def test_letterbox_scaling_and_mouse_mapping(data_dir: Path) -> None:
         assert a.to_logical((160 + 480, 360)) == (400, 300)
         # a click at the scaled position of a menu button chooses it
         menu = a.top.menu
-        target = menu.rects()[menu.items.index("High Scores")]
+        target = menu.rects()[menu.items.index("Scores")]
         wx = 160 + target.centerx * 1.2
         wy = target.centery * 1.2
         a.frame([pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(int(wx), int(wy)), button=1)], DT)
-        assert a.top.name == "highscores"
+        assert a.top.name == "scores"
         # resizing to a tall window letterboxes top and bottom
         a.window = pygame.display.set_mode((600, 900), pygame.RESIZABLE)
         a.frame([pygame.event.Event(pygame.VIDEORESIZE, w=600, h=900, size=(600, 900))], DT)

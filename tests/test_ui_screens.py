@@ -97,8 +97,13 @@ def test_intro_name_entry_and_menu(app: App, data_dir: Path) -> None:
     assert app.top.state == "name"
     d.press(pygame.K_ESCAPE)
     assert app.top.state == "menu" and app.config.name == "Zoe"
-    # Esc in the menu quits
+    # Esc in the menu asks first: Esc again stays, Enter quits
     d.press(pygame.K_ESCAPE)
+    assert app.running and app.top.confirm_quit
+    d.shot("quit_confirm")
+    d.press(pygame.K_ESCAPE)
+    assert app.running and not app.top.confirm_quit
+    d.press(pygame.K_ESCAPE, pygame.K_RETURN)
     assert not app.running
 
 
@@ -116,12 +121,12 @@ def test_menu_plugs_in_other_areas_screens_by_registry(app: App, monkeypatch) ->
     mod.FakeLobby = FakeLobby
     monkeypatch.setitem(sys.modules, "fake_lobby_mod", mod)
     monkeypatch.setitem(registry.SCREENS, "lobby", "fake_lobby_mod:FakeLobby")
-    monkeypatch.setitem(registry.SCREENS, "leaderboard", "p2p_race.ui.no_such_leaderboard:LeaderboardScreen")
+    monkeypatch.setitem(registry.SCREENS, "scores", "p2p_race.ui.no_such_leaderboard:LeaderboardScreen")
     app.top.menu.index = app.top.menu.items.index("Play on LAN")
     d.press(pygame.K_RETURN)
     assert names(app) == ["intro", "fake-lobby"]
     app.pop()
-    app.top.menu.index = app.top.menu.items.index("Leaderboard")
+    app.top.menu.index = app.top.menu.items.index("Scores")
     d.press(pygame.K_RETURN)
     assert names(app) == ["intro", "message"]
     assert "not available" in app.top.lines[0]
@@ -246,18 +251,26 @@ def test_game_over_against_time_when_alone(app: App) -> None:
     assert names(app) == ["intro"]
 
 
-def test_high_scores_screen(app: App) -> None:
+def test_scores_screen_mine_tab_has_the_badges_best(app: App) -> None:
+    """One scores screen: "Mine" shows the same best as the menu's badge (practice runs count)."""
     d = Driver(app)
     for n, s in (("Zoe", 1520), ("Ada", 980), ("Max", 2210), ("Zoe", 640), ("Kim", 400)):
         app.scores.record(n, s, distance=s * 9.0)
     to_menu(d)
-    app.top.menu.index = app.top.menu.items.index("High Scores")
+    assert "High Scores" not in app.top.menu.items and "Leaderboard" not in app.top.menu.items
+    app.top.menu.index = app.top.menu.items.index("Scores")
     d.press(pygame.K_RETURN)
-    hs = app.top
-    assert hs.name == "highscores"
-    assert [(e.name, e.score) for e in hs.entries][:3] == [("Max", 2210), ("Zoe", 1520), ("Ada", 980)]
+    sc = app.top
+    assert sc.name == "scores" and sc.view == "Mine"
+    assert [r[1] for r in sc.my_runs()] == [1520, 640]
     d.run(0.3)
-    d.shot("highscores")
+    from p2p_race.ui import style
+
+    with style.recording_text() as rec:
+        app.draw()
+    texts = [t for _r, t in rec]
+    assert "BEST RUN" in texts and "1,520" in texts  # = app.scores.best("Zoe"), the badge's number
+    d.shot("scores_mine")
     d.press(pygame.K_ESCAPE)
     assert names(app) == ["intro"]
 
@@ -405,3 +418,35 @@ def test_cars_lean_into_lane_changes_and_show_brake_lights(app: App) -> None:
     d.run(0.1)
     me = next(c for c in race.cars(0.5) if c.local)
     assert me.tilt == 0.0 and not me.braking
+
+
+def test_enter_on_any_practice_row_starts_the_race(app: App) -> None:
+    """The footer says "Enter: start": on the Bots row it starts, it does not add a bot."""
+    from p2p_race.ui.screens.practice_setup import PracticeSetupScreen
+
+    d = Driver(app)
+    to_menu(d)
+    app.push(PracticeSetupScreen(app))
+    setup = app.top
+    assert setup.index == 0 and setup.bots == 3
+    d.press(pygame.K_RETURN)
+    assert app.top.name == "race" and len(app.top.view.remote_cars()) == 3
+
+
+def test_rebinding_a_taken_key_says_so_and_never_leaves_an_action_unbound(app: App, data_dir: Path) -> None:
+    d = Driver(app)
+    to_menu(d)
+    from p2p_race.ui.screens.settings import SettingsScreen
+
+    st = SettingsScreen(app)
+    app.push(st)
+    st.bind("right", pygame.K_w)  # W was Accelerate's second key: Accelerate keeps Up
+    keys = read_config(data_dir)["keys"]
+    assert keys["right"] == ["w", "d"] and keys["accelerate"] == ["up"]
+    assert "Accelerate keeps UP".lower() in st.flash.lower()
+    st.bind("brake", pygame.K_UP)  # Up was Accelerate's only key left: swapped
+    keys = read_config(data_dir)["keys"]
+    assert keys["brake"] == ["up", "s"] and keys["accelerate"] == ["down"]
+    assert "swapped" in st.flash and "Accelerate now DOWN".lower() in st.flash.lower()
+    assert all(keys[a] for a in ("left", "right", "accelerate", "brake", "pause", "chat"))
+    assert pygame.K_DOWN in app.controls.bindings["accelerate"]

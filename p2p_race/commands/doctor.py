@@ -6,6 +6,7 @@ import argparse
 import importlib.metadata
 import json
 import platform
+import sys
 from dataclasses import dataclass
 
 from p2p_race import PROTOCOL_VERSION, __version__, netinfo
@@ -13,10 +14,11 @@ from p2p_race.config import CONFIG_NAME, Config
 from p2p_race.errors import UserError
 from p2p_race.identity import KEY_FILE, load_or_create
 from p2p_race.paths import resolve_data_dir
+from p2p_race.text import terminal_safe
 
 HELP = "check network interfaces, multicast, ports, the data dir and MongoDB; say what to fix"
 
-PACKAGES = ("pygame", "zeroconf", "pymongo", "cryptography")
+PACKAGES = ("pygame", "zeroconf", "pymongo", "cryptography", "platformdirs", "filelock", "psutil")
 
 
 @dataclass
@@ -47,7 +49,8 @@ def collect(args: argparse.Namespace) -> tuple[dict, list[Check]]:
             info["packages"][pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             info["packages"][pkg] = None
-            checks.append(Check(f"package {pkg}", False, "not installed", "run `make install`"))
+            checks.append(Check(f"package {pkg}", False, "not installed",
+                                "reinstall p2p-race (`pipx install .`, `pip install .` or `make install`)"))
 
     try:
         data_dir = resolve_data_dir(args.data_dir)
@@ -55,8 +58,10 @@ def collect(args: argparse.Namespace) -> tuple[dict, list[Check]]:
         identity = load_or_create(data_dir)
         info["peer_id"] = identity.peer_id
         mode = (data_dir / KEY_FILE).stat().st_mode & 0o777
-        checks.append(Check("identity", mode == 0o600, f"peer id {identity.peer_id}, key mode {mode:o}",
-                            "" if mode == 0o600 else f"chmod 600 {data_dir / KEY_FILE}"))
+        # POSIX permission bits; Windows has ACLs (a user's profile dir is private by default)
+        private = sys.platform == "win32" or mode == 0o600
+        checks.append(Check("identity", private, f"peer id {identity.peer_id}, key mode {mode:o}",
+                            "" if private else f"chmod 600 {data_dir / KEY_FILE}"))
     except UserError as exc:
         checks.append(Check("identity", False, str(exc), "see the message; --data-dir picks another dir"))
     if "data_dir" in info:
@@ -190,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
             flags = ("up" if iface["up"] else "down") + (", multicast" if iface["multicast"] else "") + (
                 ", loopback" if iface["loopback"] else "")
             print(f"  {iface['name']}: {', '.join(iface['ipv4'] + iface['ipv6'])} [{flags}]")
-        for c in checks:
-            print(f"[{'ok' if c.ok else 'PROBLEM'}] {c.name}: {c.detail}" + (f"\n      fix: {c.fix}" if c.fix else ""))
+        for c in checks:  # details may quote what other peers sent: sanitized
+            print(terminal_safe(f"[{'ok' if c.ok else 'PROBLEM'}] {c.name}: {c.detail}")
+                  + (f"\n      fix: {terminal_safe(c.fix)}" if c.fix else ""))
     return 1 if problems else 0

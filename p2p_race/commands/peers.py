@@ -26,6 +26,7 @@ from p2p_race.errors import UserError
 from p2p_race.identity import PinStore, load_or_create
 from p2p_race.paths import resolve_data_dir
 from p2p_race.stopsignals import on_stop_signals
+from p2p_race.text import name_problem, terminal_safe
 from p2p_race.transport import UdpTransport
 
 HELP = "show the players on the LAN (--watch: stay online and print every change)"
@@ -52,10 +53,12 @@ def _line(obj: dict, stream=None) -> None:
 
 
 def _text_row(p: Peer) -> str:
-    addr = ",".join(p.addresses)
+    """One peer as a terminal line: every field another machine chose is sanitized."""
+    addr = terminal_safe(",".join(p.addresses))
     rtt = f"{p.rtt * 1000:.1f} ms" if p.rtt is not None else "-"
     warn = "  KEY CHANGED: not the player first seen under this name" if p.key_changed else ""
-    return f"{p.name:<20} {p.id}  {addr}:{p.game_port:<6} {p.state:<10} {p.match_id or '-':<12} {rtt}{warn}"
+    name, state, match_id = (terminal_safe(v) for v in (p.name, p.state, p.match_id or "-"))
+    return f"{name:<20} {terminal_safe(p.id)}  {addr}:{p.game_port:<6} {state:<10} {match_id:<12} {rtt}{warn}"
 
 
 def build(args: argparse.Namespace) -> tuple[Discovery, UdpTransport]:
@@ -63,8 +66,9 @@ def build(args: argparse.Namespace) -> tuple[Discovery, UdpTransport]:
     cfg = Config.load(data_dir)
     identity = load_or_create(data_dir)
     name = args.name or cfg.name or socket.gethostname()
-    if len(name.encode()) > 64:
-        raise UserError("--name must be at most 64 bytes")
+    problem = name_problem(name)  # the one name rule (p2p_race.text)
+    if problem:
+        raise UserError(f"--name {problem}")
     interface = args.interface or cfg.interface or None
     host = bind_host(interface)
     port = args.port if args.port is not None else (cfg.game_port or netinfo.DEFAULT_GAME_PORT)

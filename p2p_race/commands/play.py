@@ -11,6 +11,9 @@ HELP = "open the game window (the default command)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fullscreen", action="store_true", help="start in fullscreen (saved in the config)")
     parser.add_argument("--windowed", action="store_true", help="start in a window (saved in the config)")
+    parser.add_argument("--join", action="store_true",
+                        help="straight into the LAN lobby's quick play: join the open match with the most "
+                             "racers, or host one when there is none")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 DT = 1.0 / 60.0
 MAX_FRAME = 0.25  # never simulate more than this per frame (after a stall)
 TITLE = "p2p-race"
+TOAST_FOR = 3.5  # s a toast stays
 
 
 class App:
@@ -79,6 +80,7 @@ class App:
         self._acc = 0.0
         self._chat: Any = None
         self._chat_loaded = False
+        self.toasts: list[tuple[str, float]] = []  # (text, app time shown)
         self.last_frame_ms = 0.0
 
     # -- start-up ----------------------------------------------------------------------
@@ -200,6 +202,24 @@ class App:
         """Open a screen owned by another area by its registry name (see registry.py)."""
         return registry.open_screen(self, name, **kwargs)
 
+    def toast(self, text: str) -> None:
+        """A short note over any screen for a few seconds (host changes and the like)."""
+        self.toasts = [*self.toasts[-2:], (text, self.time)]
+
+    def _draw_toasts(self) -> None:
+        self.toasts = [(t, at) for t, at in self.toasts if self.time - at < TOAST_FOR]
+        if not self.toasts:
+            return
+        x, y = getattr(self.top, "toast_pos", (WIDTH - 14, 14))
+        for text, at in self.toasts:
+            alpha = int(255 * min(1.0, (TOAST_FOR - (self.time - at)) / 0.5))
+            w, h = style.font(20).size(text)
+            r = pygame.Rect(0, 0, w + 24, h + 12)
+            r.topright = (x, y)
+            style.panel(self.logical, r, alpha=min(220, alpha), edge=style.ACCENT2, radius=8)
+            style.text(self.logical, text, r.center, 20, style.TEXT, anchor="center", shadow=1, alpha=alpha)
+            y += r.h + 6
+
     @property
     def chat(self) -> Any:
         if not self._chat_loaded:
@@ -303,6 +323,7 @@ class App:
         chat = self._chat
         if chat is not None and top is not None and top.chat_enabled:
             chat.draw(self.logical)
+        self._draw_toasts()
 
     def present(self) -> None:
         vp = self.viewport()
@@ -375,12 +396,13 @@ def make_app(args: argparse.Namespace) -> App:
 
 
 def run_game(args: argparse.Namespace) -> int:
-    """`p2p-race play`: the intro, name entry and menu."""
+    """`p2p-race play`: the intro, name entry and menu (`--join`: then the lobby's quick play)."""
     from p2p_race.ui.screens.intro import IntroScreen
 
     app = make_app(args)
     _ = app.chat  # the chat client starts the local chat service now (it outlives the game)
-    app.push(IntroScreen(app))
+    then = (lambda: app.open("lobby", quick=True, args=args)) if getattr(args, "join", False) else None
+    app.push(IntroScreen(app, then=then))
     return app.run()
 
 

@@ -6,6 +6,11 @@ overlay object lives as long as the App, so a half-typed line survives screen ch
 
 Keys while open: Enter send (and close), Esc close (keeps the line), Backspace, Ctrl+U
 clear, PgUp/PgDn or the mouse wheel scroll, Tab switches lobby <-> the match channel.
+
+Over a race the overlay keeps off the road: the screen gives it `chat_rect()` (the verge
+left of the road), the closed feed shows at most two lines of what other players wrote
+since the race began (no system notices: host changes are a toast, our own chat service's
+"joined" is not news), and `chat_feed = False` screens (offline practice) show no feed.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from typing import Any
 
 import pygame
 
-from chat.message import KIND_SYSTEM, LOBBY, MAX_TEXT_CHARS, ChatMessage, InvalidMessage
+from chat.message import (
+    KIND_SYSTEM,
+    LOBBY,
+    MAX_TEXT_CHARS,
+    ChatMessage,
+    InvalidMessage,
+    match_channel,
+)
 from chat.names import NameLabels, display_body
 from chat.sanitize import sanitize
 from p2p_race.ui import style
@@ -29,6 +41,7 @@ LINE_H = 18
 FONT_SIZE = 20
 MAX_LINES = 400
 FADE_AFTER = 8.0  # closed: recent lines stay visible this long
+FEED_LINES = 4  # closed: at most this many recent lines (2 over a race)
 
 
 class ChatOverlay:
@@ -47,6 +60,8 @@ class ChatOverlay:
         self._clock = 0.0
         self._version = 0
         self._wrap_cache: tuple[tuple, list[tuple[str, tuple]]] | None = None
+        self._top: Any = None  # the screen the overlay was last drawn over
+        self._feed_since = 0.0  # lines older than this are not in the closed feed
         self.client = client if client is not None else self._make_client(app)
         self.labels = NameLabels(getattr(app, "data_dir", None))
 
@@ -82,7 +97,7 @@ class ChatOverlay:
 
     def set_match(self, match_id: str | None) -> None:
         """Screens call this when a match starts/ends: Tab then switches to its channel."""
-        self.match_channel = f"match:{match_id}" if match_id else None
+        self.match_channel = match_channel(match_id) if match_id else None
         if self.match_channel is None and self.channel != LOBBY:
             self.channel = LOBBY
         elif self.match_channel is not None:
@@ -194,64 +209,103 @@ class ChatOverlay:
         addr = getattr(c, "connected", None)
         if addr is None:
             return "connecting..."
-        return "local service" if getattr(c, "connected_local", False) else f"via {addr[0]}:{addr[1]}"
+        return "online" if getattr(c, "connected_local", False) else "via a nearby player"
 
     # -- drawing -----------------------------------------------------------------------------
-    def draw(self, surface: pygame.Surface) -> None:
+    def _area(self, surface: pygame.Surface) -> tuple[pygame.Rect, bool]:
+        """Where the overlay may draw, and whether it is the compact (race) layout: a
+        screen's `chat_rect()` holds the panel and the feed (compact), its
+        `chat_feed_rect()` only the closed feed (full lines, e.g. the lobby's)."""
+        top = getattr(self.app, "top", None)
+        if top is not self._top:  # a new screen: old lines are not shown again beside it
+            self._top = top
+            self._feed_since = self._clock
+        rect_fn = getattr(top, "chat_rect", None)
+        if rect_fn is not None:
+            return pygame.Rect(rect_fn()), True
+        feed_fn = getattr(top, "chat_feed_rect", None)
+        if feed_fn is not None and not self.open:
+            return pygame.Rect(feed_fn()), False
         w, h = surface.get_size()
-        x, y = 10, h - PANEL_H - 10
+        return pygame.Rect(10, h - PANEL_H - 10, PANEL_W, PANEL_H), False
+
+    def draw(self, surface: pygame.Surface) -> None:
+        area, compact = self._area(surface)
         if not self.open:
-            self._draw_closed(surface, x, h)
+            if getattr(self.app.top, "chat_feed", True) if self.app is not None else True:
+                self._draw_closed(surface, area, compact)
             return
-        panel = pygame.Surface((PANEL_W, PANEL_H), pygame.SRCALPHA)
+        self._draw_open(surface, area)
+
+    def _draw_open(self, surface: pygame.Surface, area: pygame.Rect) -> None:
+        pw, ph = area.size
+        x, y = area.topleft
+        panel = pygame.Surface((pw, ph), pygame.SRCALPHA)
         panel.fill((*style.PANEL, 215))
         pygame.draw.rect(panel, style.PANEL_EDGE, panel.get_rect(), 1)
         surface.blit(panel, (x, y))
         f = style.font(FONT_SIZE)
-        head = f"#{self.channel}  ({self.status()})"
+        head = ("Match chat" if self.channel != LOBBY else "Lobby chat") + f"  ({self.status()})"
         if self.match_channel:
-            head += "  Tab: switch"
+            head += "  Tab: " + ("lobby" if self.channel != LOBBY else "match")
         surface.blit(f.render(sanitize(head), True, style.DIM), (x + 8, y + 6))
-        rows = self._wrapped(f, PANEL_W - 16)
-        area = (PANEL_H - 60) // LINE_H
+        rows = self._wrapped(f, pw - 16)
+        fit = (ph - 60) // LINE_H
         end = len(rows) - self.scroll
-        for i, (txt, color) in enumerate(rows[max(0, end - area):max(0, end)]):
+        for i, (txt, color) in enumerate(rows[max(0, end - fit):max(0, end)]):
             surface.blit(f.render(txt, True, color), (x + 8, y + 26 + i * LINE_H))
         if self.scroll:
             surface.blit(f.render(f"-- {self.scroll} more below (PgDn) --", True, style.ACCENT),
-                         (x + 8, y + PANEL_H - 50))
+                         (x + 8, y + ph - 50))
         caret = "_" if int(self._clock * 2) % 2 == 0 else " "
         line = sanitize(self.buffer)
         shown = f"> {line}{caret}"
-        while f.size(shown)[0] > PANEL_W - 16 and len(line) > 1:
+        while f.size(shown)[0] > pw - 16 and len(line) > 1:
             line = line[1:]
             shown = f"> ...{line}{caret}"
-        pygame.draw.line(surface, style.PANEL_EDGE, (x, y + PANEL_H - 28), (x + PANEL_W, y + PANEL_H - 28))
-        surface.blit(f.render(shown, True, style.TEXT), (x + 8, y + PANEL_H - 22))
+        pygame.draw.line(surface, style.PANEL_EDGE, (x, y + ph - 28), (x + pw, y + ph - 28))
+        surface.blit(f.render(shown, True, style.TEXT), (x + 8, y + ph - 22))
         if self.notice and self._clock - self._notice_t < 4.0:
             surface.blit(f.render(sanitize(self.notice), True, style.DANGER), (x + 8, y - 20))
 
-    def _draw_closed(self, surface: pygame.Surface, x: int, h: int) -> None:
+    def feed(self, compact: bool) -> list[tuple[float, ChatMessage]]:
+        """The recent lines the closed overlay shows on the current screen."""
+        own = getattr(getattr(self.client, "identity", None), "peer_id", None)
+        out = []
+        for t, m in self._visible():
+            if self._clock - t >= FADE_AFTER or t < self._feed_since:
+                continue
+            if m.kind == KIND_SYSTEM and (compact or m.author_id == own):
+                continue
+            out.append((t, m))
+        return out[-(2 if compact else FEED_LINES):]
+
+    def _draw_closed(self, surface: pygame.Surface, area: pygame.Rect, compact: bool) -> None:
         f = style.font(FONT_SIZE)
-        recent = [(t, m) for t, m in self._visible() if self._clock - t < FADE_AFTER][-4:]
+        x, h = area.left, area.bottom + 10
+        width = area.w if compact or area.w != PANEL_W else PANEL_W + 70
+        recent = self.feed(compact)
         yy = h - 40 - LINE_H * len(recent)
-        if recent:  # a dark strip keeps the lines readable over the road
-            strip = pygame.Surface((PANEL_W + 80, LINE_H * len(recent) + 4), pygame.SRCALPHA)
+        if recent:  # a dark strip keeps the lines readable
+            strip = pygame.Surface((width + 10, LINE_H * len(recent) + 4), pygame.SRCALPHA)
             strip.fill((0, 0, 0, 110))
             surface.blit(strip, (x - 4, yy - 2))
         for t, m in recent:
             alpha = max(0, min(255, int(255 * (FADE_AFTER - (self._clock - t)) / 2)))
             line = _line(m, self.labels)
-            while len(line) > 8 and f.size(line)[0] > PANEL_W + 70:
+            while len(line) > 8 and f.size(line)[0] > width:
                 line = line[:-8] + "..."
             img = f.render(line, True, _color(m))
             img.set_alpha(alpha)
             surface.blit(img, (x, yy))
+            style.note_text(img.get_rect(topleft=(x, yy)), line)
             yy += LINE_H
         label = "T: chat" + (f"  ({self.unread} unread)" if self.unread else "")
         if self.buffer:
             label += "  [draft kept]"
-        surface.blit(f.render(label, True, style.ACCENT if self.unread else style.DIM), (x, h - 26))
+        img = f.render(label, True, style.ACCENT if self.unread else style.DIM)
+        surface.blit(img, (x, h - 26))
+        style.note_text(img.get_rect(topleft=(x, h - 26)), label)
 
     def _wrapped(self, f: pygame.font.Font, width: int) -> list[tuple[str, tuple]]:
         key = (self._version, self.channel, self.match_channel, width)

@@ -1,12 +1,14 @@
-"""The LAN lobby: who is nearby, the matches running, hosting, joining, spectating, bots.
+"""The LAN lobby: who is nearby, the matches running, quick play, hosting, ready-up, bots.
 
 Everything network lives in a `PeerRuntime` (its own thread); this screen only reads
 `runtime.snapshot()` and posts intents, so a slow network never stalls a frame. When the
 match counts down, the race screen (racer) or the spectate screen (spectator) is pushed
-over the lobby; the signed result comes back as `MatchResultScreen`.
+over the lobby; the signed result comes back as `MatchResultScreen`. The lobby keeps
+running under them (`live`): host changes become a small toast, not chat lines mid-race.
 
-Keys: Up/Down pick a match, Enter join, S spectate, H host, R ready, G start (host),
-B add a bot (a `p2p-race bot` process), X leave the match, Esc back to the menu.
+Keys: Space quick play (join the open match with the most racers, or host one), Up/Down
+pick a match, Enter join, S spectate, H host, R ready, G start now (host), B add a bot,
+X leave the match, I details (ids, terms), Esc back to the menu.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pygame
 
 from p2p_race.match import messages as m
 from p2p_race.match.core import MatchRules
+from p2p_race.match.state import Listing
 from p2p_race.ui import style
 from p2p_race.ui.screen import Screen
 
@@ -81,15 +84,36 @@ def _chat_notifier(app: Any) -> Any:
     return notify
 
 
+PHASE_WORDS = {"lobby": "open", "countdown": "starting", "racing": "racing", "finished": "over"}
+STATE_WORDS = {"lobby": "in the lobby", "hosting": "hosting", "racing": "in a match", "spectating": "watching"}
+QUICK_WAIT = 1.5  # s a quick play waits for the LAN's announcements before hosting its own
+PANEL_H = 334  # the three panels; under them the status lines and the chat feed
+ROWS = 12
+
+
+def quick_pick(listings: list[Any], exclude: set[str] | frozenset = frozenset()) -> Any | None:
+    """Quick play's match: open (in its lobby, a racer slot free), the most racers first,
+    then the most recently announced; None when there is none (then we host)."""
+    open_ = [li for li in listings if li.phase == m.PHASE_LOBBY and li.racers < li.rules.max_racers
+             and li.match_id not in exclude]
+    return max(open_, key=lambda li: (li.racers, li.seen), default=None)
+
+
 class LobbyScreen(Screen):
     name = "lobby"
     chat_enabled = True
+    live = True  # follows the match (events, toasts) while the race screen is on top
 
-    def __init__(self, app, *, runtime: Any = None, spectate: str | None = None, args: Any = None) -> None:
+    def __init__(self, app, *, runtime: Any = None, spectate: str | None = None, args: Any = None,
+                 quick: bool = False) -> None:
         super().__init__(app)
         self.rt = runtime or make_runtime(app, args)
         self.owns_runtime = runtime is None
         self.auto_spectate = spectate  # "*" = the first match seen
+        self.quick_at: float | None = QUICK_WAIT if quick else None  # `play --join`: quick play then
+        self.details = False
+        self.clock = 0.0
+        self._host_seen: tuple[Any, Any] = (None, None)  # (match, host) of the last host event
         self.mode = "browse"
         self.sel = 0
         self.host_field = 0
@@ -121,12 +145,19 @@ class LobbyScreen(Screen):
         listings = self.listings()
         if k in (pygame.K_UP, pygame.K_DOWN) and listings:
             self.sel = (self.sel + (1 if k == pygame.K_DOWN else -1)) % len(listings)
+        elif k == pygame.K_SPACE:
+            self.quick_play()
+        elif k == pygame.K_i:
+            self.details = not self.details
         elif k == pygame.K_h:
             self.mode = "host"
         elif k in (pygame.K_RETURN, pygame.K_j) and listings:
-            self.rt.join(listings[self.sel % len(listings)].match_id, m.ROLE_RACER)
-            self.rt.ready(True)
-            self.message = "joining..."
+            pick = listings[self.sel % len(listings)]
+            if self.snap.match is not None and pick.match_id == self.snap.match.match_id:
+                self.message = "you are in this match: R when ready"
+            else:
+                self.rt.join(pick.match_id, m.ROLE_RACER)  # not ready: R says so
+                self.message = "joining..."
         elif k == pygame.K_s and listings:
             self.rt.join(listings[self.sel % len(listings)].match_id, m.ROLE_SPECTATOR)
             self.message = "joining as spectator..."
@@ -176,7 +207,23 @@ class LobbyScreen(Screen):
 
     def host_match(self) -> None:
         self.rt.host(self.host_rules())
-        self.message = "hosting: waiting for racers (G starts, B adds a bot)"
+        self.message = "hosting: waiting for racers (B adds a bot)"
+
+    def quick_play(self) -> None:
+        """One key to race: join the open match with the most racers, else host one."""
+        ms = self.snap.match
+        if ms is not None and ms.phase == "lobby":
+            self.message = "you are in a match: R when ready"
+            return
+        if ms is not None:
+            self.rt.leave()
+        pick = quick_pick(self.snap.listings)
+        if pick is not None:
+            self.rt.join(pick.match_id, m.ROLE_RACER)
+            self.message = f"joining {pick.host_name}'s match: R when ready"
+        else:
+            self.host_match()
+            self.message = "no open match: hosting one (B adds a bot)"
 
     def add_bot(self) -> subprocess.Popen | None:
         """A `p2p-race bot` process that joins our match (for players who are alone)."""
@@ -199,12 +246,22 @@ class LobbyScreen(Screen):
 
     # -- state ------------------------------------------------------------------------------
     def listings(self) -> list[Any]:
-        return sorted(self.snap.listings, key=lambda li: (li.phase, li.host_name, li.match_id))
+        """The LAN's matches, ours included (the host does not hear its own announcements)."""
+        out = list(self.snap.listings)
+        ms = self.snap.match
+        if ms is not None and ms.is_host and all(li.match_id != ms.match_id for li in out):
+            out.append(Listing(ms.match_id, self.snap.peer_id, ms.host_name, ms.term, ms.rules,
+                               m.PHASE_NAMES.index(ms.phase), len(ms.racers), len(ms.spectators), self.snap.now))
+        return sorted(out, key=lambda li: (li.phase, li.host_name, li.match_id))
 
     def update(self, dt: float) -> None:
         super().update(dt)
+        self.clock += dt
         self.snap = self.rt.snapshot()
         self._sync_chat_channel()
+        if self.quick_at is not None and (self.clock >= self.quick_at or quick_pick(self.snap.listings)):
+            self.quick_at = None
+            self.quick_play()
         if self.auto_spectate and self.snap.match is None:
             pick = [li for li in self.listings() if li.phase != m.PHASE_FINISHED
                     and self.auto_spectate in ("*", li.match_id)]
@@ -217,6 +274,7 @@ class LobbyScreen(Screen):
             except queue.Empty:
                 break
             self.on_match_event(ev)
+            self._toast_for(ev)
         ms = self.snap.match
         if ms is not None and ms.role == "spectator" and ms.phase in ("countdown", "racing") \
                 and self.racing_match != ms.match_id and ms.start_local is not None:
@@ -241,6 +299,23 @@ class LobbyScreen(Screen):
             if ms is not None and self.racing_match != ms.match_id:
                 self.open_race()
 
+    def _toast_for(self, ev: Any) -> None:
+        """A new host mid-match is news for a moment, not a chat line: a toast."""
+        name = getattr(ev, "name", None) or getattr(ev, "kind", None)
+        if name != "host":
+            return
+        data = getattr(ev, "data", None) or {}
+        match_id = data.get("match_id", getattr(ev, "match_id", None))
+        host = data.get("host", getattr(ev, "host", None))
+        host_name = data.get("host_name", getattr(ev, "host_name", "")) or "someone"
+        if match_id != self._host_seen[0]:  # the first host of a match we join is no change
+            self._host_seen = (match_id, host)
+            return
+        if host != self._host_seen[1]:
+            self._host_seen = (match_id, host)
+            who = "you are" if host == self.snap.peer_id else f"{host_name} is"
+            self.app.toast(f"{who} now hosting the match")
+
     def open_race(self) -> None:
         from p2p_race.match.view import NetworkRaceView
         from p2p_race.ui.screens.race import RaceScreen
@@ -251,6 +326,7 @@ class LobbyScreen(Screen):
         if ms is None:
             return
         self.racing_match = ms.match_id
+        self._back_to_lobby()  # the next race starts even if the results are still open
         view = NetworkRaceView(self.rt, local_name=self.app.player_name, local_color=self.app.config.car_color)
         if ms.role == "racer":
             self.app.push(RaceScreen(self.app, view, mode="match", on_finish=self.race_finished,
@@ -277,53 +353,103 @@ class LobbyScreen(Screen):
         self.app.push(MatchResultScreen(self.app, result, self.snap.peer_id, standings, backdrop=snap))
 
     # -- drawing ----------------------------------------------------------------------------
+    def chat_feed_rect(self) -> pygame.Rect:
+        """The closed chat feed: under the status lines, above the key hints."""
+        return pygame.Rect(10, 476, 780, style.HEIGHT - 486)
+
+    def ping_of(self, peer_id: str) -> str:
+        if peer_id == self.snap.peer_id:
+            return "you"
+        p = next((p for p in self.snap.peers if p.id == peer_id), None)
+        rtt = getattr(p, "rtt", None)
+        return f"{rtt * 1000:.0f} ms" if rtt is not None else "-"
+
+    def status_line(self) -> str:
+        """What happens next in our match, in words."""
+        ms = self.snap.match
+        if ms is None:
+            return "Space: quick play (joins the busiest open match, or hosts one)"
+        if ms.phase != "lobby":
+            return {"countdown": "starting!", "racing": "the race is on", "finished": "match over"}[ms.phase]
+        me = next((r for r in ms.racers if r.peer_id == self.snap.peer_id), None)
+        waiting = [r.name for r in ms.racers if not r.ready]
+        if me is not None and not me.ready:
+            return "press R when you are ready"
+        if len(ms.racers) < 2:
+            return "waiting for racers to join (B adds a bot)"
+        if waiting:
+            return f"waiting for {', '.join(waiting[:3])}" + (" ..." if len(waiting) > 3 else "")
+        return "everyone is ready" + ("  (G: start now)" if ms.is_host else ": the host starts")
+
     def draw(self, surface: pygame.Surface) -> None:
         surface.fill(style.BG)
         style.text(surface, "PLAY ON LAN", (style.WIDTH // 2, 16), 48, style.ACCENT, anchor="midtop", shadow=3)
         snap = self.snap
+        ids = self.details
         # players nearby
-        r = style.panel(surface, (16, 80, 250, 420), alpha=220)
+        r = style.panel(surface, (16, 80, 250, PANEL_H), alpha=220)
         style.text(surface, "PLAYERS NEARBY", (r.left + 12, r.top + 10), 20, style.DIM)
-        for i, p in enumerate(snap.peers[:15]):
+        for i, p in enumerate(snap.peers[:ROWS]):
             y = r.top + 40 + 24 * i
-            ping = f"{p.rtt * 1000:.0f} ms" if getattr(p, "rtt", None) is not None else "-"
             style.text(surface, p.name[:12], (r.left + 12, y), 18, style.TEXT)
-            style.text(surface, p.state[:9], (r.left + 130, y), 16, style.DIM)
-            style.text(surface, ping, (r.right - 10, y), 16, style.DIM, anchor="topright")
+            what = p.id[:8] if ids else STATE_WORDS.get(p.state, p.state)[:12]
+            style.text(surface, what, (r.left + 118, y), 16, style.DIM)
+            style.text(surface, self.ping_of(p.id), (r.right - 10, y), 16, style.DIM, anchor="topright")
         if not snap.peers:
             style.text(surface, "nobody yet...", (r.left + 12, r.top + 40), 18, style.DIM)
-        # matches
-        r2 = style.panel(surface, (276, 80, 250, 420), alpha=220)
+        # matches (ours too)
+        r2 = style.panel(surface, (276, 80, 250, PANEL_H), alpha=220)
         style.text(surface, "MATCHES", (r2.left + 12, r2.top + 10), 20, style.DIM)
-        for i, li in enumerate(self.listings()[:15]):
+        mine = snap.match.match_id if snap.match is not None else None
+        listings = self.listings()
+        for i, li in enumerate(listings[:ROWS]):
             y = r2.top + 40 + 24 * i
-            col = style.ACCENT if i == self.sel else style.TEXT
-            style.text(surface, li.host_name[:10], (r2.left + 12, y), 18, col)
-            style.text(surface, f"{m.PHASE_NAMES[li.phase][:6]} {li.racers}/{li.rules.max_racers}",
-                       (r2.right - 10, y), 16, style.DIM, anchor="topright")
-        # our match
-        r3 = style.panel(surface, (536, 80, 248, 420), alpha=220)
+            col = style.ACCENT if i == self.sel % max(1, len(listings)) else style.TEXT
+            label = li.match_id[:8] if ids else ("your match" if li.match_id == mine and snap.match.is_host
+                                                 else f"{li.host_name[:10]}'s")
+            style.text(surface, label, (r2.left + 12, y), 18, col)
+            word = f"t{li.term}" if ids else PHASE_WORDS.get(m.PHASE_NAMES[li.phase], "")
+            style.text(surface, f"{word} {li.racers}/{li.rules.max_racers}", (r2.right - 10, y), 16, style.DIM,
+                       anchor="topright")
+        if not listings:
+            style.text(surface, "no matches yet", (r2.left + 12, r2.top + 40), 18, style.DIM)
+        # our match: roster with ready marks and ping
+        r3 = style.panel(surface, (536, 80, 248, PANEL_H), alpha=220)
         ms = snap.match
         if ms is None:
             style.text(surface, "NOT IN A MATCH", (r3.left + 12, r3.top + 10), 20, style.DIM)
         else:
-            style.text(surface, f"MATCH {ms.match_id[:6]}", (r3.left + 12, r3.top + 10), 20, style.DIM)
-            style.text(surface, f"{ms.phase}  host {ms.host_name[:8]} (term {ms.term})", (r3.left + 12, r3.top + 34),
-                       16, style.TEXT)
-            style.text(surface, f"{ms.rules.difficulty}, {ms.rules.time_limit:.0f} s, you: {ms.role}",
-                       (r3.left + 12, r3.top + 54), 16, style.DIM)
-            for i, rv in enumerate(ms.racers[:14]):
-                y = r3.top + 82 + 22 * i
-                mark = "ready" if rv.ready else "..."
+            head = "YOUR MATCH" if ms.is_host else f"{ms.host_name[:10].upper()}'S MATCH"
+            style.text(surface, head, (r3.left + 12, r3.top + 10), 20, style.DIM)
+            sub = (f"host {(ms.host or '')[:8]}  term {ms.term}" if ids else
+                   f"{ms.rules.difficulty}, {ms.rules.time_limit:.0f} s" + ("" if ms.role == "racer" else ", watching"))
+            style.text(surface, sub, (r3.left + 12, r3.top + 34), 16, style.TEXT)
+            for i, rv in enumerate(ms.racers[:ROWS - 2]):
+                y = r3.top + 62 + 24 * i
                 col = style.GOOD if rv.ready else style.TEXT
-                style.text(surface, rv.name[:12], (r3.left + 12, y), 18, col)
-                style.text(surface, mark, (r3.right - 10, y), 16, style.DIM, anchor="topright")
-            style.text(surface, f"{len(ms.spectators)} spectating", (r3.left + 12, r3.bottom - 28), 16, style.DIM)
+                mark = "ready" if rv.ready else "..."
+                style.text(surface, (rv.peer_id[:8] if ids else rv.name[:11]), (r3.left + 12, y), 18, col)
+                style.text(surface, mark, (r3.left + 150, y), 16, col)
+                style.text(surface, self.ping_of(rv.peer_id), (r3.right - 10, y), 16, style.DIM, anchor="topright")
+            style.text(surface, f"{len(ms.spectators)} watching", (r3.left + 12, r3.bottom - 28), 16, style.DIM)
         if self.mode == "host":
             self._draw_host(surface)
-        if self.message:
-            style.text(surface, self.message, (style.WIDTH // 2, 512), 20, style.ACCENT2, anchor="midtop")
-        style.key_hint(surface, "Enter join  S spectate  H host  R ready  G start  B add bot  X leave  Esc back")
+            return
+        style.text(surface, self.message or self.status_line(), (style.WIDTH // 2, 426), 22, style.ACCENT2,
+                   anchor="midtop")
+        if self.message and self.message != self.status_line():
+            style.text(surface, self.status_line(), (style.WIDTH // 2, 452), 18, style.DIM, anchor="midtop")
+        style.key_hint(surface, self.key_hints())
+
+    def key_hints(self) -> str:
+        ms = self.snap.match
+        details = "I: " + ("hide details" if self.details else "details")
+        if ms is None:
+            return f"Space: quick play   Enter: join   S: watch   H: host   {details}   Esc: back"
+        if ms.role == "racer" and ms.phase == "lobby":
+            host = "   G: start   B: bot" if ms.is_host else ""
+            return f"R: ready{host}   X: leave   {details}   T: chat   Esc: back"
+        return f"X: leave   {details}   T: chat   Esc: back"
 
     def _draw_host(self, surface: pygame.Surface) -> None:
         style.dim(surface, 150)
@@ -357,7 +483,9 @@ class MatchResultScreen(Screen):
                                                           r.peer_id))
             self.rows = [(r.name, r.score, r.crashed, r.peer_id == my_id) for r in ranked]
             mine = result.racer(my_id)
-            if mine is not None:
+            # a replicated score board already holds the signed result: recording it again as
+            # a local run would list the same race twice among the best runs
+            if mine is not None and getattr(app.scores, "store", None) is None:
                 try:
                     app.scores.record(app.player_name, mine.score, mode="match", distance=mine.distance)
                 except Exception:  # noqa: BLE001 - a score board problem must not block the screen

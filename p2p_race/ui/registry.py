@@ -22,12 +22,14 @@ log = logging.getLogger(__name__)
 SCREENS: dict[str, str] = {
     "lobby": "p2p_race.ui.lobby:LobbyScreen",
     "spectate": "p2p_race.ui.spectate:SpectateScreen",
-    "leaderboard": "p2p_race.ui.leaderboard:LeaderboardScreen",
+    "scores": "p2p_race.ui.leaderboard:LeaderboardScreen",
+    "leaderboard": "p2p_race.ui.leaderboard:LeaderboardScreen",  # the old name of "scores"
 }
 OVERLAYS: dict[str, str] = {
     "chat": "p2p_race.ui.chat_overlay:ChatOverlay",
 }
-TITLES = {"lobby": "Play on LAN", "spectate": "Spectate", "leaderboard": "Leaderboard", "chat": "Chat"}
+TITLES = {"lobby": "Play on LAN", "spectate": "Spectate", "scores": "Scores", "leaderboard": "Scores",
+          "chat": "Chat"}
 
 
 class Missing(Exception):

@@ -48,10 +48,9 @@ class SpectateScreen(RaceScreen):
 
     def draw(self, surface: pygame.Surface) -> None:
         super().draw(surface)
-        who = self.follow or (f"the leader ({self.watching})" if self.watching else "the leader")
-        r = style.panel(surface, (style.WIDTH // 2 - 220, style.HEIGHT - 50, 440, 36), alpha=200, radius=10)
-        style.text(surface, f"SPECTATING  {who}   <- ->  L leader  Esc leave", r.center, 18, style.DIM,
-                   anchor="center", shadow=1)
+        who = self.follow or (f"{self.watching} (leader)" if self.watching else "the leader")
+        self.side_panel(surface, "SPECTATING", style.ACCENT2, [who, "<- ->: another car", "L: the leader",
+                                                             "Esc: leave"])
 
 
 def run_window(args: argparse.Namespace) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pygame
 
@@ -62,11 +64,34 @@ def font(size: int, bold: bool = True) -> pygame.font.Font:
     return f
 
 
+_recorders: list[list[tuple[pygame.Rect, str]]] = []
+
+
+@contextmanager
+def recording_text() -> Iterator[list[tuple[pygame.Rect, str]]]:
+    """Collect (rect, text) of every text drawn meanwhile: layout tests check that no two
+    labels overlap (see ui.testing.text_overlaps)."""
+    rec: list[tuple[pygame.Rect, str]] = []
+    _recorders.append(rec)
+    try:
+        yield rec
+    finally:
+        _recorders.remove(rec)
+
+
+def note_text(rect: pygame.Rect, s: str) -> None:
+    """Record text drawn without `text()` (the chat overlay blits its own lines)."""
+    for rec in _recorders:
+        rec.append((pygame.Rect(rect), s))
+
+
 def text(surface: pygame.Surface, s: str, pos: tuple[float, float], size: int = 28,
          color=TEXT, anchor: str = "topleft", shadow: int = 2, alpha: int = 255) -> pygame.Rect:
     """Draw `s` with a drop shadow; `anchor` is a pygame.Rect attribute name for `pos`."""
     img, sh = rendered(s, size, tuple(color))
     rect = img.get_rect(**{anchor: (int(pos[0]), int(pos[1]))})
+    if _recorders and s.strip() and alpha > 0:
+        note_text(rect, s)
     if shadow:
         sh.set_alpha(alpha // 2 if alpha < 255 else 150)
         surface.blit(sh, rect.move(shadow, shadow))
@@ -105,6 +130,10 @@ def panel(surface: pygame.Surface, rect: pygame.Rect | tuple, alpha: int = 215,
 
 
 def dim(surface: pygame.Surface, alpha: int = 150) -> None:
+    """Veil what is drawn so far (a menu or dialog goes on top); text under it no longer
+    counts as a label for the layout check (`recording_text`)."""
+    for rec in _recorders:
+        rec.clear()
     veil = pygame.Surface(surface.get_size(), pygame.SRCALPHA)
     veil.fill((8, 10, 22, alpha))
     surface.blit(veil, (0, 0))

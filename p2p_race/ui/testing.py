@@ -67,3 +67,19 @@ class Driver:
         if os.environ.get("P2P_RACE_UPDATE_SCREENS") == "1":
             self.app.screenshot(SCREEN_DIR / f"{name}.png")
         return path
+
+
+def text_overlaps(app: App, slack: int = 2) -> list[tuple[str, str]]:
+    """Pairs of labels that overlap on the current frame (each rect shrunk by `slack` px:
+    the font's line box has blank space above and below the glyphs)."""
+    from p2p_race.ui import style
+
+    with style.recording_text() as rec:
+        app.draw()
+    boxes = [(r.inflate(-2 * slack, -2 * slack), s) for r, s in rec if r.w > 2 * slack and r.h > 2 * slack]
+    out = []
+    for i, (a, sa) in enumerate(boxes):
+        for b, sb in boxes[i + 1:]:
+            if a.colliderect(b):
+                out.append((sa, sb))
+    return out

@@ -11,24 +11,32 @@ from p2p_race.ui.screen import Screen
 from p2p_race.ui.screens.backdrop import backdrop
 
 MAX_NAME = 16
-MENU = ["Play on LAN", "Practice", "Leaderboard", "High Scores", "Settings", "Quit"]
+MENU = ["Play on LAN", "Practice", "Scores", "Settings", "Quit"]
 
 
 class IntroScreen(Screen):
     name = "intro"
 
-    def __init__(self, app, skip_to_menu: bool = False) -> None:
+    def __init__(self, app, skip_to_menu: bool = False, then=None) -> None:
         super().__init__(app)
+        self.then = then  # called once, as soon as the menu is reached (`play --join`: the lobby)
         self.entry = app.config.name
         # A known name goes straight to the menu; `skip_to_menu` is kept for callers that
         # push a race on top right away (the name is then "Player" until set).
         self.state = "menu" if (app.config.name or skip_to_menu) else "name"
         self.menu = style.Menu(MENU, (style.WIDTH // 2, 375), width=300, row=50)
         self.error = ""
+        self.confirm_quit = False
 
     def on_enter(self) -> None:
         self.app.audio.music(True)
         self.app.audio.engine(None)
+        self._go_on()
+
+    def _go_on(self) -> None:
+        if self.then is not None and self.state == "menu":
+            then, self.then = self.then, None
+            then()
 
     # -- input -------------------------------------------------------------------------
     def handle_event(self, ev: pygame.event.Event) -> None:
@@ -49,6 +57,7 @@ class IntroScreen(Screen):
             self.app.save_config()
             self.app.audio.play("select")
             self.state = "menu"
+            self._go_on()
         elif ev.key == pygame.K_BACKSPACE:
             self.entry = self.entry[:-1]
         elif ev.key == pygame.K_ESCAPE:
@@ -65,8 +74,14 @@ class IntroScreen(Screen):
         if ev.type == pygame.KEYDOWN and ev.key == pygame.K_TAB:
             self.state = "name"
             return
+        if self.confirm_quit:  # Esc asked "quit?": Enter / Y quits, anything else stays
+            if ev.type == pygame.KEYDOWN:
+                self.confirm_quit = False
+                if ev.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_y):
+                    self.app.running = False
+            return
         if ev.type == pygame.KEYDOWN and ev.key == pygame.K_ESCAPE:
-            self.app.running = False
+            self.confirm_quit = True
             return
         before = self.menu.index
         choice = self.menu.handle(ev)
@@ -77,7 +92,6 @@ class IntroScreen(Screen):
             self.choose(choice)
 
     def choose(self, item: str) -> None:
-        from p2p_race.ui.screens.highscores import HighScoresScreen
         from p2p_race.ui.screens.practice_setup import PracticeSetupScreen
         from p2p_race.ui.screens.settings import SettingsScreen
 
@@ -85,10 +99,8 @@ class IntroScreen(Screen):
             self.app.open("lobby")
         elif item == "Practice":
             self.app.push(PracticeSetupScreen(self.app))
-        elif item == "Leaderboard":
-            self.app.open("leaderboard")
-        elif item == "High Scores":
-            self.app.push(HighScoresScreen(self.app))
+        elif item == "Scores":
+            self.app.open("scores")
         elif item == "Settings":
             self.app.push(SettingsScreen(self.app))
         elif item == "Quit":
@@ -109,6 +121,12 @@ class IntroScreen(Screen):
             self._driver_badge(surface)
             self.menu.draw(surface, t)
             style.key_hint(surface, "Arrows/WASD: move   Enter: choose   Tab: change name   F11: fullscreen")
+            if self.confirm_quit:
+                style.dim(surface, 150)
+                r = style.panel(surface, (style.WIDTH // 2 - 180, 240, 360, 120), edge=style.ACCENT)
+                style.text(surface, "Quit p2p-race?", (r.centerx, r.top + 20), 36, style.ACCENT, anchor="midtop")
+                style.text(surface, "Enter: quit    Esc: stay", (r.centerx, r.top + 74), 22, style.DIM,
+                           anchor="midtop")
 
     def _driver_badge(self, surface: pygame.Surface) -> None:
         """Who is driving: car in the chosen colour, name, personal best (Tab changes the name)."""

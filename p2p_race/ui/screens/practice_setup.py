@@ -59,11 +59,8 @@ class PracticeSetupScreen(Screen):
             self.index = (self.index + (1 if move == "down" else -1)) % len(ROWS)
         elif move in ("left", "right"):
             self.change(1 if move == "right" else -1)
-        elif move == "ok":
-            if ROWS[self.index] == "Start race":
-                self.start()
-            else:
-                self.change(1)
+        elif move == "ok":  # Enter starts from any row, as the footer says; arrows change values
+            self.start()
         elif ev.key == pygame.K_ESCAPE:
             self.app.pop()
 

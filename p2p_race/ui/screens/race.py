@@ -79,6 +79,7 @@ class RaceScreen(Screen):
         self.follow: str | None = None  # the car watched after a crash (a name); None = the leader
         self.resume_left = 0.0
         self.live = mode == "match"  # keeps running under the pause menu (App.frame)
+        self.chat_feed = mode == "match"  # offline practice: no chat lines beside the car
         self.renderer = RaceRenderer(app.sprites)
         self.local_name = getattr(view, "local_name", app.player_name)
         self.local_color = getattr(view, "local_color", app.config.car_color)
@@ -102,6 +103,13 @@ class RaceScreen(Screen):
         self.result: list[Standing] | None = None
         self._end_timer = 0.0
         self._ff = 0
+
+    toast_pos = (style.WIDTH - 12, 360)  # under the standings (8 rows end at 348)
+
+    def chat_rect(self) -> pygame.Rect:
+        """The chat overlay's place: the verge left of the road, under the score panel."""
+        w = max(220, int(self.renderer.road_left_px) - 20)
+        return pygame.Rect(10, style.HEIGHT - 230, w, 220)
 
     # -- data --------------------------------------------------------------------------
     def _snapshot(self) -> dict[str, DrawCar]:
@@ -423,7 +431,7 @@ class RaceScreen(Screen):
             k = (now - t0) / 1.4
             if local is not None:
                 x = self.renderer.sx(local.x)
-                y = self.renderer.car_y - 80 - 50 * k - 30 * i
+                y = self.renderer.car_y - 80 - 50 * k - 30 * (len(self.popups) - 1 - i)  # older ones above
                 style.text(surface, msg, (x, y), 30, col, anchor="center", alpha=int(255 * (1 - k * k)))
         cx, cy = style.WIDTH // 2, style.HEIGHT // 2 - 40
         if self.phase == "countdown":
@@ -449,20 +457,28 @@ class RaceScreen(Screen):
             style.panel(surface, (cx - 170, cy - 50, 340, 90), edge=style.DANGER)
             style.text(surface, "CRASHED!", (cx, cy - 5), 64, style.DANGER, anchor="center", shadow=4)
         elif self.phase == "spectating":
-            r = style.panel(surface, (cx - 230, style.HEIGHT - 92, 460, 70), edge=style.ACCENT2)
             who = self.watching or "the race"
-            ff = "  >>" if self.can_skip else ""
-            style.text(surface, f"You crashed. Watching {who}{ff}", (r.centerx, r.top + 12), 26, style.TEXT,
-                       anchor="midtop")
             pause = self._key_label("pause")
-            hint = ("<- ->: watch another   Space: skip to the results" if self.can_skip
-                    else f"<- ->: watch another   {pause}: leave match")
-            style.text(surface, hint, (r.centerx, r.top + 42), 20, style.DIM, anchor="midtop")
+            self.side_panel(surface, "YOU CRASHED", style.DANGER, [
+                f"watching {who}" + ("  >>" if self.can_skip else ""), "<- ->: another car",
+                "Space: skip to the end" if self.can_skip else f"{pause}: leave match"])
         if self.resume_left > 0:
             n = max(1, math.ceil(self.resume_left / (RESUME_COUNT / 3)))
             pygame.draw.circle(surface, (20, 24, 48), (cx, cy - 40), 60)
             pygame.draw.circle(surface, style.ACCENT, (cx, cy - 40), 60, 4)
             style.text(surface, str(n), (cx, cy - 40), 110, style.ACCENT, anchor="center", shadow=4)
+
+    def side_panel(self, surface: pygame.Surface, head: str, color: tuple, lines: list[str]) -> pygame.Rect:
+        """A small panel on the verge under the score panel (the road's ends carry the
+        renderer's labels of cars ahead and behind, the bottom-left the chat)."""
+        r = style.panel(surface, (12, 196, 200, 38 + 22 * len(lines)), alpha=210, edge=color, radius=10)
+        style.text(surface, head, (r.left + 14, r.top + 10), 22, color, shadow=1)
+        for i, line in enumerate(lines):
+            while len(line) > 4 and style.font(18).size(line)[0] > r.w - 24:
+                line = line[:-2].rstrip() + "."
+            style.text(surface, line, (r.left + 14, r.top + 36 + 22 * i), 18, style.TEXT if i == 0 else style.DIM,
+                       shadow=1)
+        return r
 
     def _key_label(self, action: str) -> str:
         names = self.app.config.keys.get(action) or ["?"]
@@ -473,10 +489,22 @@ class RaceScreen(Screen):
         me = next((c for c in cars if c.local), None)
         if me is None or me.state.crashed:
             return
+        half = CAR_H * self.renderer.ppm / 2
         x, y = self.renderer.sx(me.state.x), self.renderer.sy(me.state.y, cam)
-        if -40 < y < style.HEIGHT + 40:
-            name = me.name if len(me.name) <= 12 else me.name[:11] + "."
-            style.text(surface, name, (x, y + CAR_H * self.renderer.ppm / 2 + 2), 16, style.ACCENT, anchor="midtop", shadow=1)
+        name = me.name if len(me.name) <= 12 else me.name[:11] + "."
+        w, h = style.font(16).size(name)
+        mine = pygame.Rect(0, 0, w, h)
+        mine.midtop = (int(x), int(y + half + 2))
+        f = style.font(16)
+        for c in cars:  # the renderer tags the others above their cars (stacked upwards): give way
+            if c.local:
+                continue
+            cw, _ = f.size(c.name if c.connected else f"{c.name} (lost)")
+            tag = pygame.Rect(0, 0, cw + 4, h * len(cars))
+            tag.midbottom = (int(self.renderer.sx(c.state.x)), int(self.renderer.sy(c.state.y, cam) - half - 4))
+            if tag.colliderect(mine):
+                return
+        style.text(surface, name, mine.topleft, 16, style.ACCENT, shadow=1)
 
 
 def start_practice(app, *, bots: int = 3, seed: int | None = None, seconds: float | None = None,

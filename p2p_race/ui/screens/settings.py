@@ -51,7 +51,7 @@ class SettingsScreen(Screen):
             action = row[5:]
             if self.capturing == action:
                 return "press a key..."
-            return " / ".join(n.upper() if len(n) == 1 else n.capitalize() for n in c.keys.get(action, [])) or "-"
+            return _keys(c.keys.get(action, []), " / ") or "-"
         return ""
 
     def change(self, d: int) -> None:
@@ -77,19 +77,30 @@ class SettingsScreen(Screen):
         self.app.audio.play("move")
 
     def bind(self, action: str, key: int) -> None:
-        """Make `key` the primary key for `action`, taking it away from any other action."""
+        """Make `key` the primary key for `action`. If another action had it, it loses it,
+        and the player is told; an action left with no key at all gets `action`'s old
+        primary key instead (a swap), so no action is ever silently unbound."""
         name = pygame.key.name(key)
         if not name or key_code(name) is None:
             self.flash = "that key cannot be bound"
             return
         keys = self.app.config.keys
+        mine = keys.get(action, [])
+        old = mine[0] if mine else None
+        final = [name, *(n for n in mine[1:] if n != name)]  # the primary replaced, the others kept
+        news = []
         for other, names in keys.items():
-            if other != action and name in names:
-                names.remove(name)
-        cur = [n for n in keys.get(action, []) if n != name]
-        keys[action] = [name, *cur[1:]] if cur else [name]
+            if other == action or name not in names:
+                continue
+            names.remove(name)
+            if names:
+                news.append(f"{_label(other)} keeps {_keys(names)}")
+            elif old and old != name:
+                names.append(old)  # swap: it takes over our old key
+                news.append(f"swapped: {_label(other)} now {_keys(names)}")
+        keys[action] = final
         self.app.save_config()
-        self.flash = f"{action}: {name}"
+        self.flash = f"{_label(action)}: {_keys([name])}" + (f" ({'; '.join(news)})" if news else "")
 
     def row_rect(self, i: int) -> pygame.Rect:
         return pygame.Rect(style.WIDTH // 2 - 310, 92 + 12 + i * PITCH - 3, 620, PITCH - 2)
@@ -172,3 +183,11 @@ class SettingsScreen(Screen):
         elif self.flash:
             hint = f"saved - {self.flash}"
         style.key_hint(surface, hint, style.HEIGHT - 34)
+
+
+def _label(action: str) -> str:
+    return action.capitalize()
+
+
+def _keys(names: list[str], sep: str = "/") -> str:
+    return sep.join(n.upper() if len(n) == 1 else n.capitalize() for n in names)
