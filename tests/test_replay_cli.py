@@ -90,7 +90,7 @@ def test_watch_replay_from_the_leaderboard_and_the_match_result_screen(data_dir)
     try:
         d = Driver(app)
         app.push(LeaderboardScreen(app, store=store, uri=""))
-        app.stack[-1].tab = TABS.index("Recent")
+        app.stack[-1].tab = TABS.index("Recent")  # (the scores screen's recent matches)
         d.press(pygame.K_r)
         assert isinstance(app.stack[-1], ReplayScreen) and app.stack[-1].replay.record.match_id == r.match_id
         d.press(pygame.K_ESCAPE)
