@@ -32,6 +32,7 @@ OUTCOME_DOMAIN = b"p2p-race/match-outcome/v2\x00"
 EVIDENCE_DOMAIN = b"p2p-race/match-evidence/v1\x00"
 ATTESTATION_DOMAIN = b"p2p-race/racer-attestation/v1\x00"
 HASH_BYTES = 32
+MAX_LOGS_BYTES = 2 * 1024 * 1024  # 16 racers of an hour-long race; keeps a record in one sync frame
 MAX_PROOF_BYTES = 4096  # the host's term proof: a quorum of signed votes (16 racers + 32 spectators)
 DIFFICULTIES = ("easy", "normal", "hard")
 
@@ -357,6 +358,8 @@ class MatchResult:
         cap = max_log_bytes(int(round(self.time_limit * 60)))
         if any(len(lg) > cap for lg in self.logs):
             raise ValueError(f"an input log is longer than {cap} bytes")
+        if sum(len(lg) for lg in self.logs) > MAX_LOGS_BYTES:
+            raise ValueError(f"input logs longer than {MAX_LOGS_BYTES} bytes in all")
         winner = min(self.racers, key=_rank_key)
         if self.winner_id != winner.peer_id or self.winner_name != winner.name:
             raise ValueError("winner does not match adjudication")
