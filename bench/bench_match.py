@@ -62,10 +62,11 @@ async def _latency_recv(args: argparse.Namespace) -> None:
     """Host peer on h1: core + transport; prints latency percentiles as JSON."""
     from p2p_race.match import messages as m
     from p2p_race.match.core import MatchConfig, MatchCore, MatchRules
+    from p2p_race.match.events import Rejected
     from p2p_race.transport import UdpTransport
 
     me, racer = _ident("lat", 0), _ident("lat", 1)
-    core = MatchCore(me.peer_id, "recv", sign=lambda r: r.signed(me), rng=random.Random(1),
+    core = MatchCore(me.peer_id, "recv", sign=lambda r: r.signed(me), keys=me, rng=random.Random(1),
                      config=MatchConfig(countdown=0.2))
     t = UdpTransport(me, host=args.bind, port=args.port)
     t.set_key(racer.peer_id, racer.public_key)
@@ -81,7 +82,7 @@ async def _latency_recv(args: argparse.Namespace) -> None:
     def on_state(packet, addr) -> None:
         nonlocal rejected
         acts = core.on_message(packet.sender, packet.msg, time.monotonic())
-        if any(getattr(a, "kind", "") == "rejected" for a in acts):
+        if any(isinstance(a, Rejected) for a in acts):
             rejected += 1
         lat.append(time.time() - packet.timestamp)
 
@@ -125,7 +126,7 @@ def _load_recv(args: argparse.Namespace) -> None:
 
     async def main() -> None:
         me = _ident("load", 0)
-        core = MatchCore(me.peer_id, "loaded", sign=lambda r: r.signed(me), rng=random.Random(1),
+        core = MatchCore(me.peer_id, "loaded", sign=lambda r: r.signed(me), keys=me, rng=random.Random(1),
                          config=MatchConfig(countdown=1.0, auto_start=args.racers), plausible=plausible)
         t = UdpTransport(me, host="127.0.0.1", port=0)
         sink = ("127.0.0.1", args.sink)

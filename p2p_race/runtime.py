@@ -27,26 +27,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chat.message import match_channel
 from p2p_race.errors import UserError
-from p2p_race.identity import Identity
+from p2p_race.identity import Identity, Verifier
 from p2p_race.match import messages as m
-from p2p_race.match.core import (
+from p2p_race.match.core import MatchCore
+from p2p_race.match.events import (
+    Announcement,
     Broadcast,
-    CarReport,
     Event,
-    MatchConfig,
-    MatchCore,
-    MatchRules,
+    Excluded,
+    HostChanged,
+    Joined,
+    Left,
+    ResultAdopted,
     Send,
+    Started,
+    StateAccepted,
+    TookOver,
+    Won,
 )
+from p2p_race.match.state import CarReport, MatchConfig, MatchRules
+from p2p_race.ranking import ranked
 from p2p_race.transport import UdpTransport
 
 log = logging.getLogger(__name__)
 
-MATCH_MESSAGES = (m.Announce, m.Join, m.JoinRefused, m.Leave, m.Ready, m.VoteRequest, m.Vote, m.Heartbeat,
-                  m.Roster, m.Ping, m.Pong, m.CountdownStart, m.RacerState, m.FinalReport, m.Result)
-TICK = 0.01  # core timer resolution (heartbeats 50 ms, elections 150-300 ms)
+MATCH_MESSAGES = (m.Announce, m.Join, m.JoinRefused, m.Leave, m.Ready, m.VoteRequest, m.Vote, m.HostProof,
+                  m.Heartbeat, m.Roster, m.Ping, m.Pong, m.CountdownStart, m.RacerState, m.FinalReport, m.Result)
+PEERS_EVERY = 0.5  # refresh the UI's copy of the peer table (pings change without events)
 HISTORY = 32  # remote snapshots kept per racer for interpolation
 
 
@@ -131,10 +139,10 @@ class PeerRuntime:
         self.sync_port: int | None = None
         kw = {"plausible": plausible} if plausible is not None else {}
         # Every real peer replays every racer from its inputs (p2p_race.match.replays).
-        self.core = MatchCore(identity.peer_id, name, sign=lambda r: r.signed(identity), rng=random.Random(),
+        self.core = MatchCore(identity.peer_id, name, sign=lambda r: r.signed(identity), keys=identity,
+                              verify=Verifier().verify, rng=random.Random(),
                               config=dataclasses.replace(self.cfg, verify_inputs=True),
-                              wall_offset=time.time() - time.monotonic(), public_key=identity.public_key,
-                              sign_bytes=identity.sign, **kw)
+                              wall_offset=time.time() - time.monotonic(), **kw)
         self.discovery: Any = None
         self.lock = threading.RLock()  # guards the core against the UI thread
         self.events: queue.Queue[Event] = queue.Queue()
@@ -143,7 +151,10 @@ class PeerRuntime:
         self.samples: dict[str, list[int]] = {}  # racer -> score at each whole second of the race
         self._peers: list[Any] = []
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._ticker: asyncio.Task | None = None
+        self._timer: asyncio.TimerHandle | None = None  # armed at the core's next deadline
+        self._timer_at: float | None = None
+        self._peer_refresh: asyncio.TimerHandle | None = None
+        self._closed = False
         self._thread: threading.Thread | None = None
         self.stats = {"state_in": 0, "state_out": 0}
 
@@ -175,7 +186,8 @@ class PeerRuntime:
                                                          peers=self._sync_peers)
             except Exception as exc:  # noqa: BLE001 - e.g. that TCP port is taken: sync is optional
                 log.info("score sync not hosted: %s", exc)
-        self._ticker = asyncio.ensure_future(self._tick_loop())
+        self._refresh_peers_soon()
+        self._arm()
         return self
 
     def _sync_peers(self) -> list[tuple[str, int]]:
@@ -190,8 +202,11 @@ class PeerRuntime:
         with self.lock:
             acts = self.core.leave(time.monotonic()) if self.core.match is not None else []
         self._apply(acts)
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for handle in (self._timer, self._peer_refresh):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._peer_refresh = None
+        self._closed = True
         if self.discovery is not None:
             await self.discovery.stop()
         self.transport.close()
@@ -248,6 +263,7 @@ class PeerRuntime:
         with self.lock:
             acts = fn(*args, time.monotonic())
         self._apply(acts)
+        self._arm()
 
     def host(self, rules: MatchRules, role: int = m.ROLE_RACER) -> None:
         self.call(lambda now: self.core.host(rules, now, role))
@@ -265,11 +281,7 @@ class PeerRuntime:
         self.call(self.core.start)
 
     def post_state(self, rep: CarReport) -> None:
-        def post(now: float) -> list:
-            self._sample(self.identity.peer_id, rep.tick, rep.score)
-            return self.core.local_state(rep, now)
-
-        self.call(post)
+        self.call(lambda now: self.core.local_state(rep, now))
 
     def _sample(self, peer_id: str, tick: int, score: int) -> None:
         """Score once per race second, for the score-over-time chart of the leaderboard."""
@@ -293,7 +305,7 @@ class PeerRuntime:
                     for r in sorted(mt.racers.values(), key=lambda r: r.peer_id)
                 ]
                 snap.match = MatchSnapshot(
-                    mt.match_id, "racer" if mt.role == m.ROLE_RACER else "spectator", m.PHASE_NAMES[mt.phase],
+                    mt.match_id, mt.member.label, mt.phase.label,
                     mt.host, mt.host_name, mt.term, self.core.is_host, mt.rules, racers, sorted(mt.spectators),
                     self.core.start_time(),
                     mt.result, self.core.ranking(), self.core.disconnected(now))
@@ -301,20 +313,23 @@ class PeerRuntime:
 
     # ================================================================ plumbing
     def _on_packet(self, packet: Any, addr: Any) -> None:
-        now = time.monotonic()
         msg = packet.msg
         with self.lock:
             if isinstance(msg, m.RacerState):
                 self.stats["state_in"] += 1
-                h = self.history.get(packet.sender)
-                if h is None:
-                    h = self.history[packet.sender] = deque(maxlen=HISTORY)
-                h.append((now, CarReport(msg.tick, msg.x, msg.y, msg.speed, msg.score, msg.distance, msg.crashed,
-                                         msg.crash_time, msg.input_seq)))
-                self._sample(packet.sender, msg.tick, msg.score)
-            acts = self.core.on_message(packet.sender, msg, now)
+            acts = self.core.on_message(packet.sender, msg, time.monotonic())
         if acts:
             self._apply(acts)
+        self._arm()
+
+    def _accepted(self, ev: StateAccepted) -> None:
+        """Only states the core accepted are drawn (interpolation) and sampled (charts)."""
+        with self.lock:
+            h = self.history.get(ev.peer)
+            if h is None:
+                h = self.history[ev.peer] = deque(maxlen=HISTORY)
+            h.append((time.monotonic(), ev.report))
+            self._sample(ev.peer, ev.report.tick, ev.report.score)
 
     def _refresh_peers(self) -> None:
         """Copy the peer table in the loop thread (the UI thread reads the copy)."""
@@ -333,61 +348,84 @@ class PeerRuntime:
         if msg is not None:
             self.transport.send_peer(msg, peer.id)
 
-    async def _tick_loop(self) -> None:
-        n = 0
-        while True:
-            n += 1
-            if n % 50 == 0:
-                self._refresh_peers()  # pings (rtt) change without table events
-            try:
-                with self.lock:
-                    acts = self.core.tick(time.monotonic())
-                if acts:
-                    self._apply(acts)
-            except Exception:  # noqa: BLE001 - a bug in one tick must not stop the peer
-                log.exception("match tick failed")
-            await asyncio.sleep(TICK)
+    def _refresh_peers_soon(self) -> None:
+        self._refresh_peers()
+        if self.loop is not None and not self._closed:
+            self._peer_refresh = self.loop.call_later(PEERS_EVERY, self._refresh_peers_soon)
+
+    def _arm(self) -> None:
+        """Arm one timer at the core's next deadline (aioquic's get_timer / handle_timer)."""
+        loop = self.loop
+        if loop is None or self._closed:
+            return
+        with self.lock:
+            at = self.core.get_timer()
+        if at == self._timer_at and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if at is not None:
+            # the core's clock is time.monotonic(); the loop's may differ by a constant
+            self._timer = loop.call_at(loop.time() + max(at - time.monotonic(), 0.0005), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        try:
+            with self.lock:
+                acts = self.core.handle_timer(time.monotonic())
+            if acts:
+                self._apply(acts)
+        except Exception:  # noqa: BLE001 - a bug in one tick must not stop the peer
+            log.exception("match timer failed")
+        self._arm()
 
     def _apply(self, actions: list) -> None:
         t = self.transport
         for a in actions:
-            if isinstance(a, Send):
-                if a.to:
-                    if isinstance(a.msg, m.RacerState):
-                        self.stats["state_out"] += 1
-                    t.broadcast(a.msg, a.to)
-            elif isinstance(a, Broadcast):
-                if self.discovery is not None:
-                    ids = [p.id for p in self.discovery.peers()]
-                    if ids:
-                        t.broadcast(a.msg, ids)
-            elif isinstance(a, Event):
-                self._on_event(a)
+            match a:
+                case Send(to=to, msg=msg):
+                    if to:
+                        if isinstance(msg, m.RacerState):
+                            self.stats["state_out"] += 1
+                        t.broadcast(msg, to)
+                case Broadcast(msg=msg):
+                    if self.discovery is not None:
+                        ids = [p.id for p in self.discovery.peers()]
+                        if ids:
+                            t.broadcast(msg, ids)
+                case StateAccepted():
+                    self._accepted(a)
+                case Event():
+                    self._on_event(a)
 
     def _on_event(self, ev: Event) -> None:
-        if ev.kind == "result" and self.scores is not None:
-            try:
-                self.scores.add(ev.data["result"])
-                with self.lock:
-                    seen = {pid: list(row) for pid, row in self.samples.items()}
-                self.scores.store.set_samples(ev.data["result"].match_id, seen)
-            except Exception:  # noqa: BLE001
-                log.exception("could not store the result")
-        if ev.kind in ("joined", "host", "start", "left") and self.discovery is not None:
+        match ev:
+            case ResultAdopted(result=result) if self.scores is not None:
+                try:
+                    self.scores.add(result)
+                    with self.lock:
+                        seen = {pid: list(row) for pid, row in self.samples.items()}
+                    self.scores.store.set_samples(result.match_id, seen)
+                except Exception:  # noqa: BLE001
+                    log.exception("could not store the result")
+        if isinstance(ev, (Joined, HostChanged, Started, Left)) and self.discovery is not None:
             mt = self.core.match
             if mt is None:
                 self.discovery.set_state("lobby", "")
             elif self.core.is_host:
                 self.discovery.set_state("hosting", mt.match_id)
-            elif mt.role == m.ROLE_SPECTATOR:
+            elif mt.member == m.ROLE_SPECTATOR:
                 self.discovery.set_state("spectating", mt.match_id)
             else:
                 self.discovery.set_state("racing", mt.match_id)
-        if ev.kind in ("joined", "left"):
+        if isinstance(ev, (Joined, Left)):
             with self.lock:
                 self.history.clear()
                 self.samples.clear()
-        if self.notify is not None:
+        if isinstance(ev, Announcement) and self.notify is not None:
             self._post_notice(ev)
         self.events.put(ev)
         for cb in list(self.listeners):
@@ -396,16 +434,27 @@ class PeerRuntime:
             except Exception:  # noqa: BLE001
                 log.exception("event listener failed")
 
+    def _post_notice(self, ev: Announcement) -> None:
+        """The core decided to announce this (only the peer in charge, once); the words
+        are this adapter's. Posted to the match's chat channel as a system notice."""
+        from chat.message import match_channel
 
-    def _post_notice(self, ev: Event) -> None:
-        """The core decides what to announce (host changes, the winner: only the peer in
-        charge, once); this adapter only hands it to the chat as a system notice."""
-        if ev.kind != "notice":
-            return
         try:
-            self.notify(ev.data["text"], match_channel(ev.data["match_id"]))
+            self.notify(announcement_text(ev), match_channel(ev.match_id))
         except Exception as exc:  # noqa: BLE001 - chat is independent of the match: never stop it
             log.info("chat notice not posted: %s", exc)
+
+
+def announcement_text(ev: Announcement) -> str:
+    match ev:
+        case TookOver(host_name=name, term=term):
+            return f"{name} took over as host (term {term})"
+        case Won(result=result):
+            scores = ", ".join(f"{r.name} {r.score}" for r in ranked(result.racers))
+            return f"{result.winner_name} wins the match ({scores})"
+        case Excluded(racer=racer, reason=reason):
+            return f"{racer} is out of the result: {reason}"
+    return ""
 
 
 def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:

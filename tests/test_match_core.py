@@ -11,7 +11,18 @@ import pytest
 from p2p_race.identity import Identity
 from p2p_race.match import CarReport, MatchConfig, MatchCore, MatchRules
 from p2p_race.match import messages as m
-from p2p_race.match.core import CANDIDATE, Event, Send, result_from_wire, result_to_wire
+from p2p_race.match.events import (
+    Event,
+    HostChanged,
+    Refused,
+    Rejected,
+    ResultAdopted,
+    Send,
+    TookOver,
+    Won,
+)
+from p2p_race.match.machine import Role
+from p2p_race.match.state import result_from_wire, result_to_wire
 from p2p_race.schema import DecodeError, decode_fields
 from p2p_race.wire import MAX_DATAGRAM, Codec
 from replication.records import RacerResult, adjudicate
@@ -23,7 +34,7 @@ MATCH_TYPES = [c for c in vars(m).values() if isinstance(c, type) and hasattr(c,
 
 def make_core(i: int, **cfg) -> MatchCore:
     ident = identity(i)
-    return MatchCore(ident.peer_id, f"p{i}", sign=lambda r: r.signed(ident), rng=random.Random(i),
+    return MatchCore(ident.peer_id, f"p{i}", sign=lambda r: r.signed(ident), keys=ident, rng=random.Random(i),
                      config=MatchConfig(**cfg))
 
 
@@ -31,8 +42,8 @@ def sends(actions, cls=None):
     return [a for a in actions if isinstance(a, Send) and (cls is None or isinstance(a.msg, cls))]
 
 
-def events(actions, kind):
-    return [a for a in actions if isinstance(a, Event) and a.kind == kind]
+def events(actions, cls):
+    return [a for a in actions if isinstance(a, Event) and isinstance(a, cls)]
 
 
 def test_type_ids_in_match_range():
@@ -141,7 +152,10 @@ def test_one_vote_per_term_and_older_terms_ignored():
     voter = list(sim.peers.values())[3]
     mt = voter.core.match
     term = mt.term
-    now = voter.local(sim.net.now) + 1.0  # the host has been silent long enough
+    t = voter.local(sim.net.now)
+    for i in range(40):  # the host has been silent for a second while we kept running
+        voter.core.tick(t + i * 0.025)
+    now = t + 1.0
     mid = mt.mid
     c1, c2 = identity(1).peer_id, identity(2).peer_id
     hi = (mt.roster_term, mt.version + 5)
@@ -164,16 +178,16 @@ def test_candidate_tie_goes_to_lower_peer_id():
     low, high = peers
     mt = high.core.match
     now = high.local(sim.net.now) + 1.0
-    mt.state, mt.term, mt.voted_for, mt.votes = CANDIDATE, mt.term + 1, high.pid, {high.pid}
+    mt._role, mt.term, mt.voted_for, mt.votes = Role.CANDIDATE, mt.term + 1, high.pid, {high.pid: True}
     out = high.core.on_message(low.pid, m.VoteRequest(mt.mid, mt.term, mt.roster_term, mt.version, False), now)
     assert [a.msg.granted for a in sends(out, m.Vote)] == [True]
-    assert mt.state != CANDIDATE and mt.voted_for == low.pid
+    assert mt.role != Role.CANDIDATE and mt.voted_for == low.pid
     # and the other way round the lower id keeps its candidacy
     lmt = low.core.match
-    lmt.state, lmt.term, lmt.voted_for, lmt.votes = CANDIDATE, mt.term, low.pid, {low.pid}
+    lmt._role, lmt.term, lmt.voted_for, lmt.votes = Role.CANDIDATE, mt.term, low.pid, {low.pid: True}
     out = low.core.on_message(high.pid, m.VoteRequest(lmt.mid, lmt.term, lmt.roster_term, lmt.version, False), now)
     assert [a.msg.granted for a in sends(out, m.Vote)] == [False]
-    assert lmt.state == CANDIDATE
+    assert lmt.role == Role.CANDIDATE
 
 
 def test_two_peer_match_fails_over_and_completes():
@@ -232,19 +246,19 @@ def test_implausible_and_foreign_reports_are_rejected():
     # a teleport: 5 km in one tick
     jump = m.RacerState(mt.mid, last.tick + 1, 0, 5.0, 5000.0, 30.0, int(last.score), 5000.0, False, -1.0)
     out = host.core.on_message(racer, jump, now)
-    assert events(out, "rejected") and mt.racers[racer].last == last
+    assert events(out, Rejected) and mt.racers[racer].last == last
     # a score no driving could earn in the elapsed time
     greedy = m.FinalReport(mt.mid, last.tick + 1, 0, last.x, last.y + 0.5, 0.0, 10**6, last.distance + 0.5, True,
                            (last.tick + 1) / 60)
-    assert events(host.core.on_message(racer, greedy, now), "rejected")
+    assert events(host.core.on_message(racer, greedy, now), Rejected)
     assert mt.racers[racer].final is None
     # "I reached the limit" long before the limit
     early = m.FinalReport(mt.mid, last.tick + 1, 0, last.x, last.y + 0.5, last.speed, int(last.score),
                           last.distance + 0.5, False, -1.0)
-    assert events(host.core.on_message(racer, early, now), "rejected")
+    assert events(host.core.on_message(racer, early, now), Rejected)
     # a state from a peer that is not a racer of this match (a stranger's key)
     stranger = identity(99).peer_id
-    assert events(host.core.on_message(stranger, jump, now), "rejected")
+    assert events(host.core.on_message(stranger, jump, now), Rejected)
     assert stranger not in mt.racers
     # the match still ends normally with the honest reports
     sim.net.run_for(30, stop=sim.done)
@@ -272,7 +286,7 @@ def test_racer_join_refused_after_start_and_when_full():
     sim.net.run_for(10, stop=lambda: sim.phase_of_host() == m.PHASE_RACING)
     late = sim.add_peer(m.ROLE_RACER, FakeCar(None))
     sim.net.run_for(1.3)
-    assert any(e.kind == "refused" for _t, e in late.events)
+    assert any(isinstance(e, Refused) for _t, e in late.events)
     full = make_core(50)
     host = sim.peers[sim.host_pid].core
     host.match.rules = MatchRules(1, max_racers=2)
@@ -306,7 +320,7 @@ def test_disconnected_then_resumed_racer_keeps_racing():
 def test_state_stream_and_final_report_from_local_car():
     core = make_core(1)
     out = core.host(MatchRules(seed=5, time_limit=2.0), 0.0)
-    assert events(out, "host")[0].data["term"] == 1
+    assert events(out, HostChanged)[0].term == 1
     out = core.start(0.0)
     core.tick(1.0)
     core.tick(3.0)
@@ -314,7 +328,7 @@ def test_state_stream_and_final_report_from_local_car():
     rep = CarReport(120, 5.0, 60.0, 30.0, 6, 60.0, False, -1.0)
     out = core.local_state(rep, 3.1)
     assert core.match.racers[core.id].status == m.ST_TIME
-    assert events(core.tick(3.2), "result")  # the lone racer finished: the host adjudicates
+    assert events(core.tick(3.2), ResultAdopted)  # the lone racer finished: the host adjudicates
     assert core.match.result.winner_id == core.id
 
 
@@ -348,11 +362,11 @@ def test_honest_bot_cars_are_never_rejected():
             msg = m.RacerState(mt.mid, st.tick, st.tick, st.x, st.y, st.speed, st.score, st.distance, st.crashed,
                                st.crash_time if st.crashed else -1.0)
             msg = decode_fields(m.RacerState, encode_fields(msg))
-            assert not events(host.on_message(pid, msg, now), "rejected"), st
+            assert not events(host.on_message(pid, msg, now), Rejected), st
             if car.finished:
                 fin = m.FinalReport(mt.mid, st.tick, st.tick, st.x, st.y, st.speed, st.score, st.distance,
                                     st.crashed, st.crash_time if st.crashed else -1.0)
-                assert not events(host.on_message(pid, fin, now), "rejected"), st
+                assert not events(host.on_message(pid, fin, now), Rejected), st
         host.tick(now)
     assert host.rejected == {}
     host_final = replace_tick(host_car, mt.rules.limit_ticks)
@@ -395,11 +409,13 @@ def test_notices_come_from_the_peer_in_charge_once():
     sim.net.crash(sim.host_pid)
     sim.net.run_for(30, stop=sim.done)
     check(sim)
-    notices = [(p.core.id, ev.data["text"]) for p in sim.alive() for _, ev in p.events if ev.kind == "notice"]
-    takeovers = [n for n in notices if "took over as host" in n[1]]
-    wins = [n for n in notices if "wins the match" in n[1]]
+    takeovers = [p.core.id for p in sim.alive() for _, ev in p.events if isinstance(ev, TookOver)]
+    wins = [(p.core.id, ev) for p in sim.alive() for _, ev in p.events if isinstance(ev, Won)]
     new_host = sim.current_host().pid
-    assert [pid for pid, _ in takeovers] == [new_host]
+    assert takeovers == [new_host]
     res = sim.alive()[0].core.match.result
     assert len(wins) == 1 and wins[0][0] == res.host_id == new_host
-    assert wins[0][1].startswith(f"{res.winner_name} wins the match")
+    assert wins[0][1].result == res
+    from p2p_race.runtime import announcement_text
+
+    assert announcement_text(wins[0][1]).startswith(f"{res.winner_name} wins the match")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import random
 import sys
@@ -19,7 +20,23 @@ from typing import Any
 from p2p_race.commands._headless import open_runtime
 from p2p_race.errors import UserError
 from p2p_race.match import messages as m
-from p2p_race.match.core import CarReport, Event, MatchConfig, MatchRules
+from p2p_race.match.events import (
+    ConnectionChanged,
+    CountdownSet,
+    Crashed,
+    Diverged,
+    ElectionStarted,
+    Event,
+    HostChanged,
+    Joined,
+    Left,
+    Refused,
+    ResultAdopted,
+    Started,
+    SteppedDown,
+)
+from p2p_race.match.state import CarReport, MatchConfig, MatchRules
+from p2p_race.ranking import pick_match
 
 HELP = "a headless AI racer: hosts (--host) or joins LAN matches; --json-events logs what it sees"
 
@@ -101,21 +118,35 @@ def _human(ev: dict) -> str:
     return f"{kind}: {extra}"
 
 
+LOGGED = (Joined, HostChanged, CountdownSet, Crashed, ResultAdopted, ElectionStarted, ConnectionChanged, Refused,
+          Left, SteppedDown, Diverged)
+
+
 def event_fields(ev: Event, wall_offset: float) -> dict:
-    """The JSON shape of a core event (DESIGN.md section 3)."""
-    d = ev.data
-    if ev.kind == "result":
-        r = d["result"]
-        return {"match_id": r.match_id, "winner": r.winner_name, "winner_id": r.winner_id, "scores": r.scores,
-                "host": r.host_id, "term": r.term,
-                "racers": [{"id": x.peer_id, "name": x.name, "score": x.score, "crashed": x.crashed,
-                            "crash_time": x.crash_time} for x in r.racers]}
-    if ev.kind == "countdown":
-        at = d.get("at")
-        return {"at": None if at is None else round(at + wall_offset, 6)}
-    if ev.kind == "start":
-        return {"at": round(d["at"] + wall_offset, 6)}
-    return {k: v for k, v in d.items() if isinstance(v, (str, int, float, bool, type(None)))}
+    """The JSON shape of a core event (docs/ARCHITECTURE.md)."""
+    match ev:
+        case ResultAdopted(result=r):
+            return {"match_id": r.match_id, "winner": r.winner_name, "winner_id": r.winner_id, "scores": r.scores,
+                    "host": r.host_id, "term": r.term,
+                    "racers": [{"id": x.peer_id, "name": x.name, "score": x.score, "crashed": x.crashed,
+                                "crash_time": x.crash_time} for x in r.racers]}
+        case CountdownSet(at=at):
+            return {"at": round(at + wall_offset, 6)}
+        case Started(at=at):
+            return {"at": round(at + wall_offset, 6)}
+        case Crashed():
+            return {"peer": ev.peer, "name": ev.racer, "score": ev.score, "crash_time": ev.crash_time,
+                    "abandoned": ev.abandoned}
+        case ConnectionChanged():
+            return {"peer": ev.peer, "name": ev.racer, "connected": ev.connected}
+    out = {}
+    for f in dataclasses.fields(ev):
+        v = getattr(ev, f.name)
+        if hasattr(v, "value") and not isinstance(v, (int, float)):
+            v = v.value  # enums (reject reasons) as their text
+        if isinstance(v, (str, int, float, bool, type(None))):
+            out[f.name] = v
+    return out
 
 
 class Bot:
@@ -151,38 +182,35 @@ class Bot:
         """Wait for a match in its lobby (or the one asked for) and join it as a racer."""
         while True:
             with self.rt.lock:
-                listings = list(self.rt.core.listings.values())
-            for li in sorted(listings, key=lambda li: li.seen, reverse=True):
-                if li.match_id in self.done or (self.args.match_id and li.match_id != self.args.match_id):
-                    continue
-                if li.phase == m.PHASE_LOBBY and li.racers < li.rules.max_racers:
-                    self.rt.join(li.match_id)
-                    self.rt.ready(True)
-                    return
+                li = pick_match(self.rt.core.listings.values(), to_race=True, match_id=self.args.match_id,
+                                exclude=self.done)
+            if li is not None:
+                self.rt.join(li.match_id)
+                self.rt.ready(True)
+                return
             await asyncio.sleep(0.05)
 
     async def _race(self) -> bool:
         """Follow one match to its result; False when we were refused or left it."""
         while True:
             ev = await self.queue.get()
-            fields = event_fields(ev, self.wall_offset)
-            if ev.kind in ("joined", "host", "countdown", "crash", "result", "election", "connection", "diverged",
-                           "refused", "left", "stepped_down"):
-                self.log.emit(ev.kind, **fields)
-            if ev.kind == "countdown" and ev.data.get("at") is not None and self.drive_task is None:
-                mt = self.rt.core.match
-                if mt is not None and mt.role == m.ROLE_RACER:
-                    self.drive_task = asyncio.ensure_future(self._drive(mt.match_id, mt.rules, ev.data["at"]))
-            elif ev.kind == "result":
-                self.done.add(fields["match_id"])
-                self._stop_driving()
-                return True
-            elif ev.kind == "refused":
-                self.done.add(ev.data.get("match_id", ""))
-                if self.args.host:
-                    raise UserError(f"hosting failed: {ev.data.get('reason')}")
-                await asyncio.sleep(0.2)
-                await self._join()
+            if isinstance(ev, LOGGED):
+                self.log.emit(ev.name, **event_fields(ev, self.wall_offset))
+            match ev:
+                case CountdownSet(at=at) if self.drive_task is None:
+                    mt = self.rt.core.match
+                    if mt is not None and mt.member == m.ROLE_RACER:
+                        self.drive_task = asyncio.ensure_future(self._drive(mt.match_id, mt.rules, at))
+                case ResultAdopted(result=result):
+                    self.done.add(result.match_id)
+                    self._stop_driving()
+                    return True
+                case Refused(match_id=match_id, reason=reason):
+                    self.done.add(match_id)
+                    if self.args.host:
+                        raise UserError(f"hosting failed: {reason}")
+                    await asyncio.sleep(0.2)
+                    await self._join()
 
     def _stop_driving(self) -> None:
         if self.drive_task is not None:

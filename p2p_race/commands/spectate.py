@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def watch(args: argparse.Namespace) -> int:
-    from p2p_race.commands.bot import EventLog, event_fields
+    from p2p_race.commands.bot import LOGGED, EventLog, event_fields
+    from p2p_race.match.events import Refused, ResultAdopted, Started
+    from p2p_race.ranking import pick_match
     from p2p_race.runtime import from_args
 
     rt = from_args(args, default_port=0)
@@ -43,23 +45,21 @@ async def watch(args: argparse.Namespace) -> int:
     async def follow() -> int:
         while True:
             with rt.lock:
-                listings = sorted(rt.core.listings.values(), key=lambda li: li.seen, reverse=True)
-            pick = [li for li in listings if li.phase != m.PHASE_FINISHED
-                    and (not args.match_id or li.match_id == args.match_id)]
-            if pick:
-                rt.join(pick[0].match_id, m.ROLE_SPECTATOR)
+                li = pick_match(rt.core.listings.values(), to_race=False, match_id=args.match_id)
+            if li is not None:
+                rt.join(li.match_id, m.ROLE_SPECTATOR)
                 break
             await asyncio.sleep(0.05)
         while True:
             ev = await q.get()
-            if ev.kind in ("joined", "host", "countdown", "start", "crash", "result", "election", "connection", "diverged",
-                           "refused"):
-                log.emit(ev.kind, **event_fields(ev, wall))
-            if ev.kind == "refused":
-                return 1
-            if ev.kind == "result":
-                await asyncio.sleep(args.linger)
-                return 0
+            if isinstance(ev, (*LOGGED, Started)):
+                log.emit(ev.name, **event_fields(ev, wall))
+            match ev:
+                case Refused():
+                    return 1
+                case ResultAdopted():
+                    await asyncio.sleep(args.linger)
+                    return 0
 
     task = asyncio.ensure_future(follow())
     stopper = asyncio.ensure_future(stop.wait())

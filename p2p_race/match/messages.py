@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from p2p_race.match.proof import MAX_VOTES, SignedVote, TermProof
 from p2p_race.schema import BOOL, F32, F64, U8, U32, U64, Bytes, Fixed, ListOf, Str
 from p2p_race.wire import message
 
@@ -38,6 +39,37 @@ ST_ABANDONED = 3  # silent too long / left: crashed at its last reported state
 ST_NAMES = ("racing", "crashed", "finished", "abandoned")
 FLAG_READY = 1
 FLAG_CONNECTED = 2
+KEY = Annotated[bytes, Fixed(32)]
+SIG = Annotated[bytes, Fixed(64)]
+NO_SIG = bytes(64)
+
+
+@dataclass(frozen=True, slots=True)
+class WireVote:
+    voter_key: KEY
+    signature: SIG
+
+
+@dataclass(frozen=True, slots=True)
+class WireProof:
+    """`p2p_race.match.proof.TermProof` on the wire (at most a quorum of 16 voters)."""
+
+    match_id: MID
+    term: Annotated[int, U32]
+    host_key: KEY
+    creator_key: KEY
+    nonce: Annotated[bytes, Fixed(8)]
+    votes: Annotated[tuple, ListOf(WireVote, MAX_VOTES)]
+
+
+def proof_to_wire(p: TermProof) -> WireProof:
+    return WireProof(p.match_id, p.term, p.host_key, p.creator_key, p.nonce,
+                     tuple(WireVote(v.voter_key, v.signature) for v in p.votes))
+
+
+def proof_from_wire(w: WireProof) -> TermProof:
+    return TermProof(w.match_id, w.term, w.host_key, w.creator_key, w.nonce,
+                     tuple(SignedVote(v.voter_key, v.signature) for v in w.votes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +84,20 @@ class WireRules:
 @message(0x10)
 @dataclass(frozen=True, slots=True)
 class Announce:
-    """A host tells the LAN about its match (lobby listing, spectating, failover rejoin)."""
+    """A host tells the LAN about its match (lobby listing, spectating, failover rejoin).
+    It carries the proof of its term, so a newcomer can check the host it joins."""
 
     match_id: MID
-    term: Annotated[int, U32]
     host_name: Annotated[str, Str(NAME_BYTES)]
     rules: Annotated[WireRules, WireRules]
     phase: Annotated[int, U8]
     racers: Annotated[int, U8]
     spectators: Annotated[int, U8]
+    proof: Annotated[WireProof, WireProof]
+
+    @property
+    def term(self) -> int:
+        return self.proof.term
 
 
 @message(0x11)
@@ -107,10 +144,15 @@ class VoteRequest:
 @message(0x16)
 @dataclass(frozen=True, slots=True)
 class Vote:
+    """A granted real vote carries the voter's signature over (match, term, candidate,
+    voter), forwardable in the new host's proof; pre-votes and refusals carry zeros."""
+
     match_id: MID
     term: Annotated[int, U32]
     granted: Annotated[bool, BOOL]
     pre: Annotated[bool, BOOL]
+    voter_key: KEY = bytes(32)
+    signature: SIG = NO_SIG
 
 
 @message(0x17)
@@ -259,3 +301,12 @@ class Result:
     # datagram: members rebuild it from their own replays and check it against this digest.
     difficulty: Annotated[str, Str(8)] = "normal"
     evidence: Annotated[bytes, Fixed(32)] = bytes(32)
+
+
+@message(0x1F)
+@dataclass(frozen=True, slots=True)
+class HostProof:
+    """The host's proof of its term (sent on taking over, with rosters and results)."""
+
+    match_id: MID
+    proof: Annotated[WireProof, WireProof]

@@ -1,5 +1,5 @@
 """Match state and plumbing shared by the core and its adapters: rules, timers config,
-the actions the core returns, the replicated per-match state, and result wire conversion.
+the replicated per-match state, and result wire conversion.
 
 Split from `core.py` so the state machine there reads as protocol logic only.
 """
@@ -7,18 +7,17 @@ Split from `core.py` so the state machine there reads as protocol logic only.
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from p2p_race.match import messages as m
+from p2p_race.match.machine import Membership, Phase, Role
+from p2p_race.match.proof import TermProof
 from replication.records import MatchResult, RacerResult, preferred
 
 NEVER = float("-inf")  # clocks may be negative: "never" must compare below any time
-FOLLOWER = "follower"
-PRE_CANDIDATE = "pre-candidate"
-CANDIDATE = "candidate"
-HOST = "host"
 TICK_RATE = 60
 
 
@@ -72,31 +71,8 @@ class MatchConfig:
     # the states the replay produces. The runtime always turns it on; off, states pass the
     # physics envelope `plausible` only (unit tests that stream made-up cars).
     verify_inputs: bool = False
-
-
-# -- actions ---------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Send:
-    to: tuple[str, ...]
-    msg: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    """To every peer on the LAN (lobby announcements)."""
-
-    msg: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """For the UI / CLI: joined, host, countdown, start, crash, result, ..."""
-
-    kind: str
-    data: dict
-
-
-Action = Send | Broadcast | Event
+    max_term_jump: int = 64  # a term further above ours than this is ignored (never believed)
+    stall: float = 0.05  # called this much later than our deadline: we were not running
 
 
 # -- state -------------------------------------------------------------------------------
@@ -154,24 +130,33 @@ class Listing:
     racers: int
     spectators: int
     seen: float
+    proof: TermProof | None = None
 
 
 @dataclass
 class Match:
+    """One peer's replica of a match. `phase` and `role` (election) change only through
+    `machine.move`; everything else is plain data the core's modules update."""
+
     match_id: str
     rules: MatchRules
-    role: int
-    phase: int = m.PHASE_LOBBY
+    member: Membership
+    _phase: Phase = Phase.LOBBY
     joined: bool = False
+    # the match's owner: match_id == proof.match_id_for(creator_key, nonce)
+    creator_key: bytes = b""
+    nonce: bytes = b""
     # election
     term: int = 0
     host: str | None = None
-    state: str = FOLLOWER
+    _role: Role = Role.FOLLOWER
     voted_for: str | None = None
-    votes: set[str] = field(default_factory=set)
+    votes: dict[str, object] = field(default_factory=dict)  # voter -> SignedVote (or True: pre-vote)
     deadline: float = 0.0
     last_host_at: float = NEVER
+    host_gaps: deque[float] = field(default_factory=lambda: deque(maxlen=40))  # between host words
     failed_host: str | None = None  # host whose silence we are electing past
+    proofs: dict[int, TermProof] = field(default_factory=dict)  # term -> verified proof
     # replicated
     roster_term: int = 0
     version: int = 0
@@ -193,6 +178,7 @@ class Match:
     next_vote_resend: float = NEVER
     result_until: float = NEVER
     next_result: float = NEVER
+    adjudicate_after: float = NEVER  # a new host first hears whether a result exists already
     ping_nonce: int = 0
     pings: dict[int, float] = field(default_factory=dict)
     my_final: m.FinalReport | None = None
@@ -203,10 +189,27 @@ class Match:
     suspects: set[str] = field(default_factory=set)  # host view: silent until heard again
     verifier: Any = None  # p2p_race.match.replays.MatchVerifier once the race runs (verify_inputs)
     pending_inputs: bytearray = field(default_factory=bytearray)  # our inputs from before the start
+    proof_shown: dict[str, float] = field(default_factory=dict)  # host: stale host -> when told
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @property
+    def role(self) -> Role:
+        return self._role
 
     @property
     def mid(self) -> bytes:
         return bytes.fromhex(self.match_id)
+
+    @property
+    def proof(self) -> TermProof | None:
+        """The proof of the current term, once verified."""
+        return self.proofs.get(self.term)
+
+    def is_member(self, peer_id: str) -> bool:
+        return peer_id in self.racers or peer_id in self.spectators
 
 
 def mid_bytes(match_id: str) -> bytes:
@@ -255,3 +258,8 @@ def result_from_wire(w: m.Result) -> MatchResult | None:
 def _preferred(a: MatchResult, b: MatchResult) -> MatchResult:
     """Two signed results of one match (two hosts in a partition): all peers keep the same."""
     return preferred(a, b)
+
+
+def report_of(msg: m.RacerState | m.FinalReport) -> CarReport:
+    return CarReport(msg.tick, msg.x, msg.y, msg.speed, msg.score, msg.distance, msg.crashed, msg.crash_time,
+                     msg.input_seq)

@@ -23,8 +23,9 @@ from typing import Any
 import pygame
 
 from p2p_race.match import messages as m
-from p2p_race.match.core import MatchRules
-from p2p_race.match.state import Listing
+from p2p_race.match.events import CountdownSet, Joined, Refused, Started
+from p2p_race.match.state import Listing, MatchRules
+from p2p_race.ranking import pick_match, ranked
 from p2p_race.ui import style
 from p2p_race.ui.screen import Screen
 
@@ -263,10 +264,9 @@ class LobbyScreen(Screen):
             self.quick_at = None
             self.quick_play()
         if self.auto_spectate and self.snap.match is None:
-            pick = [li for li in self.listings() if li.phase != m.PHASE_FINISHED
-                    and self.auto_spectate in ("*", li.match_id)]
-            if pick:
-                self.rt.join(pick[0].match_id, m.ROLE_SPECTATOR)
+            pick = pick_match(self.snap.listings, to_race=False, match_id=self.auto_spectate)
+            if pick is not None:
+                self.rt.join(pick.match_id, m.ROLE_SPECTATOR)
                 self.auto_spectate = None
         while True:
             try:
@@ -290,14 +290,15 @@ class LobbyScreen(Screen):
                 overlay.set_match(match_id)
 
     def on_match_event(self, ev: Any) -> None:
-        if ev.kind == "refused":
-            self.message = f"refused: {ev.data.get('reason')}"
-        elif ev.kind == "joined":
-            self.message = f"joined as {ev.data['role']}"
-        elif ev.kind in ("countdown", "start"):
-            ms = self.rt.snapshot().match
-            if ms is not None and self.racing_match != ms.match_id:
-                self.open_race()
+        match ev:
+            case Refused(reason=reason):
+                self.message = f"refused: {reason}"
+            case Joined(role=role):
+                self.message = f"joined as {role}"
+            case CountdownSet() | Started():
+                ms = self.rt.snapshot().match
+                if ms is not None and self.racing_match != ms.match_id:
+                    self.open_race()
 
     def _toast_for(self, ev: Any) -> None:
         """A new host mid-match is news for a moment, not a chat line: a toast."""
@@ -479,9 +480,7 @@ class MatchResultScreen(Screen):
         self.backdrop = backdrop
         self.rows: list[tuple[str, int, bool, bool]] = []  # name, score, crashed, me
         if result is not None:
-            ranked = sorted(result.racers, key=lambda r: (-r.score, -(1e18 if not r.crashed else r.crash_time),
-                                                          r.peer_id))
-            self.rows = [(r.name, r.score, r.crashed, r.peer_id == my_id) for r in ranked]
+            self.rows = [(r.name, r.score, r.crashed, r.peer_id == my_id) for r in ranked(result.racers)]
             mine = result.racer(my_id)
             # a replicated score board already holds the signed result: recording it again as
             # a local run would list the same race twice among the best runs

@@ -1,0 +1,296 @@
+"""Who adjudicates the result, and how every peer ends with the same one.
+
+**The proven host of the current term adjudicates**, and only it: once every racer has a
+final report (its own signed crash / time-limit report) or was abandoned by the host
+(silent > `abandon_after`), the host builds the result with
+`replication.records.adjudicate` (a pure function of those reports, so any host reaches the
+same winner), signs it, and repeats it to the members for `result_linger` seconds.
+
+A member adopts a `Result` only when it verifies (host signature) and its host is proven for
+its term (`Match.proofs`: creator for term 1, a quorum of signed votes above). Two proven
+results of one match (two hosts across a partition) resolve by `records.preferred`, the one
+rule every peer and store applies, and a peer holding the preferred one sends it back, so
+all converge on one record.
+
+Racer states stream here too: a state counts only from a racer of the roster, newer than the
+last one, and passing the plausibility check; accepted states are reported as
+`StateAccepted` so adapters draw and sample only those.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from p2p_race.match import messages as m
+from p2p_race.match.events import (
+    Action,
+    Diverged,
+    Excluded,
+    RejectReason,
+    ResultAdopted,
+    Send,
+    StateAccepted,
+    Won,
+)
+from p2p_race.match.machine import Phase, Role, move
+from p2p_race.match.roster import EMPTY
+from p2p_race.match.state import (
+    TICK_RATE,
+    CarReport,
+    Match,
+    Racer,
+    _preferred,
+    mid_bytes,
+    report_of,
+    result_from_wire,
+    result_to_wire,
+)
+from replication.records import MatchResult, RacerResult, adjudicate
+
+log = logging.getLogger(__name__)
+
+
+class ResultDuty:
+    """Mixin of `MatchCore`: racer reports in, one adjudicated result out."""
+
+    # ------------------------------------------------------------------ our own car
+    def local_state(self, rep: CarReport, now: float) -> list[Action]:
+        """This racer's car after a sim tick: stream it; report the crash / time limit."""
+        self._observe(now)
+        mt = self.match
+        if mt is None or mt.member != m.ROLE_RACER or mt.result is not None:
+            return []
+        if not mt.started:  # our car may start a moment before the core: keep its inputs
+            if mt.phase >= Phase.COUNTDOWN:
+                mt.pending_inputs += rep.inputs
+            return []
+        if mt.pending_inputs:
+            rep = replace(rep, inputs=bytes(mt.pending_inputs) + rep.inputs)
+            mt.pending_inputs.clear()
+        me = mt.racers.get(self.id)
+        if me is None or me.final is not None:
+            return []
+        me.last, me.state_at, me.last_heard = rep, now, now
+        mb = mid_bytes(mt.match_id)
+        first, window, key, attest = 0, b"", bytes(32), bytes(64)
+        mv = self._verifier(mt)
+        out: list[Action] = [StateAccepted(self.id, rep)]
+        if mv is not None:
+            due, first, window = mv.local(rep.tick, rep.inputs)
+            if not due:
+                return out  # several ticks per datagram: the window carries the ticks between
+        if rep.crashed or rep.tick >= mt.rules.limit_ticks:
+            if mv is not None:
+                key, attest = self.keys.public_key, mv.attest()
+            final = m.FinalReport(mb, rep.tick, rep.input_seq, rep.x, rep.y, rep.speed, rep.score, rep.distance,
+                                  rep.crashed, rep.crash_time if rep.crashed else -1.0, first, window, key, attest)
+            mt.my_final = final
+            out += self._accept_final(mt, self.id, final, now)
+            out.append(Send(self._others(mt), final))
+            mt.next_final = now + self.cfg.final_every
+        else:
+            out.insert(0, Send(self._others(mt), m.RacerState(
+                mb, rep.tick, rep.input_seq, rep.x, rep.y, rep.speed, rep.score, rep.distance,
+                rep.crashed, rep.crash_time, first, window)))
+        return out
+
+    # ------------------------------------------------------------------ others' cars
+    def _on_state(self, mt: Match, sender: str, msg: m.RacerState, now: float) -> list[Action]:
+        r = mt.racers[sender]  # authz: a racer of the roster
+        rep = report_of(msg)
+        if r.last is not None and rep.tick <= r.last.tick:
+            return []  # reordered: older than what we have
+        if r.final is not None or r.status != m.ST_RACING:
+            return []
+        mv = self._verifier(mt)
+        if mv is not None:
+            why = mv.on_state(sender, msg)
+            if why is not None:
+                return self._diverged(mt, sender, why)
+        elif not self.plausible(r.last, rep, mt.rules):
+            return self._reject(sender, RejectReason.IMPLAUSIBLE_STATE)
+        r.last, r.state_at, r.last_heard = rep, now, now
+        return [StateAccepted(sender, rep)]
+
+    def _on_final(self, mt: Match, sender: str, msg: m.FinalReport, now: float) -> list[Action]:
+        mt.racers[sender].last_heard = now
+        return self._accept_final(mt, sender, msg, now)
+
+    def _accept_final(self, mt: Match, sender: str, msg: m.FinalReport, now: float) -> list[Action]:
+        r = mt.racers[sender]
+        if r.final is not None or r.status != m.ST_RACING:
+            return []
+        rep = report_of(msg)
+        if not msg.crashed and msg.tick < mt.rules.limit_ticks:
+            return self._reject(sender, RejectReason.EARLY_FINAL)
+        prev = r.last if r.last is not None and r.last.tick <= rep.tick else None
+        mv = self._verifier(mt)
+        if mv is not None:
+            if sender != self.id:
+                why = mv.on_final(sender, msg, self.verify)
+                if why is not None:
+                    return self._diverged(mt, sender, why)
+        elif sender != self.id and not self.plausible(prev, rep, mt.rules):
+            return self._reject(sender, RejectReason.IMPLAUSIBLE_FINAL)
+        r.final = rep
+        r.last = rep
+        r.status = m.ST_CRASHED if msg.crashed else m.ST_TIME
+        out: list[Action] = []
+        if msg.crashed:
+            out.append(self._crash_event(r, abandoned=False))
+        if mt.role == Role.HOST:
+            out += self._bump(mt, now)
+        return out
+
+    def _abandon(self, mt: Match, r: Racer) -> None:
+        last = r.last or EMPTY
+        t = min(max(last.tick / TICK_RATE, 0.0), mt.rules.time_limit)
+        r.status = m.ST_ABANDONED
+        r.final = replace(last, crashed=True, crash_time=t)
+
+    # ------------------------------------------------------------------ the host's duty
+    def _result_duty(self, mt: Match, now: float) -> tuple[list[Action], bool]:
+        """Host, racing: abandon the silent, adjudicate once all are final. (events, changed)"""
+        out: list[Action] = []
+        changed = False
+        if mt.phase != Phase.RACING or mt.result is not None:
+            return out, changed
+        cfg = self.cfg
+        late = mt.start_local is not None and now > mt.start_local + mt.rules.time_limit + cfg.abandon_after + 2
+        for r in mt.racers.values():
+            if r.status == m.ST_RACING and r.final is None and (late or now - r.last_heard > cfg.abandon_after):
+                self._abandon(mt, r)
+                changed = True
+                out.append(self._crash_event(r, abandoned=True))
+        if mt.racers and now >= mt.adjudicate_after and all(
+                r.status != m.ST_RACING or r.final is not None or self._is_diverged(mt, r.peer_id)
+                for r in mt.racers.values()):
+            if changed:
+                out += self._bump(mt, now)
+                changed = False
+            out += self._adjudicate(mt, now)
+        return out, changed
+
+    def _adjudicate(self, mt: Match, now: float) -> list[Action]:
+        if mt.verifier is not None:
+            return self._adjudicate_verified(mt, now)
+        racers = []
+        end = 0.0
+        for r in mt.racers.values():
+            f = r.final
+            assert f is not None
+            crashed = r.status != m.ST_TIME
+            ct = min(max(float(f.crash_time), 0.0), mt.rules.time_limit) if crashed else -1.0
+            end = max(end, ct if crashed else mt.rules.time_limit)
+            racers.append(RacerResult(r.peer_id, r.name, int(f.score), float(f.distance), crashed, ct))
+        try:
+            unsigned = adjudicate(mt.match_id, mt.rules.seed, mt.rules.time_limit, self.id, mt.term,
+                                  mt.started_at, mt.started_at + end, racers)
+        except ValueError as exc:  # cannot happen with accepted reports; never wedge the match
+            log.error("adjudication failed: %s", exc)
+            return []
+        return self._publish(mt, self.sign(unsigned), now)
+
+    def _publish(self, mt: Match, result: MatchResult, now: float) -> list[Action]:
+        out = self._adopt_result(mt, result, now)
+        if out:  # the host tells the match's chat who won (members do not repeat it)
+            out.append(Won(mt.match_id, result))
+        return out
+
+    # ------------------------------------------------------------------ input-verified racing
+    def _verifier(self, mt: Match):
+        """The match's replay verifier (cfg.verify_inputs), made when the race starts."""
+        if not self.cfg.verify_inputs or not mt.started:
+            return None
+        if mt.verifier is None:
+            from p2p_race.match.replays import MatchVerifier
+            from p2p_race.sim.rules import Rules
+
+            rules = Rules(mt.rules.seed, mt.rules.time_limit, mt.rules.difficulty)
+            mt.verifier = MatchVerifier(mt.match_id, rules, self.id, self.keys.public_key, self.keys.sign)
+        return mt.verifier
+
+    def _is_diverged(self, mt: Match, peer_id: str) -> bool:
+        return mt.verifier is not None and mt.verifier.diverged(peer_id) is not None
+
+    def _diverged(self, mt: Match, sender: str, why: str) -> list[Action]:
+        """A racer's stream is not what its inputs drive: it is out of this match's result,
+        and the UI says so (once per racer; the host tells the match's chat)."""
+        out = self._reject(sender, RejectReason.DIVERGED)
+        mv = mt.verifier
+        if mv is not None and sender not in mv.reported:
+            mv.reported.add(sender)
+            r = mt.racers.get(sender)
+            name = r.name if r is not None else sender
+            log.warning("racer %s (%s) excluded from match %s: %s", name, sender, mt.match_id, why)
+            out.append(Diverged(sender, name, why))
+            if mt.role == Role.HOST:
+                out.append(Excluded(mt.match_id, name, why))
+        return out
+
+    def _adjudicate_verified(self, mt: Match, now: float) -> list[Action]:
+        """The result from the replayed outcomes, with its evidence (p2p_race.match.replays):
+        diverged racers are left out; a racer that signed nothing counts as abandoned."""
+        entries, logs = mt.verifier.entries([(r.peer_id, r.name) for r in mt.racers.values()])
+        if not entries:
+            log.error("no racer of match %s drove verifiably: no result", mt.match_id)
+            return []
+        end = max((x.crash_time if x.crashed else mt.rules.time_limit) for x in entries)
+        try:
+            unsigned = adjudicate(mt.match_id, mt.rules.seed, mt.rules.time_limit, self.id, mt.term,
+                                  mt.started_at, mt.started_at + end, entries, difficulty=mt.rules.difficulty,
+                                  term_proof=self._proof_bytes(mt, mt.term, self.id), logs=logs)
+        except ValueError as exc:
+            log.error("adjudication failed: %s", exc)
+            return []
+        return self._publish(mt, self.sign(unsigned), now)
+
+    def _proof_bytes(self, mt: Match, term: int, host: str) -> bytes:
+        """The verified proof of `host`'s `term` in the record's form, or b"" when we lack it."""
+        from replication.evidence import proof_bytes
+
+        proof = mt.proofs.get(term)
+        return proof_bytes(proof) if proof is not None and proof.host == host else b""
+
+    def _adopt_result(self, mt: Match, result: MatchResult, now: float) -> list[Action]:
+        if mt.result is not None:
+            keep = _preferred(mt.result, result)
+            if keep is mt.result:
+                return []
+        mt.result = result
+        move(mt, phase=Phase.FINISHED)
+        mt.result_until = now + self.cfg.result_linger
+        mt.next_result = now
+        return [ResultAdopted(result, mt.proofs.get(result.term))]
+
+    def _send_result(self, mt: Match, to: tuple[str, ...]) -> list[Action]:
+        """The result, preceded by the proof of its host's term (so any member can check it)."""
+        assert mt.result is not None
+        out: list[Action] = []
+        proof = mt.proofs.get(mt.result.term)
+        if proof is not None and proof.term > 1:
+            out.append(Send(to, m.HostProof(mt.mid, m.proof_to_wire(proof))))
+        out.append(Send(to, result_to_wire(mt.result)))
+        return out
+
+    def _on_result(self, mt: Match, sender: str, msg: m.Result, now: float) -> list[Action]:
+        result = result_from_wire(msg)
+        if result is None or result.match_id != mt.match_id:
+            return self._reject(sender, RejectReason.BAD_RESULT)
+        if mt.result is not None and mt.result.signature == result.signature:
+            return []
+        proof = mt.proofs.get(result.term)
+        if proof is None or proof.host != result.host_id:
+            return self._reject(sender, RejectReason.RESULT_NOT_HOST)
+        if mt.verifier is not None:
+            if any(self._is_diverged(mt, x.peer_id) for x in result.racers):
+                return self._reject(sender, RejectReason.RESULT_COUNTS_DIVERGED)
+            full = mt.verifier.complete(result, self._proof_bytes(mt, result.term, result.host_id))
+            if full is not None:
+                result = full  # the whole record (evidence rebuilt from our replays): any store checks it
+        before = mt.result
+        out = self._adopt_result(mt, result, now)
+        if before is not None and mt.result is before and sender != self.id:
+            out += self._send_result(mt, (sender,))  # converge on one record
+        return out
