@@ -166,6 +166,7 @@ class LiveVerifier:
         entries, logs = [], []
         for r in result.racers:
             if r.peer_id not in self.cars:
+                log.info("result %s: no replay of racer %s here", result.match_id, r.peer_id)
                 return None
             upto = round(r.crash_time * 60) if r.abandoned else None
             entry, lg = self.racer_entry(r.peer_id, r.name, keys.get(r.peer_id, b""), upto)
@@ -173,9 +174,12 @@ class LiveVerifier:
             logs.append(lg)
         full = replace(result, racers=tuple(entries), logs=tuple(logs), term_proof=term_proof)
         if full.outcome_hash() != result.outcome_hash():
+            log.info("result %s: our replays give another outcome", result.match_id)
             return None
         want = result.evidence_digest or result.evidence_hash()
         if full.evidence_hash() != want:
+            log.info("result %s: evidence differs from the host's (attestations %s, proof %d bytes)",
+                     result.match_id, [bool(x.attestation) for x in entries], len(term_proof))
             return None
         return replace(full, evidence_digest=b"")
 
@@ -245,6 +249,10 @@ class MatchVerifier:
 
     def diverged(self, peer_id: str) -> str | None:
         return self.live.diverged(peer_id)
+
+    def attested(self, peer_id: str) -> bool:
+        c = self.live.cars.get(peer_id)
+        return c is not None and bool(c.attestation)
 
     def outcome(self, peer_id: str) -> Outcome:
         return self.live.outcome(peer_id)

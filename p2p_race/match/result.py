@@ -119,19 +119,20 @@ class ResultDuty:
 
     def _accept_final(self, mt: Match, sender: str, msg: m.FinalReport, now: float) -> list[Action]:
         r = mt.racers[sender]
+        mv = self._verifier(mt)
+        if mv is not None and sender != self.id and not mv.attested(sender):
+            # checked even when the host's roster already told us the racer is done: the
+            # attestation and the last inputs are what our copy of the record needs
+            why = mv.on_final(sender, msg, self.verify)
+            if why is not None:
+                return self._diverged(mt, sender, why)
         if r.final is not None or r.status != m.ST_RACING:
             return []
         rep = report_of(msg)
         if not msg.crashed and msg.tick < mt.rules.limit_ticks:
             return self._reject(sender, RejectReason.EARLY_FINAL)
         prev = r.last if r.last is not None and r.last.tick <= rep.tick else None
-        mv = self._verifier(mt)
-        if mv is not None:
-            if sender != self.id:
-                why = mv.on_final(sender, msg, self.verify)
-                if why is not None:
-                    return self._diverged(mt, sender, why)
-        elif sender != self.id and not self.plausible(prev, rep, mt.rules):
+        if mv is None and sender != self.id and not self.plausible(prev, rep, mt.rules):
             return self._reject(sender, RejectReason.IMPLAUSIBLE_FINAL)
         r.final = rep
         r.last = rep
@@ -279,7 +280,14 @@ class ResultDuty:
         if result is None or result.match_id != mt.match_id:
             return self._reject(sender, RejectReason.BAD_RESULT)
         if mt.result is not None and mt.result.signature == result.signature:
-            return []
+            if mt.verifier is None or mt.result.has_evidence:
+                return []
+            # the same result again while we lacked some evidence (a final report was late)
+            full = mt.verifier.complete(result, self._proof_bytes(mt, result.term, result.host_id))
+            if full is None:
+                return []
+            mt.result = full
+            return [ResultAdopted(full, mt.proofs.get(full.term))]
         proof = mt.proofs.get(result.term)
         if proof is None or proof.host != result.host_id:
             return self._reject(sender, RejectReason.RESULT_NOT_HOST)
