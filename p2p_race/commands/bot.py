@@ -139,6 +139,8 @@ def event_fields(ev: Event, wall_offset: float) -> dict:
                     "abandoned": ev.abandoned}
         case ConnectionChanged():
             return {"peer": ev.peer, "name": ev.racer, "connected": ev.connected}
+        case Diverged():
+            return {"peer": ev.peer, "name": ev.racer, "reason": ev.reason}
     out = {}
     for f in dataclasses.fields(ev):
         v = getattr(ev, f.name)
