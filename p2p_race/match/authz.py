@@ -20,7 +20,7 @@ only ever sees messages that are allowed. Threat model: docs/ARCHITECTURE.md.
 | Ping            | a member, to the host           | any                    | -                          |
 | Pong            | the host we pinged              | any                    | -                          |
 | RacerState      | a racer of the roster           | countdown, racing      | -                          |
-| FinalReport     | a racer of the roster           | countdown, racing      | -                          |
+| FinalReport     | a racer of the roster           | countdown .. finished  | -                          |
 | Result          | a member; signed by the host    | any                    | its term's proven host     |
 
 Proven host: term 1 is the match creator (the match id is bound to its key, see
@@ -88,7 +88,7 @@ RULES: dict[type, Rule] = {
     m.Ping: Rule(Who.MEMBER),
     m.Pong: Rule(Who.HOST),
     m.RacerState: Rule(Who.RACER, _RACE),
-    m.FinalReport: Rule(Who.RACER, _RACE),
+    m.FinalReport: Rule(Who.RACER, _RACE | {Phase.FINISHED}),  # late ones complete our record
     m.Result: Rule(Who.MEMBER),
 }
 

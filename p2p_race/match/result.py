@@ -126,6 +126,8 @@ class ResultDuty:
             why = mv.on_final(sender, msg, self.verify)
             if why is not None:
                 return self._diverged(mt, sender, why)
+            if mt.result is not None and not mt.result.has_evidence:
+                return self._complete(mt, mt.result)  # a late final: maybe the last piece
         if r.final is not None or r.status != m.ST_RACING:
             return []
         rep = report_of(msg)
@@ -247,6 +249,14 @@ class ResultDuty:
             return []
         return self._publish(mt, self.sign(unsigned), now)
 
+    def _complete(self, mt: Match, result: MatchResult) -> list[Action]:
+        """Our adopted result, now with its evidence rebuilt (adapters store it again)."""
+        full = mt.verifier.complete(result, self._proof_bytes(mt, result.term, result.host_id))
+        if full is None or mt.result is None or full.signature != mt.result.signature:
+            return []
+        mt.result = full
+        return [ResultAdopted(full, mt.proofs.get(full.term))]
+
     def _proof_bytes(self, mt: Match, term: int, host: str) -> bytes:
         """The verified proof of `host`'s `term` in the record's form, or b"" when we lack it."""
         from replication.evidence import proof_bytes
@@ -282,17 +292,14 @@ class ResultDuty:
         if mt.result is not None and mt.result.signature == result.signature:
             if mt.verifier is None or mt.result.has_evidence:
                 return []
-            # the same result again while we lacked some evidence (a final report was late)
-            full = mt.verifier.complete(result, self._proof_bytes(mt, result.term, result.host_id))
-            if full is None:
-                return []
-            mt.result = full
-            return [ResultAdopted(full, mt.proofs.get(full.term))]
+            return self._complete(mt, result)  # again, while we lacked some evidence
         proof = mt.proofs.get(result.term)
         if proof is None or proof.host != result.host_id:
             return self._reject(sender, RejectReason.RESULT_NOT_HOST)
         if mt.verifier is not None:
-            if any(self._is_diverged(mt, x.peer_id) for x in result.racers):
+            # A racer we caught lying may appear only as abandoned (unsigned, the honest prefix
+            # of its drive: a host that missed the lie stopped hearing it); never as a driver.
+            if any(self._is_diverged(mt, x.peer_id) and not x.abandoned for x in result.racers):
                 return self._reject(sender, RejectReason.RESULT_COUNTS_DIVERGED)
             full = mt.verifier.complete(result, self._proof_bytes(mt, result.term, result.host_id))
             if full is not None:
