@@ -150,3 +150,19 @@ def test_the_crash_lies_are_exercised():
     and never-crashes cases above would prove nothing)."""
     crashed = [_run(seed, _later_crash)[2].car.state.crashed for seed in range(5)]
     assert sum(crashed) >= 3, crashed
+
+
+def test_the_lobby_shows_a_diverged_racer_as_a_toast(data_dir):
+    """The UI side of 'never silently': the event becomes a toast over any screen."""
+    from p2p_race.config import Config
+    from p2p_race.ui.app import App
+    from p2p_race.ui.lobby import LobbyScreen
+
+    app = App(Config(), data_dir)
+    try:
+        lobby = LobbyScreen.__new__(LobbyScreen)  # only its event handling, no runtime
+        lobby.app = app
+        lobby._toast_for(Diverged("00" * 8, "Mallory", "drove through traffic: its inputs crash"))
+        assert app.toasts and "Mallory is out of the result" in app.toasts[-1][0]
+    finally:
+        app.close()

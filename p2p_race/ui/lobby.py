@@ -303,6 +303,9 @@ class LobbyScreen(Screen):
     def _toast_for(self, ev: Any) -> None:
         """A new host mid-match is news for a moment, not a chat line: a toast."""
         name = getattr(ev, "name", None) or getattr(ev, "kind", None)
+        if name == "diverged":  # a racer whose states its inputs do not produce: never silent
+            self.app.toast(f"{ev.racer} is out of the result: {ev.reason}")
+            return
         if name != "host":
             return
         data = getattr(ev, "data", None) or {}
