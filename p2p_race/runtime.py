@@ -403,6 +403,11 @@ class PeerRuntime:
 
     def _on_event(self, ev: Event) -> None:
         match ev:
+            case ResultAdopted(result=result) if self.scores is not None and not result.has_evidence:
+                # we could not rebuild its evidence (joined late, lost too much of a stream):
+                # the full record reaches this store through score sync, checked like any
+                log.info("result %s kept for display; its full record comes through score sync",
+                         result.match_id)
             case ResultAdopted(result=result) if self.scores is not None:
                 try:
                     self.scores.add(result)

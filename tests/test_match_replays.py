@@ -11,7 +11,7 @@ from p2p_race.identity import Identity, verify
 from p2p_race.match import messages as m
 from p2p_race.match.proof import creator_proof
 from p2p_race.match.replays import STATE_EVERY, MatchVerifier
-from p2p_race.replay.codec import code_of
+from p2p_race.replay.codec import code_of, encode_log
 from p2p_race.replay.verify import start_x
 from p2p_race.sim import CarSim, Rules
 from replication.evidence import accept_problem, proof_bytes
@@ -138,3 +138,16 @@ def test_a_racer_without_attestation_is_counted_as_abandoned_before_the_end():
     assert entry.abandoned and not entry.attestation and not entry.key
     assert accept_problem(rec) is None
     assert replace(rec, logs=()).has_evidence is False
+
+
+def test_a_peer_that_joined_late_cannot_replay_but_never_calls_it_a_lie():
+    ids, proof, mid, mvs = _peers(2)
+    late = MatchVerifier(mid, RULES, "00000000000000ff", b"", lambda d: bytes(64))
+    pid = ids[1].peer_id
+    # ticks 1..499 never reached the late peer: its first window starts at tick 500
+    msg = m.RacerState(bytes.fromhex(mid), 600, 600, 1.0, 2.0, 3.0, 4, 5.0, False, -1.0, 500,
+                       encode_log(bytes([4]) * 101))
+    assert late.on_state(pid, msg) is None
+    assert late.unverifiable(pid) and late.diverged(pid) is None
+    final = m.FinalReport(*[getattr(msg, f) for f in msg.__dataclass_fields__], bytes(32), bytes(64))
+    assert late.on_final(pid, final, verify) is None  # not checkable here: the host checks it

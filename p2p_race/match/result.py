@@ -108,7 +108,7 @@ class ResultDuty:
             why = mv.on_state(sender, msg)
             if why is not None:
                 return self._diverged(mt, sender, why)
-        elif not self.plausible(r.last, rep, mt.rules):
+        if (mv is None or mv.unverifiable(sender)) and not self.plausible(r.last, rep, mt.rules):
             return self._reject(sender, RejectReason.IMPLAUSIBLE_STATE)
         r.last, r.state_at, r.last_heard = rep, now, now
         return [StateAccepted(sender, rep)]
