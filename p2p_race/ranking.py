@@ -28,8 +28,9 @@ def ranked(racers: Iterable[Any]) -> list[Any]:
 
 def pick_match(listings: Iterable[Any], *, to_race: bool, match_id: str | None = None,
                exclude: Iterable[str] = ()) -> Any | None:
-    """The lobby listing to join: the one asked for (`match_id`; "*" = any), else the most
-    recently announced one that is open (to race: still in its lobby with a free racer slot; to watch: not over)."""
+    """The lobby listing to join: the one asked for (`match_id`; "*" = any), else the open
+    one with the most racers, then the most recently announced. Open to race: in its lobby
+    with a free racer slot; open to watch: not over."""
     skip = set(exclude)
     best = None
     for li in listings:
@@ -39,6 +40,6 @@ def pick_match(listings: Iterable[Any], *, to_race: bool, match_id: str | None =
             continue
         if not to_race and li.phase == PHASE_FINISHED:
             continue
-        if best is None or li.seen > best.seen:
+        if best is None or (li.racers, li.seen) > (best.racers, best.seen):
             best = li
     return best

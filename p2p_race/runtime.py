@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chat.message import match_channel
 from p2p_race.errors import UserError
 from p2p_race.identity import Identity, Verifier
 from p2p_race.match import messages as m
@@ -442,8 +443,6 @@ class PeerRuntime:
     def _post_notice(self, ev: Announcement) -> None:
         """The core decided to announce this (only the peer in charge, once); the words
         are this adapter's. Posted to the match's chat channel as a system notice."""
-        from chat.message import match_channel
-
         try:
             self.notify(announcement_text(ev), match_channel(ev.match_id))
         except Exception as exc:  # noqa: BLE001 - chat is independent of the match: never stop it

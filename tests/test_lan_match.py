@@ -36,7 +36,8 @@ def _outcome(ev: dict) -> tuple:
 def test_four_bots_race_a_full_match_and_a_late_spectator_sees_the_end(make_lan, tmp_path):
     lan = make_lan(5)
     h = lan.hosts
-    host = _bot(h[0], tmp_path, "Hosty", "--host", "--racers", "4", "--time-limit", "6", "--countdown", "2")
+    # 12 s of racing: on a loaded machine the spectator process takes seconds to start
+    host = _bot(h[0], tmp_path, "Hosty", "--host", "--racers", "4", "--time-limit", "12", "--countdown", "2")
     bots = [host] + [_bot(h[i], tmp_path, f"Bot{i}") for i in range(1, 4)]
     wait_until(lambda: all(any(e["event"] == "start" for e in _events(b[1])) for b in bots), 60,
                what="all four bots started racing")

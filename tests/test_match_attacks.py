@@ -16,8 +16,8 @@ from p2p_race.match import MatchConfig
 from p2p_race.match import messages as m
 from p2p_race.match.events import HostChanged, Rejected, ResultAdopted
 from tests.support.match_attacks import ATTACKS, forge
+from tests.support.matchsim import FakeCar, SimMatch, check, identity
 from tests.support.simnet import Faults
-from tests.test_match_sim import FakeCar, SimMatch, check, identity
 
 SEEDS = range(5)
 

@@ -328,17 +328,17 @@ def Driver_shot(app, name: str) -> None:  # noqa: N802 - a screenshot of the cur
 
 def test_a_new_host_is_a_toast_not_a_chat_line(app, tmp_path):
     """The lobby turns host-change events into a toast over whatever screen is on top."""
-    from p2p_race.match.core import Event
+    from p2p_race.match.events import HostChanged
     from p2p_race.ui.lobby import LobbyScreen
 
     rt = _runtime(tmp_path, "Racer")
     try:
         lobby = LobbyScreen(app, runtime=rt)
         app.push(lobby)
-        first = Event("host", {"match_id": "m1", "host": "aa" * 16, "host_name": "Ada", "term": 1})
+        first = HostChanged("m1", "aa" * 16, "Ada", 1)
         lobby._toast_for(first)
         assert app.toasts == []  # the host we joined under is no news
-        lobby._toast_for(Event("host", {"match_id": "m1", "host": "bb" * 16, "host_name": "Bo", "term": 2}))
+        lobby._toast_for(HostChanged("m1", "bb" * 16, "Bo", 2))
         assert [t for t, _at in app.toasts] == ["Bo is now hosting the match"]
         app.draw()
         from p2p_race.ui.testing import Driver

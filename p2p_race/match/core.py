@@ -109,6 +109,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
         self.clock_host: str | None = None  # whose clock `clock` estimates
         self.rejected: dict[str, int] = {}
         self.peer_names: dict[str, str] = {}
+        self.pending_listings: dict[str, tuple[str, int, float]] = {}  # match -> (host, term, first seen)
         self.stalled = 0.0  # seconds of our own stalls not counted as peers' silence
         self._due = NEVER  # the deadline we last reported
         self._seen = NEVER  # the last time any call told us the time

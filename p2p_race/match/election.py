@@ -112,8 +112,7 @@ class Election:
 
     def _check_votes(self, mt: Match, now: float) -> list[Action]:
         voters = self._voters(mt)
-        got = len([v for v in mt.votes if v in voters])
-        if got < quorum(len(voters)):
+        if len([v for v in mt.votes if v in voters]) < quorum(len(voters)):
             return []
         if mt.role == Role.PRE_CANDIDATE:
             mt.term += 1
@@ -125,7 +124,7 @@ class Election:
             mt.next_vote_resend = now + self.cfg.heartbeat
             out = self._check_votes(mt, now)
             if mt.role == Role.CANDIDATE:
-                out.append(Send(tuple(v for v in voters if v != self.id), self._vote_request(mt, pre=False)))
+                out.append(Send(tuple(v for v in self._voters(mt) if v != self.id), self._vote_request(mt, pre=False)))
             return out
         if mt.role == Role.CANDIDATE:
             need = quorum(len(voters))
@@ -135,7 +134,12 @@ class Election:
         return []
 
     def _keep_proof(self, mt: Match, proof: TermProof) -> None:
+        replaced = authz.replaced_host(mt, proof.term)
         mt.proofs[proof.term] = proof
+        gone = mt.racers.get(replaced) if replaced != proof.host else None
+        if gone is not None:  # the electorate replaced it: so do we, until we hear from it again
+            gone.connected = False
+            mt.suspects.add(gone.peer_id)
         while len(mt.proofs) > MAX_PROOFS:
             del mt.proofs[min(t for t in mt.proofs if t != 1) if len(mt.proofs) > 1 else min(mt.proofs)]
 

@@ -38,6 +38,7 @@ from p2p_race.match.state import (
 )
 
 EMPTY = CarReport(0, 0.0, 0.0, 0.0, 0, 0.0, False, -1.0)
+MAX_PENDING = 64  # vote-proven listings waiting to settle (bounded against floods)
 
 
 class Roster:
@@ -69,6 +70,9 @@ class Roster:
             why = authz.check_listing(proof, sender, self.verify)
             if why is not None:
                 return self._reject(sender, why)
+            if not creator_live and not self._settled(mid, sender, proof.term, now):
+                return []
+        self.pending_listings.pop(mid, None)
         try:
             rules = MatchRules.from_wire(msg.rules)
         except (TypeError, ValueError):
@@ -84,6 +88,18 @@ class Roster:
             self.clock.reset()
             self.clock_host = sender
         return []
+
+    def _settled(self, mid: str, sender: str, term: int, now: float) -> bool:
+        """A vote-proven listing is believed only once it has stood a whole announcement
+        period without the creator announcing its own term 1 (a newcomer cannot check the
+        voters: a forger's claim must not win just by being heard first)."""
+        first = self.pending_listings.get(mid)
+        if first is None or first[:2] != (sender, term):
+            if len(self.pending_listings) >= MAX_PENDING:
+                self.pending_listings.pop(next(iter(self.pending_listings)))
+            self.pending_listings[mid] = (sender, term, now)
+            return False
+        return now - first[2] >= self.cfg.announce_every + 0.25
 
     def _announce(self, mt: Match) -> m.Announce:
         return m.Announce(mid_bytes(mt.match_id), self.name, mt.rules.to_wire(), mt.phase,

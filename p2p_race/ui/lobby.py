@@ -23,7 +23,7 @@ from typing import Any
 import pygame
 
 from p2p_race.match import messages as m
-from p2p_race.match.events import CountdownSet, Joined, Refused, Started
+from p2p_race.match.events import CountdownSet, Diverged, HostChanged, Joined, Refused, Started
 from p2p_race.match.state import Listing, MatchRules
 from p2p_race.ranking import pick_match, ranked
 from p2p_race.ui import style
@@ -93,11 +93,8 @@ ROWS = 12
 
 
 def quick_pick(listings: list[Any], exclude: set[str] | frozenset = frozenset()) -> Any | None:
-    """Quick play's match: open (in its lobby, a racer slot free), the most racers first,
-    then the most recently announced; None when there is none (then we host)."""
-    open_ = [li for li in listings if li.phase == m.PHASE_LOBBY and li.racers < li.rules.max_racers
-             and li.match_id not in exclude]
-    return max(open_, key=lambda li: (li.racers, li.seen), default=None)
+    """Quick play's match (`p2p_race.ranking.pick_match`); None when there is none (then we host)."""
+    return pick_match(listings, to_race=True, exclude=exclude)
 
 
 class LobbyScreen(Screen):
@@ -302,16 +299,12 @@ class LobbyScreen(Screen):
 
     def _toast_for(self, ev: Any) -> None:
         """A new host mid-match is news for a moment, not a chat line: a toast."""
-        name = getattr(ev, "name", None) or getattr(ev, "kind", None)
-        if name == "diverged":  # a racer whose states its inputs do not produce: never silent
+        if isinstance(ev, Diverged):  # a racer whose states its inputs do not produce: never silent
             self.app.toast(f"{ev.racer} is out of the result: {ev.reason}")
             return
-        if name != "host":
+        if not isinstance(ev, HostChanged):
             return
-        data = getattr(ev, "data", None) or {}
-        match_id = data.get("match_id", getattr(ev, "match_id", None))
-        host = data.get("host", getattr(ev, "host", None))
-        host_name = data.get("host_name", getattr(ev, "host_name", "")) or "someone"
+        match_id, host, host_name = ev.match_id, ev.host, ev.host_name or "someone"
         if match_id != self._host_seen[0]:  # the first host of a match we join is no change
             self._host_seen = (match_id, host)
             return

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from p2p_race.identity import Identity
 from p2p_race.match import CarReport, MatchConfig, MatchCore, MatchRules
 from p2p_race.match import messages as m
-from p2p_race.match.core import Broadcast, Event, Send
+from p2p_race.match.events import (
+    Broadcast,
+    Event,
+    HostChanged,
+    Joined,
+    ResultAdopted,
+    Send,
+    Started,
+)
 from p2p_race.schema import decode_fields, encode_fields
 from tests.support.simnet import Faults, SimNet
 
@@ -62,7 +70,7 @@ class SimPeer:
 
     def __post_init__(self) -> None:
         ident = identity(self.index)
-        self.core = MatchCore(self.pid, f"p{self.index}", sign=lambda r: r.signed(ident),
+        self.core = MatchCore(self.pid, f"p{self.index}", sign=lambda r: r.signed(ident), keys=ident,
                               rng=random.Random(self.sim.seed * 1000 + self.index), config=self.sim.cfg,
                               wall_offset=WALL - self.offset)
 
@@ -82,9 +90,11 @@ class SimPeer:
                 if self.role == m.ROLE_RACER:
                     self.do(core.set_ready(True, t), now)
         self.do(core.tick(t), now)
+        due = core.get_timer()  # (also arms the stall guard, as the runtime does)
+        assert due is None or due > t, f"seed {self.sim.seed}: timer {due} not after the tick at {t}"
         mt = core.match
         self.tick_n += 1
-        if (mt is not None and mt.started and self.car is not None and mt.role == m.ROLE_RACER
+        if (mt is not None and mt.started and self.car is not None and mt.member == m.ROLE_RACER
                 and mt.start_local is not None and self.tick_n % 2 == 0):
             rep = self.car.report(t - mt.start_local, mt.rules.limit_ticks)
             if self.sent_final is None:
@@ -104,15 +114,19 @@ class SimPeer:
                         self.sim.send(self.pid, dst, a.msg)
             elif isinstance(a, Event):
                 self.events.append((now, a))
-                if a.kind == "host" and a.data["host"] == self.pid:
-                    self.sim.hosts.setdefault(a.data["term"], set()).add(self.pid)
-                    self.sim.host_changes.append((now, self.pid, a.data["term"]))
-                    if self.sim.match_id is None:
-                        self.sim.match_id = a.data["match_id"]
-                elif a.kind == "start":
-                    self.start_true = a.data["at"] - self.offset
-                elif a.kind == "result":
-                    self.sim.results_made.add(a.data["result"].outcome_hash())
+                match a:
+                    case HostChanged(host=host, term=term, match_id=mid) if host == self.pid:
+                        self.sim.hosts.setdefault(term, set()).add(self.pid)
+                        self.sim.host_changes.append((now, self.pid, term))
+                        if self.sim.match_id is None:
+                            self.sim.match_id = mid
+                    case Started(at=at):
+                        self.start_true = at - self.offset
+                    case ResultAdopted(result=result):
+                        self.sim.results_made.add(result.outcome_hash())
+
+    def joined(self) -> bool:
+        return any(isinstance(e, Joined) for _t, e in self.events)
 
 
 class SimMatch:
@@ -163,13 +177,18 @@ class SimMatch:
         return [p for p in self.peers.values() if p.pid not in self.net.crashed]
 
     def done(self) -> bool:
+        """Every surviving member holds a result, and the same one. (Two hosts on two sides
+        of a partition, or a paused host, may each adjudicate; `records.preferred` then makes
+        everyone converge on one record, which takes a few more messages.)"""
+        sigs = set()
         for p in self.alive():
-            if p.core.match is None and not any(e.kind == "joined" for _t, e in p.events):
+            if p.core.match is None and not p.joined():
                 continue  # refused (the race had started): not a member
             mt = p.core.match
             if mt is None or mt.result is None:
                 return False
-        return True
+            sigs.add(mt.result.signature)
+        return len(sigs) <= 1
 
     def phase_of_host(self) -> int | None:
         for p in self.alive():
@@ -189,7 +208,7 @@ def check(sim: SimMatch) -> dict:
     """The invariants; returns numbers for the caller to aggregate."""
     for term, hosts in sim.hosts.items():
         assert len(hosts) <= 1, f"seed {sim.seed}: term {term} had hosts {hosts}"
-    alive = [p for p in sim.alive() if any(e.kind == "joined" for _t, e in p.events)]
+    alive = [p for p in sim.alive() if p.joined()]
     if not alive:  # every member died (the harness's last survivor had not joined yet)
         return {"skew": 0.0, "records_made": len(sim.results_made)}
     results = [p.core.match.result if p.core.match else None for p in alive]

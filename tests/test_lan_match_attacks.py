@@ -1,0 +1,65 @@
+"""Issue 10's attacks with real processes on LAN test hosts: two honest `p2p-race bot`s race
+while a third process attacks with its own key and the real codec (tests/support/
+match_attacker.py: every attack of tests/support/match_attacks.py, every 100 ms). Once as a
+stranger that never joins, once as a member racing in the match that is not its host.
+
+Checked: the attack reached the bots (they rejected it) and none of it was accepted: no
+election, no other host, no other term; both bots end with the same result, adjudicated by
+the real host in term 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.proc import cli_env, p2p_race_cmd, read_json_lines, spawn, wait_until
+
+pytestmark = [pytest.mark.lan, pytest.mark.slow]
+
+
+def _bot(host, tmp: Path, name: str, *extra: str):
+    (tmp / name).mkdir()
+    ev = tmp / f"{name}.jsonl"
+    proc, out = spawn(p2p_race_cmd("bot", "--name", name, "--json-events", str(ev), "--skill", "0.8",
+                                   "--linger", "2", "--timeout", "120", *extra), cli_env(tmp / name), host=host)
+    return proc, ev, out
+
+
+@pytest.mark.parametrize("insider", [False, True], ids=["stranger", "member"])
+def test_attacks_on_a_lan_match_get_nothing_accepted(make_lan, tmp_path, insider):
+    lan = make_lan(3)
+    h = lan.hosts
+    racers = "3" if insider else "2"
+    host = _bot(h[0], tmp_path, "Hosty", "--host", "--racers", racers, "--time-limit", "6", "--countdown", "1.5")
+    other = _bot(h[1], tmp_path, "Bot1")
+    (tmp_path / "Evil").mkdir()
+    evil_ev = tmp_path / "Evil.jsonl"
+    cmd = [sys.executable, "-m", "tests.support.match_attacker", "--name", "Evil", "--json-events", str(evil_ev),
+           "--seconds", "90", *(["--insider"] if insider else [])]
+    evil, evil_out = spawn(cmd, cli_env(tmp_path / "Evil"), host=h[2])
+    try:
+        for proc, _ev, out in (host, other):
+            assert proc.wait(timeout=120) == 0, "\n".join(out.lines[-20:])
+    finally:
+        evil.terminate()
+        evil.wait(timeout=10)
+    attacked = [e for e in read_json_lines(evil_ev) if e["event"] == "attacked"]
+    assert attacked and attacked[-1]["rounds"] >= 10, "\n".join(evil_out.lines[-20:])
+    host_id = next(e["id"] for e in read_json_lines(host[1]) if e["event"] == "listening")
+    results = []
+    for _proc, ev, _out in (host, other):
+        events = read_json_lines(ev)
+        results.append(next(e for e in events if e["event"] == "result"))
+        assert not [e for e in events if e["event"] == "election"], ev.name
+        assert {(e["host"], e["term"]) for e in events if e["event"] == "host"} == {(host_id, 1)}
+        stats = next(e for e in events if e["event"] == "stats")
+        assert sum(stats["rejected"].values()) > 0, f"{ev.name}: the attack never arrived"
+    a, b = results
+    assert (a["match_id"], a["winner"], a["scores"], a["host"], a["term"]) == \
+        (b["match_id"], b["winner"], b["scores"], b["host"], b["term"])
+    assert a["host"] == host_id and a["term"] == 1
+    assert "evil" not in a["scores"] and ("Evil" in a["scores"]) == insider
+    wait_until(lambda: evil.poll() is not None, 10, what="the attacker to exit")
