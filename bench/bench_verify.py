@@ -147,17 +147,18 @@ def _load_recv(args) -> None:
     import random
 
     from p2p_race.identity import Verifier
+    from p2p_race.match import MatchConfig, MatchCore, MatchRules
     from p2p_race.match import messages as m
-    from p2p_race.match.core import MatchConfig, MatchCore, MatchRules, Send
+    from p2p_race.match.events import Send
     from p2p_race.runtime import MATCH_MESSAGES
     from p2p_race.transport import UdpTransport
     from p2p_race.wire import HEADER_SIZE, SIGNATURE_BYTES
 
     async def main() -> None:
         me = _ident(0)
-        core = MatchCore(me.peer_id, "loaded", sign=lambda r: r.signed(me), rng=random.Random(1),
-                         config=MatchConfig(countdown=1.0, auto_start=args.racers, verify_inputs=True),
-                         public_key=me.public_key, sign_bytes=me.sign)
+        core = MatchCore(me.peer_id, "loaded", sign=lambda r: r.signed(me), keys=me, verify=Verifier().verify,
+                         rng=random.Random(1),
+                         config=MatchConfig(countdown=1.0, auto_start=args.racers, verify_inputs=True))
         t = UdpTransport(me, host="127.0.0.1", port=0)
         sink = ("127.0.0.1", args.sink)
         keys = {}
@@ -199,11 +200,13 @@ def _load_recv(args) -> None:
                         time.monotonic(), m.ROLE_SPECTATOR))
         print(json.dumps({"port": t.port, "match_id": core.match.match_id}), flush=True)
         deadline = time.monotonic() + args.seconds + 30
-        while time.monotonic() < deadline:
-            apply(core.tick(time.monotonic()))
+        while time.monotonic() < deadline:  # woken at the core's own deadline, as the runtime does
+            apply(core.handle_timer(time.monotonic()))
             if counts["state"] and time.monotonic() - counts["last"] > 1.0:
                 break
-            await asyncio.sleep(0.01)
+            due = core.get_timer()
+            wait = 0.05 if due is None else due - time.monotonic()
+            await asyncio.sleep(min(0.05, max(0.0, wait)))
         span = counts["last"] - counts["first"]
         cpu = counts.get("cpu1", 0) - counts.get("cpu0", 0)
         # the floor: the same datagrams' Ed25519 checks alone, same process, same keys
