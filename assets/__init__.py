@@ -1,8 +1,9 @@
 """Game assets made by code: sprites drawn with pygame, sounds synthesized with the stdlib.
 
 Nothing is downloaded or copied. Everything is generated once into a cache directory
-(`assets/_cache/`, or the user cache dir when the package dir is read-only, or
-`P2P_RACE_ASSET_CACHE`) and loaded from there on later starts. The cache file names carry
+(`P2P_RACE_ASSET_CACHE`; else `assets/_cache/` in a source checkout; else, and for an
+installed copy, the user cache dir from platformdirs, so `pip uninstall` leaves nothing
+behind in site-packages) and loaded from there on later starts. The cache file names carry
 `ASSET_VERSION`, so changing a generator and bumping the version regenerates the files.
 """
 
@@ -22,7 +23,9 @@ def cache_dir() -> Path:
     candidates = []
     if os.environ.get(ENV_CACHE):
         candidates.append(Path(os.environ[ENV_CACHE]))
-    candidates.append(Path(__file__).resolve().parent / "_cache")
+    here = Path(__file__).resolve().parent
+    if (here.parent / "pyproject.toml").exists():  # a source checkout, not an installed copy
+        candidates.append(here / "_cache")
     candidates.append(Path(platformdirs.user_cache_dir("p2p-race", appauthor=False)) / "assets")
     for path in candidates:
         try:

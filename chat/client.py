@@ -3,9 +3,9 @@
 It signs messages itself (the author's key lives in the data dir), so any peer's service
 can accept them: it talks to the local service over loopback TCP and, when that one is
 gone, to any other live service (the ones the local service listed, --peer addresses, a
-discovery table). On every (re)connection it resubmits what was not acknowledged, and its
-recent messages too (a service may have acked and then died before passing them on);
-ids are content hashes, so services deduplicate: nothing is lost, nothing duplicated.
+discovery table). The rules (what stays pending, what is offered again on a new
+connection, when a service counts as hung, which service comes next) are the sans-I/O
+`chat.session.ClientSession`; this module is its adapter.
 
 All network work happens on a background thread with its own event loop; the public
 methods are thread-safe and never block (except the explicit `wait_*` helpers), so a
@@ -19,30 +19,38 @@ import contextlib
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from chat.framing import FrameError, read_frame, write_frame
 from chat.history import History
-from chat.message import KIND_SYSTEM, KIND_TEXT, LOBBY, ChatMessage, InvalidMessage, content_id
+from chat.message import KIND_SYSTEM, KIND_TEXT, LOBBY, ChatMessage
+from chat.session import (
+    ACK_TIMEOUT,
+    Action,
+    ClientSession,
+    Drop,
+    RateLimited,
+    StartLocal,
+    SwitchLocal,
+    Write,
+)
 from chat.supervisor import ensure_service, running_info
-from p2p_race.identity import Identity, Verifier, load_or_create
+from p2p_race.identity import Identity, load_or_create
+
+__all__ = ["ChatClient", "RateLimited", "query_service", "send_notice"]
 
 log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
 CONNECT_TIMEOUT = 0.5
-ACK_TIMEOUT = 0.6
-RECENT = 200
-LOCAL_RECHECK = 1.0
-PENALTY = 3.0  # seconds a service that timed out goes to the back of the list
 WELCOME_TIMEOUT = 1.0
 
 
-class RateLimited(Exception):
-    """Sending now would exceed the per-author rate: the message was not sent."""
+class _Hung(Exception):
+    """The service is alive but answers nothing (the session's ack timeout)."""
 
 
 class ChatClient:
@@ -56,35 +64,48 @@ class ChatClient:
         self.name = name or f"peer-{self.identity.peer_id[:6]}"
         self.peers = list(peers)
         self.discovery = discovery
-        self.channel = channel  # subscription: None = every channel
         self.start_service = start_service
         self.service_kw = service_kw or {}
-        self.ack_timeout = ack_timeout
         self.use_local = use_local
-        self.view = History()
-        self.known_services: list[Addr] = []
-        self.connected: Addr | None = None
-        self.connected_local = False
+        self.session = ClientSession(self.identity, self.name, channel=channel, ack_timeout=ack_timeout,
+                                     use_local=use_local)
         self.events: deque[tuple[float, str, Any]] = deque(maxlen=1000)
-        self.failed: dict[str, str] = {}  # id -> reason a service refused it
-        self.acked: dict[str, Addr] = {}
         self._lock = threading.RLock()
-        self._pending: OrderedDict[str, tuple[ChatMessage, float]] = OrderedDict()
-        self._recent: deque[ChatMessage] = deque(maxlen=RECENT)
-        self._inbox: deque[ChatMessage] = deque(maxlen=5000)
-        self._held: deque[tuple[str, str, int]] = deque(maxlen=1000)
         self._cond = threading.Condition(self._lock)
-        self._server_clock = 0
-        self._synced = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
         self._spawning = False
-        self._last_addr: Addr | None = None
-        self._penalty: dict[Addr, float] = {}
-        self._last_rx = 0.0
-        self._verifier = Verifier()
+
+    # -- state (the session's, read under the lock) ---------------------------------------
+    @property
+    def view(self) -> History:
+        return self.session.view
+
+    @property
+    def channel(self) -> str | None:
+        return self.session.channel
+
+    @property
+    def acked(self) -> dict[str, Addr]:
+        return self.session.acked
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return self.session.failed
+
+    @property
+    def known_services(self) -> list[Addr]:
+        return self.session.known_services
+
+    @property
+    def connected(self) -> Addr | None:
+        return self.session.addr
+
+    @property
+    def connected_local(self) -> bool:
+        return self.session.local
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> ChatClient:
@@ -97,9 +118,7 @@ class ChatClient:
 
     def close(self) -> None:
         self._closed = True
-        if self._loop is not None and self._wake is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._wake.set)
+        self._kick()
         if self._thread is not None:
             self._thread.join(timeout=3)
 
@@ -117,50 +136,15 @@ class ChatClient:
         RateLimited, or with `hold=True` keeps the line and sends it as soon as the rate
         allows (returns None): a fast typist loses nothing."""
         with self._lock:
-            if hold and self._held:
-                _check_text(text, channel, kind, self.identity)
-                self._held.append((text, channel, kind))
-                return None
-            try:
-                msg = self._create(text, channel, kind)
-            except RateLimited:
-                if not hold:
-                    raise
-                self._held.append((text, channel, kind))
-                return None
+            msg = self.session.send(text, channel, kind, hold=hold, wall=time.time())
+            self._cond.notify_all()
         self._kick()
-        return msg
-
-    def _create(self, text: str, channel: str, kind: int) -> ChatMessage:
-        clock = max(self.view.clock, self._server_clock) + 1
-        msg = ChatMessage.create(self.identity, name=self.name, channel=channel, text=text,
-                                 clock=clock, t=time.time(), kind=kind)
-        if self.view.would_rate_limit(msg):
-            raise RateLimited("slow down: at most 5 messages per 5 seconds")
-        res = self.view.add(msg, time.time(), trusted=True)
-        self._pending[msg.id] = (msg, 0.0)
-        self._recent.append(msg)
-        if res.new is not None:
-            self._inbox.append(res.new)
-        self._cond.notify_all()
         return msg
 
     def held(self) -> int:
         """Lines waiting for the rate limit to allow them."""
         with self._lock:
-            return len(self._held)
-
-    def _release_held(self) -> None:
-        with self._lock:
-            while self._held:
-                text, channel, kind = self._held[0]
-                try:
-                    self._create(text, channel, kind)
-                except RateLimited:
-                    return
-                except InvalidMessage:
-                    pass
-                self._held.popleft()
+            return len(self.session.held)
 
     def notice(self, text: str, channel: str = LOBBY) -> ChatMessage:
         """A system notice (host changed, winner, ...) signed by this peer."""
@@ -169,32 +153,28 @@ class ChatClient:
     def pending(self) -> list[str]:
         """Ids sent but not yet acknowledged by a service."""
         with self._lock:
-            return list(self._pending)
+            return self.session.pending()
 
     def wait_acked(self, msg_id: str, timeout: float) -> bool:
         """True once a service accepted `msg_id`; False on timeout or refusal."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if msg_id in self.acked:
-                    return True
-                if msg_id in self.failed:
-                    return False
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
+        return self._wait(lambda: True if msg_id in self.acked else False if msg_id in self.failed else None,
+                          timeout)
 
     def wait_synced(self, timeout: float) -> bool:
         """True once connected and the service's history is in `view`."""
+        return self._wait(lambda: True if self.session.synced else None, timeout)
+
+    def _wait(self, verdict: Callable[[], bool | None], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while not self._synced:
+            while True:
+                v = verdict()
+                if v is not None:
+                    return v
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(left)
-            return True
 
     # -- reading --------------------------------------------------------------------------
     def messages(self, channel: str | None = None) -> list[ChatMessage]:
@@ -204,8 +184,8 @@ class ChatClient:
     def poll(self) -> list[ChatMessage]:
         """Messages that arrived since the last poll (arrival order)."""
         with self._lock:
-            out = list(self._inbox)
-            self._inbox.clear()
+            out = list(self.session.inbox)
+            self.session.inbox.clear()
             return out
 
     # -- the network thread -----------------------------------------------------------------
@@ -224,30 +204,21 @@ class ChatClient:
         finally:
             loop.close()
 
+    def _local_addr(self) -> Addr | None:
+        """Where this data dir's chat service listens now (its info file), if it runs."""
+        info = running_info(self.data_dir)
+        return (_local_host(info), int(info["port"])) if info is not None else None
+
     def _candidates(self) -> list[tuple[Addr, bool]]:
-        out: list[tuple[Addr, bool]] = []
-        if self.use_local:
-            info = running_info(self.data_dir)
-            if info is not None:
-                out.append(((_local_host(info), int(info["port"])), True))
-            else:
-                self._maybe_spawn_local()
-        others: list[Addr] = list(self.peers) + list(self.known_services)
+        local = self._local_addr() if self.use_local else None
+        if self.use_local and local is None:
+            self._maybe_spawn_local()
+        others: list[Addr] = list(self.peers)
         if self.discovery is not None:
             with contextlib.suppress(Exception):
                 others += list(self.discovery())
-        seen = {a for a, _ in out}
-        # the service we last used first (it was alive), then the rest in a stable order
-        if self._last_addr in others:
-            others.remove(self._last_addr)
-            others.insert(0, self._last_addr)
-        for a in others:
-            if a not in seen:
-                seen.add(a)
-                out.append((a, False))
-        now = time.monotonic()
-        out.sort(key=lambda c: self._penalty.get(c[0], 0) > now)  # stable: penalized last
-        return out
+        with self._lock:
+            return self.session.candidates(local, others, time.monotonic())
 
     def _maybe_spawn_local(self) -> None:
         """(Re)start this data dir's chat service in the background when allowed."""
@@ -264,31 +235,37 @@ class ChatClient:
             self._spawning = False
             self._kick()
 
-    async def _run(self) -> None:
+    async def _sleep(self, until: float) -> None:
+        """Until the session's next deadline, or earlier when woken (a new line, close)."""
         assert self._wake is not None
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), max(0.0, until - time.monotonic()))
+
+    async def _run(self) -> None:
         while not self._closed:
-            self._release_held()
+            with self._lock:
+                self.session.release_held(time.time())
             conn = await self._connect_any()
             if conn is None:
-                self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 0.1)
+                with self._lock:
+                    until = min(self.session.next_deadline(time.monotonic()), time.monotonic() + 0.1)
+                await self._sleep(until)
                 continue
             addr, local, reader, writer = conn
+            hung = False
             try:
                 await self._session(addr, local, reader, writer)
-            except (TimeoutError, FrameError, OSError) as exc:
+            except (TimeoutError, _Hung, FrameError, OSError) as exc:
                 log.info("chat service %s lost: %s", addr, exc)
-                if not isinstance(exc, ConnectionResetError):
-                    # alive but not answering (hung, overloaded): try the others first
-                    self._penalty[addr] = time.monotonic() + PENALTY
+                # alive but not answering (hung, overloaded): try the others first
+                hung = not isinstance(exc, ConnectionResetError)
             finally:
                 with contextlib.suppress(Exception):
                     writer.close()
                 with self._lock:
-                    self.connected = None
-                    self.connected_local = False
-                    self._synced = False
+                    self.session.on_lost(addr, hung, time.monotonic())
+                    self._cond.notify_all()
                 self.events.append((time.time(), "disconnected", addr))
 
     async def _connect_any(self):
@@ -303,71 +280,45 @@ class ChatClient:
             return addr, local, reader, writer
         return None
 
+    def _do(self, writer: asyncio.StreamWriter, actions: list[Action]) -> bool:
+        """Carry out the session's actions; False when the connection is to end."""
+        for a in actions:
+            match a:
+                case Write(frame):
+                    write_frame(writer, frame)
+                case Drop(reason):
+                    raise _Hung(reason)
+                case StartLocal():
+                    self._maybe_spawn_local()
+                case SwitchLocal():
+                    log.info("local chat service is back: switching to it")
+                    return False
+        return True
+
     async def _session(self, addr: Addr, local: bool, reader: asyncio.StreamReader,
                        writer: asyncio.StreamWriter) -> None:
-        assert self._wake is not None
         write_frame(writer, {"t": "hello", "role": "client", "id": self.identity.peer_id})
         welcome = await asyncio.wait_for(read_frame(reader), WELCOME_TIMEOUT)
-        if not welcome or welcome.get("t") != "welcome":
-            raise FrameError("no welcome")
-        self._last_rx = time.monotonic()
-        self._take_services(welcome.get("peers"), addr)
-        clock = welcome.get("clock")
         with self._lock:
-            self.connected = addr
-            self.connected_local = local
-            self._last_addr = addr
-            if isinstance(clock, int):
-                self._server_clock = max(self._server_clock, clock)
-            # everything recent is offered again: dedup by id makes that harmless
-            resend = {m.id: m for m in self._recent}
-            for msg_id, (m, _t) in self._pending.items():
-                resend[msg_id] = m
-            now = time.monotonic()
-            for msg_id in list(self._pending):
-                self._pending[msg_id] = (self._pending[msg_id][0], now)
+            actions = self.session.on_welcome(addr, local, welcome or {}, time.monotonic())
+        if any(isinstance(a, Drop) for a in actions):
+            raise FrameError("no welcome")
         self.events.append((time.time(), "connected", addr))
         log.info("chat client connected to %s%s", addr, " (local)" if local else "")
-        write_frame(writer, {"t": "sub", "channel": self.channel})
-        write_frame(writer, {"t": "hist", "channel": self.channel})
-        for m in sorted(resend.values(), key=lambda m: m.key):
-            write_frame(writer, {"t": "submit", "m": m.to_wire()})
-        sent_ids = set(resend)
-        reader_task = asyncio.create_task(self._read_loop(reader, addr))
-        last_peers = time.monotonic()
-        last_local_check = time.monotonic()
+        self._do(writer, actions)
+        reader_task = asyncio.create_task(self._read_loop(reader))
+        reader_task.add_done_callback(lambda _t: self._kick())  # the connection ended: no waiting
         try:
             while not self._closed and not reader_task.done():
-                self._release_held()
                 with self._lock:
-                    fresh = [m for i, (m, t) in self._pending.items() if i not in sent_ids]
-                    oldest = min((t for _m, t in self._pending.values() if t), default=None)
-                now = time.monotonic()
-                for m in fresh:
-                    sent_ids.add(m.id)
-                    with self._lock:
-                        if m.id in self._pending:
-                            self._pending[m.id] = (m, now)
-                    write_frame(writer, {"t": "submit", "m": m.to_wire()})
+                    now = time.monotonic()
+                    actions = self.session.tick(now, time.time(), self._local_addr)
+                    until = self.session.next_deadline(now)
+                    self._cond.notify_all()
+                if not self._do(writer, actions):
+                    return
                 await writer.drain()
-                if (oldest is not None and now - oldest > self.ack_timeout
-                        and now - self._last_rx > self.ack_timeout):
-                    # nothing at all heard for that long while a line waits: hung or gone
-                    raise TimeoutError("no ack within the ack timeout")
-                if now - last_peers > 2.0:
-                    last_peers = now
-                    write_frame(writer, {"t": "peers"})
-                if not local and self.use_local and now - last_local_check > LOCAL_RECHECK:
-                    last_local_check = now
-                    info = running_info(self.data_dir)
-                    if info is None:
-                        self._maybe_spawn_local()  # we use a peer's service meanwhile
-                    elif self._penalty.get((_local_host(info), int(info["port"])), 0) < now:
-                        log.info("local chat service is back: switching to it")
-                        return
-                self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 0.1)
+                await self._sleep(until)
             if reader_task.done():
                 reader_task.result()
         finally:
@@ -375,85 +326,19 @@ class ChatClient:
             with contextlib.suppress(BaseException):
                 await reader_task
 
-    async def _read_loop(self, reader: asyncio.StreamReader, addr: Addr) -> None:
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         while True:
             frame = await read_frame(reader)
             if frame is None:
                 raise ConnectionResetError("service closed the connection")
-            self._last_rx = time.monotonic()
-            kind = frame.get("t")
-            if kind == "msg":
-                self._take_msgs([frame.get("m")])
-            elif kind == "hist":
-                self._take_msgs(frame.get("m") if isinstance(frame.get("m"), list) else [])
-                with self._lock:
-                    self._synced = True
-                    self._cond.notify_all()
-            elif kind == "ack":
-                self._take_ack(frame, addr)
-            elif kind == "gone":
-                ids = frame.get("ids")
-                with self._lock:
-                    for i in ids if isinstance(ids, list) else []:
-                        if isinstance(i, str):
-                            self.view._remove(i)
-            elif kind == "peers":
-                self._take_services(frame.get("peers"), addr)
-
-    def _take_msgs(self, items: list) -> None:
-        # verify outside the lock (a 5,000-line history takes a few hundred ms to check):
-        # the game's frame, polling the client, never waits for it
-        now = time.time()
-        checked = []
-        for item in items:
-            try:
-                msg = ChatMessage.from_wire(item)
-                if content_id(msg.content()) in self.view.by_id:
-                    continue
-                checked.append(msg.verified(self._verifier))
-            except InvalidMessage:
-                continue
-        with self._lock:
-            for msg in checked:
-                res = self.view.add(msg, now, trusted=True)
-                if res.new is not None:
-                    self._inbox.append(res.new)
-            self._cond.notify_all()
-
-    def _take_ack(self, frame: dict, addr: Addr) -> None:
-        msg_id = frame.get("id")
-        if not isinstance(msg_id, str):
-            return
-        clock = frame.get("clock")
-        with self._lock:
-            if isinstance(clock, int):
-                self._server_clock = max(self._server_clock, clock)
-            reason = str(frame.get("reason") or "refused")
-            if frame.get("ok"):
-                self.acked[msg_id] = addr
-            elif msg_id in self._pending and reason == "rate_limited":
-                # the service knew more of our recent lines than we did (another client of
-                # this peer, or we had not synced yet): the rule refuses it everywhere, so
-                # write it again later with a fresh stamp instead of losing it
-                msg = self._pending[msg_id][0]
-                self.view._remove(msg_id)
-                self._held.appendleft((msg.text, msg.channel, msg.kind))
-            elif msg_id in self._pending:
-                self.failed[msg_id] = reason
-            self._pending.pop(msg_id, None)
-            self.events.append((time.time(), "ack", msg_id))
-            self._cond.notify_all()
-
-    def _take_services(self, peers: Any, via: Addr) -> None:
-        if not isinstance(peers, list):
-            return
-        out = []
-        for p in peers[:256]:
-            if isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], int):
-                out.append((p[0], p[1]))
-        with self._lock:
-            merged = [a for a in self.known_services if a not in out] + out
-            self.known_services = merged[-64:]
+            # verify outside the lock: the game's frame, polling the client, never waits for it
+            decoded = self.session.decode(frame) if frame.get("t") in ("msg", "hist") else None
+            with self._lock:
+                self.session.on_frame(frame, time.monotonic(), time.time(), decoded)
+                self._cond.notify_all()
+            if frame.get("t") == "ack":
+                self.events.append((time.time(), "ack", frame.get("id")))
+                self._kick()  # a refused line may be written again at once
 
 
 def _local_host(info: dict[str, Any]) -> str:
@@ -478,11 +363,6 @@ def send_notice(data_dir: Path | str, text: str, channel: str = LOBBY, *, name: 
                     return False
                 threading.Event().wait(0.1)
         return bool(msg) and client.wait_acked(msg.id, max(0.0, deadline - time.monotonic()))
-
-
-def _check_text(text: str, channel: str, kind: int, identity: Identity) -> None:
-    """Raise InvalidMessage now for a line that could never be sent."""
-    ChatMessage.create(identity, name="x", channel=channel, text=text, clock=1, t=0.0, kind=kind)
 
 
 def query_service(addr: Addr, frame: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:

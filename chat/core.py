@@ -33,6 +33,7 @@ from typing import Any
 from chat.history import BUCKETS, AddResult, History
 from chat.limits import KeyedBuckets
 from chat.message import ChatMessage, InvalidMessage, content_id
+from p2p_race.reconcile import differing
 
 Link = Hashable
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -174,7 +175,7 @@ class ChatNode:
         theirs = frame["b"]
         if not isinstance(theirs, list) or len(theirs) != BUCKETS:
             raise ValueError("buckets")
-        differ = {i for i, (a, b) in enumerate(zip(theirs, self.history.buckets(), strict=True)) if a != b}
+        differ = set(differing(dict(enumerate(theirs)), dict(enumerate(self.history.buckets()))))
         if not differ:
             return Actions()
         self.stats["offers"] += 1

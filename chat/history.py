@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from chat.message import ChatMessage, InvalidMessage, content_id
+from p2p_race import reconcile
 from p2p_race.identity import Verifier
 
 CAPACITY = 5000
@@ -46,7 +47,7 @@ BUCKETS = 64  # second-level digests: on a mismatch only the differing buckets' 
 
 
 def bucket_of(msg_id: str) -> int:
-    return int(msg_id[:2], 16) % BUCKETS
+    return reconcile.bucket_of(msg_id, BUCKETS)
 
 
 @dataclass
@@ -78,9 +79,7 @@ class History:
         self.refused: OrderedDict[str, str] = OrderedDict()
         self.drops: Counter[str] = Counter()
         self.clock = 0  # the highest Lamport clock seen (the next own message uses clock + 1)
-        self._xor = 0
-        self._bucket_n = [0] * BUCKETS
-        self._bucket_x = [0] * BUCKETS
+        self._sums = reconcile.BucketSums(BUCKETS)
 
     # -- reading --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -91,14 +90,14 @@ class History:
 
     def digest(self) -> str:
         """Count and XOR of all ids: equal digests mean (with overwhelming odds) equal logs."""
-        return f"{len(self.by_id)}:{self._xor:032x}"
+        return f"{len(self.by_id)}:{self._sums.total_xor:032x}"
 
     def ids(self) -> list[str]:
         return [k[2] for k in self._keys]
 
     def buckets(self) -> list[str]:
-        """Per-bucket digests (ids partitioned by their first byte)."""
-        return [f"{n}:{x:032x}" for n, x in zip(self._bucket_n, self._bucket_x, strict=True)]
+        """Per-bucket digests (p2p_race.reconcile: ids spread by a hash)."""
+        return [f"{n}:{x:032x}" for n, x in zip(self._sums.count, self._sums.xor, strict=True)]
 
     def ids_in(self, buckets: set[int]) -> list[str]:
         return [k[2] for k in self._keys if bucket_of(k[2]) in buckets]
@@ -244,11 +243,7 @@ class History:
             heapq.heappop(self._largest)
 
     def _flip(self, msg_id: str, delta: int) -> None:
-        v = int(msg_id, 16)
-        b = bucket_of(msg_id)
-        self._xor ^= v
-        self._bucket_x[b] ^= v
-        self._bucket_n[b] += delta
+        self._sums.flip(msg_id, int(msg_id, 16), delta)
 
     def _refuse(self, msg_id: str, reason: str) -> None:
         self.refused[msg_id] = reason

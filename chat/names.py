@@ -13,7 +13,7 @@ from pathlib import Path
 from chat.message import KIND_SYSTEM, ChatMessage
 from chat.sanitize import sanitize
 from p2p_race.errors import UserError
-from p2p_race.identity import PinStore
+from p2p_race.identity import PIN_LOG, PinStore
 
 RELOAD = 5.0
 
@@ -23,6 +23,7 @@ class NameLabels:
         self.data_dir = Path(data_dir) if data_dir else None
         self._pins: PinStore | None = None
         self._loaded = -1e9
+        self._stamp: tuple | None = None
 
     def _store(self) -> PinStore | None:
         if self.data_dir is None:
@@ -31,9 +32,16 @@ class NameLabels:
         if now - self._loaded > RELOAD:
             self._loaded = now
             try:
-                self._pins = PinStore(self.data_dir)
-            except (UserError, OSError):
-                self._pins = None
+                st = (self.data_dir / PIN_LOG).stat()
+                stamp: tuple | None = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                stamp = None
+            if stamp is None or stamp != self._stamp:  # re-read only a file that changed
+                self._stamp = stamp
+                try:
+                    self._pins = PinStore(self.data_dir)
+                except (UserError, OSError):
+                    self._pins = None
         return self._pins
 
     def label(self, msg: ChatMessage) -> str:

@@ -56,7 +56,7 @@ LEARNED_FAILS = 3  # a learned address that failed this often in a row is forgot
 MAX_LEARNED = 64  # learned (not configured, not discovered) addresses kept at once
 HELLO_TIMEOUT = 3.0
 MAX_CLIENT_HISTORY = 5000
-# Admission (see docs/ARCHITECTURE.md, chat): caps before and after the hello, fair per
+# Admission (README, Chat > Transport): caps before and after the hello, fair per
 # source address; when a class is full the newcomer takes the slot of the idlest
 # connection of the address holding the most, so one host cannot lock the others out.
 MAX_PENDING, MAX_PENDING_PER_ADDR = 64, 8
@@ -410,8 +410,9 @@ class ChatService:
         if not isinstance(hello, dict) or hello.get("t") != "hello" or hello.get("role") != "peer":
             return False
         pid, port = hello.get("id"), hello.get("port")
-        if not isinstance(pid, str) or len(pid) != 16 or not isinstance(port, int) or not 0 < port < 65536:
-            return False
+        if (not isinstance(pid, str) or len(pid) != 16 or pid.strip("0123456789abcdef")
+                or not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
+            return False  # the id is printed (`chat --status`): hex only
         if pid == self.identity.peer_id:
             if dialed is not None:
                 self._self_addrs.add(dialed)
@@ -526,8 +527,10 @@ class ChatService:
             elif not h.author_count(msg.author_id) and not self.new_authors.allows(ip, now):
                 refused = "new_author"
         if refused is not None:
+            # "busy", not "rate_limited": this service's budget, not the rule that refuses the
+            # id everywhere, so the client offers the same line again later (chat/session.py)
             self.node.drops[f"client_{refused}_over_budget"] += 1
-            return {"t": "ack", "id": msg_id, "ok": False, "reason": "rate_limited", "clock": h.clock}
+            return {"t": "ack", "id": msg_id, "ok": False, "reason": "busy", "clock": h.clock}
         new_author = not h.author_count(msg.author_id)
         res = self.submit(msg, None)
         if res.new is not None:

@@ -3,19 +3,27 @@
 Hello is self-certifying (the sender's public key is its first field and must hash to the
 sender id), so a stranger can introduce itself; everything else is verified with the key
 a hello taught us. Field bounds keep every message inside one 1200-byte datagram.
+
+A greeting (a hello to an address that has not proven itself yet) is padded to
+`GREETING_SIZE`, the largest challenge any peer can answer with, because an unproven
+address never gets more bytes back than it sent (discovery/table.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Annotated
 
-from p2p_race.schema import BOOL, F32, F64, U16, Fixed, ListOf, Str
-from p2p_race.wire import message
+from discovery.cookies import COOKIE_BYTES
+from p2p_race.schema import BOOL, F32, F64, U16, Bytes, Fixed, ListOf, Str, encode_fields
+from p2p_race.wire import OVERHEAD, message
 
 MAX_NAME_BYTES = 64
 MAX_STATE_BYTES = 16
 MAX_MATCH_ID_BYTES = 40
+MAX_SERVICE_BYTES = 64
+MAX_PAD = 512
 HELLO_KNOWN = 8  # peers shared inside a hello
 PEERLIST_MAX = 16  # peers per PeerList datagram
 
@@ -32,10 +40,12 @@ class PeerRef:
 @message(0x01, self_certifying=True)
 @dataclass(frozen=True)
 class Hello:
-    """Introduces the sender; `reply=True` asks the receiver to answer with its own hello."""
+    """Introduces the sender; `reply=True` asks the receiver to answer with its own hello.
+    `cookie` is the sender's cookie for the receiver's address (echo it back), `echo` the
+    receiver's cookie for the sender's address, which proves the sender receives there."""
 
     public_key: Annotated[bytes, Fixed(32)]
-    service: Annotated[str, Str(64)]  # DNS-SD service type: game and chat discovery never mix
+    service: Annotated[str, Str(MAX_SERVICE_BYTES)]  # DNS-SD service type: game and chat discovery never mix
     name: Annotated[str, Str(MAX_NAME_BYTES)]
     game_port: Annotated[int, U16]
     chat_port: Annotated[int, U16]
@@ -43,6 +53,9 @@ class Hello:
     match_id: Annotated[str, Str(MAX_MATCH_ID_BYTES)]
     reply: Annotated[bool, BOOL]
     known: Annotated[tuple[PeerRef, ...], ListOf(PeerRef, HELLO_KNOWN)] = ()
+    cookie: Annotated[bytes, Bytes(COOKIE_BYTES)] = b""
+    echo: Annotated[bytes, Bytes(COOKIE_BYTES)] = b""
+    pad: Annotated[bytes, Bytes(MAX_PAD)] = b""
 
 
 @message(0x02)
@@ -73,3 +86,19 @@ class PeerList:
     """Table sharing: one reachable address is enough to find every other peer."""
 
     peers: Annotated[tuple[PeerRef, ...], ListOf(PeerRef, PEERLIST_MAX)]
+
+
+def _largest_challenge() -> int:
+    cookie = bytes(COOKIE_BYTES)
+    big = Hello(bytes(32), "s" * MAX_SERVICE_BYTES, "n" * MAX_NAME_BYTES, 65535, 65535,
+                "s" * MAX_STATE_BYTES, "m" * MAX_MATCH_ID_BYTES, True, (), cookie, cookie)
+    return OVERHEAD + len(encode_fields(big))
+
+
+GREETING_SIZE = _largest_challenge()  # bytes: every greeting is at least this long
+
+
+def padded(hello: Hello) -> Hello:
+    """`hello` with padding up to GREETING_SIZE bytes on the wire."""
+    size = OVERHEAD + len(encode_fields(hello))
+    return dataclasses.replace(hello, pad=bytes(max(0, GREETING_SIZE - size)))

@@ -26,12 +26,14 @@ from discovery.messages import (
     Leave,
     PeerList,
     PeerRef,
+    padded,
 )
 from discovery.table import (
     HEARTBEAT_INTERVAL,
     TIMEOUT,
     Answer,
     Beat,
+    Challenge,
     Event,
     Greet,
     HelloInfo,
@@ -247,6 +249,8 @@ class Discovery:
             t.key_lookup = self.table.key_of
         if t.address_lookup is None:
             t.address_lookup = self.table.address_of
+        if t.protect is None:
+            t.protect = self.table.peers.__contains__  # live peers' replay windows stay
         t.on(Hello, self._on_hello)
         t.on(Heartbeat, self._on_heartbeat)
         t.on(Leave, self._on_leave)
@@ -328,17 +332,18 @@ class Discovery:
         self._apply(self.table.mdns_removed(instance, time.monotonic()))
 
     # -- messages ---------------------------------------------------------------------------
-    def _hello(self, reply: bool, exclude: str | None = None) -> Hello:
-        known = tuple(PeerRef(k, h, p) for k, h, p in self.table.refs(exclude, HELLO_KNOWN))
+    def _hello(self, reply: bool, cookie: bytes, echo: bytes = b"", known: bool = False) -> Hello:
+        refs = tuple(PeerRef(k, h, p) for k, h, p in self.table.refs(None, HELLO_KNOWN)) if known else ()
         return Hello(self.identity.public_key, self.service_type, self.name, self.game_port,
-                     self.chat_port, self.state, self.match_id, reply, known)
+                     self.chat_port, self.state, self.match_id, reply, refs, cookie, echo)
 
     def _on_hello(self, packet: Packet, addr: Addr) -> None:
         msg: Hello = packet.msg
         if msg.service != self.service_type:
             return
         info = HelloInfo(msg.public_key, msg.name, msg.game_port, msg.chat_port, msg.state,
-                         msg.match_id, msg.reply, tuple((r.public_key, r.host, r.port) for r in msg.known))
+                         msg.match_id, msg.reply, tuple((r.public_key, r.host, r.port) for r in msg.known),
+                         msg.cookie, msg.echo, packet.size)
         self._apply(self.table.on_hello(packet.sender, info, addr, time.monotonic()))
 
     def _on_heartbeat(self, packet: Packet, addr: Addr) -> None:
@@ -350,12 +355,8 @@ class Discovery:
         self._apply(self.table.on_leave(packet.sender, time.monotonic()))
 
     def _on_peerlist(self, packet: Packet, addr: Addr) -> None:
-        if packet.sender not in self.table.peers:
-            return  # only peers we know may point us at others
-        now = time.monotonic()
-        for ref in packet.msg.peers:
-            self.table.add_shared(ref.public_key, ref.host, ref.port, now)
-        self._apply(self.table.tick(now, expire=False))
+        refs = tuple((r.public_key, r.host, r.port) for r in packet.msg.peers)
+        self._apply(self.table.on_peerlist(packet.sender, refs, addr, time.monotonic()))
 
     def _on_any(self, packet: Packet, addr: Addr) -> None:
         self.table.on_packet(packet.sender, addr, time.monotonic())
@@ -369,14 +370,20 @@ class Discovery:
             elif isinstance(out, Beat):
                 t.send(Heartbeat(self.state, self.match_id, time.monotonic(), out.echo, out.echo_delay), out.addr)
             elif isinstance(out, Greet):
-                t.send(self._hello(True), out.addr)
+                t.send(padded(self._hello(True, out.cookie)), out.addr)
+            elif isinstance(out, Challenge):
+                data = t.encode(self._hello(True, out.cookie, out.echo))
+                if len(data) <= out.limit:  # never more than the unproven address sent us
+                    t.send_raw(data, out.addr)
+                else:
+                    t.stats["challenge_over_limit"] += 1
             elif isinstance(out, Answer):
-                t.send(self._hello(False), out.addr)
+                t.send(self._hello(False, out.cookie, out.echo, known=True), out.addr)
             elif isinstance(out, Share):
-                self._share(out.peer_id)
+                self._share(out.peer_id, out.about)
 
-    def _share(self, peer_id: str) -> None:
-        refs = [PeerRef(k, h, p) for k, h, p in self.table.refs(exclude=peer_id)]
+    def _share(self, peer_id: str, about: str | None = None) -> None:
+        refs = [PeerRef(k, h, p) for k, h, p in self.table.refs(exclude=peer_id, only=about)]
         for i in range(0, len(refs), PEERLIST_MAX):
             self.transport.send_peer(PeerList(tuple(refs[i:i + PEERLIST_MAX])), peer_id)
 

@@ -1,9 +1,19 @@
 """The peer table: a sans-I/O core fed verified messages, DNS-SD hints and the clock.
 
 Every method takes `now` (seconds of a monotonic clock) and returns outputs for the adapter:
-`Event` (added / updated / removed, for subscribers), `Greet` (send a hello asking for one
-back), `Answer` (send a hello back), `Share` (send our peer list), `Beat` (send a
-heartbeat). No sockets, no sleeps: tests drive it with a fake clock.
+`Event` (added / updated / removed, for subscribers), `Greet` (send a padded hello asking
+for one back), `Challenge` (send a small hello that carries a cookie, within a byte limit),
+`Answer` (send a hello back), `Share` (send our peer list), `Beat` (send a heartbeat). No
+sockets, no sleeps: tests drive it with a fake clock.
+
+No amplification (README, "Security: the threat model"): an address is *proven* once a hello
+signed by a peer echoes the cookie we sent there (discovery/cookies.py). To an unproven
+address we send only a `Challenge` no larger than the datagram it sent us (greetings are
+padded so an honest one always gets its answer), and we list a peer, move its address or
+count its traffic for liveness only from a proven address. Shared peer candidates are
+capped per source address, greeted once at a rate bounded per source, then forgotten.
+Bounded state: the table evicts the newest peer of the address holding the most entries
+when full, so identities minted from a few addresses cannot keep a newcomer out.
 
 Trust: only signed messages put a peer in the table. DNS-SD records, `--peer` addresses
 and shared peer lists are *candidates*: addresses to greet until a signed hello answers.
@@ -17,10 +27,12 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Protocol
 
+from discovery.cookies import AddressCookies
 from p2p_race.backoff import backoff_delay
 from p2p_race.identity import PinResult, peer_id_of
 from p2p_race.text import valid_name
@@ -34,8 +46,20 @@ TIMEOUT = 1.1  # > 4 beats: tolerates 3 lost in a row; SIGKILL detected in ~0.85
 GREET_BACKOFF = (0.0, *(round(t, 6) for t in accumulate(backoff_delay(n, 0.1, 1.5) for n in range(1, 6))))
 REGREET = 5.0
 STATIC_REGREET = 1.0  # --peer addresses: retried every second until they answer
-SHARED_TTL = 3.0  # a candidate from someone's peer list is dropped after this
+SHARED_TRIES = 4  # greetings to a candidate from someone's peer list (on a lossy LAN) ...
+SHARED_RETRY = 0.5  # ... this far apart; it is dropped SHARED_TTL after the last
+SHARED_TTL = 3.0
+SHARED_WAIT = 10.0  # ... and one not greeted yet (its source's rate) after this
+SHARED_PER_SOURCE = 16  # pending shared candidates per source address
+SHARED_MAX = 64  # pending shared candidates in all
+SHARED_BURST = 8.0  # greetings to shared candidates per source address: burst ...
+SHARED_RATE = 4.0  # ... and per second (a greeting is ~350 B; a PeerList ~900 B)
+SHARED_FORGET = 5.0  # a shared candidate that did not answer is not greeted again for this
+MDNS_REGREET = 15.0  # a DNS-SD record whose address never answered, after the backoff
+PROVEN_TTL = 60.0  # how long a (peer, address) proof is remembered after its last datagram
+MEMORY = 1024  # entries in each per-address memory (LRU)
 GOSSIP_INTERVAL = 10.0
+INTRODUCE = 8  # peers told about a newcomer the moment it is listed
 STALL = 0.4  # a gap this long between ticks means *we* were frozen, not the peers
 
 
@@ -45,6 +69,45 @@ def _unicast_ipv4(host: str) -> bool:
     except ValueError:
         return False
     return not (ip.is_multicast or ip.is_unspecified or ip == ipaddress.IPv4Address("255.255.255.255"))
+
+
+_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+
+
+def _shareable(host: str, source: str) -> bool:
+    """May a peer at `source` point us at `host`? LAN addresses (private, link-local, CGNAT),
+    loopback only from loopback, and a public address only inside the source's own /24: a
+    peer list never aims our greetings at the Internet."""
+    ip = ipaddress.IPv4Address(host)
+    try:
+        src = ipaddress.IPv4Address(source)
+    except ValueError:
+        return False
+    if ip.is_loopback:
+        return src.is_loopback
+    if ip.is_private or ip.is_link_local or ip in _CGNAT:
+        return True
+    return ipaddress.IPv4Network(f"{source}/24", strict=False) == ipaddress.IPv4Network(f"{host}/24", strict=False)
+
+
+def _loopback(host: str) -> bool:
+    return host.startswith("127.")
+
+
+def _remember(memory: OrderedDict, key, value, cap: int = MEMORY) -> None:
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > cap:
+        memory.popitem(last=False)
+
+
+def _due(memory: OrderedDict, key, now: float, interval: float) -> bool:
+    """Rate limit per key: True (and remembered) when `interval` passed since the last time."""
+    last = memory.get(key)
+    if last is not None and now - last < interval:
+        return False
+    _remember(memory, key, now)
+    return True
 
 
 class Pins(Protocol):
@@ -78,8 +141,10 @@ class Peer:
     last_seen: float  # unix seconds (monotonic + the table's wall offset)
     rtt: float | None = None  # seconds, from heartbeat echoes
     key_changed: bool = False
-    addr: Addr | None = None  # where to send: the source of its newest verified datagram
+    addr: Addr | None = None  # where to send: its proven address (moves only after a new proof)
     last_heard: float = 0.0  # monotonic
+    since: float = 0.0  # monotonic: when it was listed
+    unconfirmed: bytes | None = None  # its cookie while it may not list us yet (answer again)
 
     def to_json(self) -> dict:
         return {
@@ -103,17 +168,38 @@ class Event:
 
 @dataclass(frozen=True)
 class Greet:
+    """A padded hello asking for one back; `cookie` is for the receiver to echo."""
+
     addr: Addr
+    cookie: bytes = b""
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """To an unproven address: our hello (no peer list) echoing its `echo` cookie and
+    carrying ours; sent only if it encodes to at most `limit` bytes (what it sent us)."""
+
+    addr: Addr
+    echo: bytes
+    cookie: bytes
+    limit: int
 
 
 @dataclass(frozen=True)
 class Answer:
+    """To a proven address: our full hello (with peers it may not know)."""
+
     addr: Addr
+    echo: bytes = b""
+    cookie: bytes = b""
 
 
 @dataclass(frozen=True)
 class Share:
+    """Send `peer_id` our peer list, or only the peer `about` (introducing a newcomer)."""
+
     peer_id: str
+    about: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +210,7 @@ class Beat:
     echo_delay: float
 
 
-Output = Event | Greet | Answer | Share | Beat
+Output = Event | Greet | Challenge | Answer | Share | Beat
 
 
 @dataclass
@@ -139,6 +225,9 @@ class HelloInfo:
     match_id: str
     reply: bool
     known: tuple = ()  # of (public_key, host, port)
+    cookie: bytes = b""  # the sender's cookie for our address: echo it back
+    echo: bytes = b""  # our cookie for the sender's address, if it got one from us
+    size: int = 0  # bytes of the datagram it came in
 
 
 @dataclass
@@ -150,6 +239,7 @@ class _Candidate:
     next_try: float
     tries: int = 0
     mdns_addrs: list[str] = field(default_factory=list)
+    via: str = ""  # shared: the source address (host) of the peer list that named it
 
 
 class PeerTable:
@@ -163,6 +253,7 @@ class PeerTable:
         wall_offset: float = 0.0,
         max_keys: int = 4096,
         max_peers: int = 256,
+        cookies: AddressCookies | None = None,
     ) -> None:
         self.self_id = self_id
         self.pins = pins if pins is not None else MemoryPins()
@@ -171,16 +262,22 @@ class PeerTable:
         self.wall_offset = wall_offset
         self.max_keys = max_keys
         self.max_peers = max_peers
-        self.refused = 0  # hellos ignored because the table was full (a key flood)
+        self.cookies = cookies if cookies is not None else AddressCookies()
+        self.refused = 0  # hellos / shared addresses ignored (full table, bad address, caps)
+        self.stats: Counter[str] = Counter()  # why things were refused, evicted, challenged
         self.peers: dict[str, Peer] = {}
-        self.keys: dict[str, bytes] = {}  # every verified key, also of peers gone since
+        self.keys: OrderedDict[str, bytes] = OrderedDict()  # verified keys, also of peers gone since
         self._candidates: dict[Addr, _Candidate] = {}
         self._mdns: dict[str, tuple[str, list[Addr]]] = {}  # instance -> (peer id, addrs)
         self._echo: dict[str, tuple[float, float]] = {}  # peer -> (its sent, our receive time)
         self._next_beat: dict[str, float] = {}
-        self._answered: dict[Addr, float] = {}
-        self._greeted_unknown: dict[Addr, float] = {}
-        self._left: dict[str, float] = {}
+        self._answered: OrderedDict[Addr, float] = OrderedDict()
+        self._challenged: OrderedDict[Addr, float] = OrderedDict()
+        self._greeted_unknown: OrderedDict[Addr, float] = OrderedDict()
+        self._proven: OrderedDict[tuple[str, Addr], float] = OrderedDict()  # (peer, addr) -> last heard
+        self._share_tokens: OrderedDict[str, tuple[float, float]] = OrderedDict()  # host -> (tokens, t)
+        self._share_failed: OrderedDict[Addr, float] = OrderedDict()
+        self._left: OrderedDict[str, float] = OrderedDict()
         self._last_tick: float | None = None
         self._no_expiry_until = 0.0
         self._next_gossip = 0.0
@@ -196,10 +293,11 @@ class PeerTable:
     def list(self) -> list[Peer]:
         return [p.snapshot() for p in sorted(self.peers.values(), key=lambda p: (p.name, p.id))]
 
-    def refs(self, exclude: str | None = None, limit: int | None = None) -> list[tuple[bytes, str, int]]:
-        """(key, host, port) of live peers, for table sharing."""
+    def refs(self, exclude: str | None = None, limit: int | None = None,
+             only: str | None = None) -> list[tuple[bytes, str, int]]:
+        """(key, host, port) of live peers (or just of `only`), for table sharing."""
         out = [(p.public_key, p.addr[0], p.addr[1]) for p in self.peers.values()
-               if p.addr is not None and p.id != exclude]
+               if p.addr is not None and p.id != exclude and (only is None or p.id == only)]
         return out[:limit] if limit is not None else out
 
     def silent(self) -> list[tuple[str | None, Addr]]:
@@ -211,6 +309,14 @@ class PeerTable:
     def candidate_count(self, source: str | None = None) -> int:
         return sum(1 for c in self._candidates.values() if source is None or c.source == source)
 
+    def proven(self, peer_id: str, addr: Addr, now: float) -> bool:
+        """Has `peer_id` proven (by echoing our cookie) that it receives what we send `addr`?"""
+        peer = self.peers.get(peer_id)
+        if peer is not None and peer.addr == addr:
+            return True
+        t = self._proven.get((peer_id, addr))
+        return t is not None and now - t <= PROVEN_TTL
+
     # -- inputs -------------------------------------------------------------------------------
     def on_hello(self, peer_id: str, hello: HelloInfo, addr: Addr, now: float) -> list[Output]:
         """A verified hello (the codec checked that the key hashes to `peer_id`)."""
@@ -219,21 +325,29 @@ class PeerTable:
         if not valid_name(hello.name):
             self.refused += 1  # the one name rule (p2p_race.text): no escapes reach a terminal
             return []
-        if peer_id not in self.peers and len(self.peers) >= self.max_peers:
-            self.refused += 1  # keys are free to make: never let a flood grow us unbounded
-            return []
+        if self.cookies.valid(addr, hello.echo, now):
+            _remember(self._proven, (peer_id, addr), now)
+        elif not self.proven(peer_id, addr, now):
+            return self._challenge(addr, hello, now)
         out: list[Output] = []
-        self._remember_key(peer_id, hello.public_key)
-        self._left.pop(peer_id, None)
         peer = self.peers.get(peer_id)
         added = peer is None
         if peer is None:
+            if len(self.peers) >= self.max_peers:
+                evicted = self._make_room(addr[0])
+                if evicted is None:
+                    self.refused += 1  # keys are free to make: never let a flood grow us unbounded
+                    self.stats["table_full"] += 1
+                    return []
+                out.append(evicted)
+            self._remember_key(peer_id, hello.public_key)
+            self._left.pop(peer_id, None)
             changed = self.pins.check(hello.name, hello.public_key) is PinResult.CHANGED
             peer = Peer(
                 id=peer_id, name=hello.name, public_key=hello.public_key, addresses=[addr[0]],
                 game_port=hello.game_port, chat_port=hello.chat_port, state=hello.state,
                 match_id=hello.match_id, last_seen=now + self.wall_offset, key_changed=changed,
-                addr=addr, last_heard=now,
+                addr=addr, last_heard=now, since=now,
             )
             self._merge_mdns_addresses(peer)
             self.peers[peer_id] = peer
@@ -245,33 +359,53 @@ class PeerTable:
                 peer.key_changed = self.pins.check(hello.name, hello.public_key) is PinResult.CHANGED
             peer.name, peer.game_port, peer.chat_port = hello.name, hello.game_port, hello.chat_port
             peer.state, peer.match_id = hello.state, hello.match_id
-            self._heard(peer, addr, now)
+            if addr != peer.addr:
+                self.stats["moved"] += 1  # proven just now: the peer really is there
+                peer.addr = addr
+                if addr[0] in peer.addresses:
+                    peer.addresses.remove(addr[0])
+                peer.addresses.insert(0, addr[0])
+            self._heard(peer, now)
             if self._visible(peer) != before:
                 out.append(Event("updated", peer.snapshot()))
         self._drop_candidates_for(peer)
-        if hello.reply and now - self._answered.get(addr, -1e9) >= 0.05:
-            self._answered[addr] = now
-            out.append(Answer(addr))
+        if hello.reply:
+            # until its first heartbeat, our answer may have been lost: it goes with each beat
+            peer.unconfirmed = hello.cookie
+            if _due(self._answered, addr, now, 0.05):
+                out.append(Answer(addr, hello.cookie, self.cookies.make(addr, now)))
+        elif hello.echo:
+            peer.unconfirmed = None  # it echoed our cookie, so it has our hello: it lists us
         if added and len(self.peers) > 1:
             # after the answer: a newcomer takes a peer list only from a peer in its table,
             # so a list that overtook our answer would be dropped (and wait for the gossip)
             out.append(Share(peer_id))
+            # and a few peers hear of it at once (the rest at the next gossip round)
+            recent = sorted((p for p in self.peers.values() if p.id != peer_id),
+                            key=lambda p: p.last_heard, reverse=True)[:INTRODUCE]
+            out.extend(Share(p.id, about=peer_id) for p in recent)
         for key, host, port in hello.known:
-            self.add_shared(key, host, port, now)
+            self.add_shared(key, host, port, now, via=addr[0])
         return out
 
     def on_heartbeat(self, peer_id: str, state: str, match_id: str, sent: float, echo: float,
                      echo_delay: float, addr: Addr, now: float) -> list[Output]:
         peer = self.peers.get(peer_id)
         if peer is None:
-            # a peer we timed out (or that never greeted us) is still beating: re-greet it
-            if peer_id in self._left or now - self._greeted_unknown.get(addr, -1e9) < 0.5:
+            # a peer we timed out (or evicted) is still beating: re-greet it, but only at an
+            # address it proved, since a greeting is larger than a heartbeat
+            if peer_id in self._left or not self.proven(peer_id, addr, now):
                 return []
-            self._greeted_unknown[addr] = now
-            return [Greet(addr)]
+            if not _due(self._greeted_unknown, addr, now, 0.5):
+                return []
+            return [Greet(addr, self.cookies.make(addr, now))]
+        if addr != peer.addr:
+            self.stats["unproven_source"] += 1  # a copy relayed from elsewhere proves nothing
+            return []
         before = self._visible(peer)
         peer.state, peer.match_id = state, match_id
-        self._heard(peer, addr, now)
+        peer.unconfirmed = None
+        self._heard(peer, now)
         self._echo[peer_id] = (sent, now)
         if echo > 0:
             rtt = now - echo - echo_delay
@@ -282,14 +416,14 @@ class PeerTable:
         return []
 
     def on_packet(self, peer_id: str, addr: Addr, now: float) -> None:
-        """Any verified datagram from a peer proves it alive (game traffic counts too)."""
+        """Any verified datagram from a peer's proven address proves it alive (game traffic
+        counts too); from anywhere else it counts for nothing."""
         peer = self.peers.get(peer_id)
-        if peer is not None:
-            peer.last_heard = now
-            peer.last_seen = now + self.wall_offset
+        if peer is not None and peer.addr == addr:
+            self._heard(peer, now)
 
     def on_leave(self, peer_id: str, now: float) -> list[Output]:
-        self._left[peer_id] = now
+        _remember(self._left, peer_id, now)
         peer = self.peers.get(peer_id)
         if peer is None:
             return []
@@ -299,21 +433,44 @@ class PeerTable:
                 del self._candidates[cand.addr]
         return [self._remove(peer_id, "leave")]
 
+    def on_peerlist(self, peer_id: str, refs: tuple, addr: Addr, now: float) -> list[Output]:
+        """Another peer's table, `refs` of (public_key, host, port): only a listed peer at its
+        proven address may point us at others."""
+        peer = self.peers.get(peer_id)
+        if peer is None or peer.addr != addr:
+            self.stats["peerlist_refused"] += 1
+            return []
+        for key, host, port in refs:
+            self.add_shared(key, host, port, now, via=addr[0])
+        return self.tick(now, expire=False)
+
     def add_static(self, addr: Addr, now: float) -> list[Output]:
         """A `--peer HOST:PORT`: greeted now and every second while nobody answers there."""
         self._candidates[addr] = _Candidate(addr, "static", None, now, now)
         return self.tick(now, expire=False)
 
-    def add_shared(self, public_key: bytes, host: str, port: int, now: float) -> None:
-        """A peer another peer told us about: greet it a few times, then forget it."""
+    def add_shared(self, public_key: bytes, host: str, port: int, now: float, via: str = "") -> None:
+        """A peer another peer (at host `via`) told us about: greeted once, when that source's
+        rate allows, then forgotten unless it answers."""
         pid = peer_id_of(public_key)
         addr = (host, port)
         if pid == self.self_id or pid in self.peers or addr in self._candidates or port == 0:
             return
-        if not _unicast_ipv4(host):
-            self.refused += 1  # never a hostname (blocking DNS) nor a multicast/broadcast target
+        if not _unicast_ipv4(host) or not _shareable(host, via or host):
+            self.refused += 1  # never a hostname (blocking DNS), a multicast target or the Internet
+            self.stats["shared_address"] += 1
             return
-        self._candidates[addr] = _Candidate(addr, "shared", pid, now, now)
+        failed = self._share_failed.get(addr)
+        if failed is not None and now - failed < SHARED_FORGET:
+            self.stats["shared_recent"] += 1
+            return
+        shared = [c for c in self._candidates.values() if c.source == "shared"]
+        local = _loopback(via)  # peers on this machine point only at this machine: no per-source cap
+        if len(shared) >= SHARED_MAX or not local and sum(1 for c in shared if c.via == via) >= SHARED_PER_SOURCE:
+            self.refused += 1
+            self.stats["shared_cap"] += 1
+            return
+        self._candidates[addr] = _Candidate(addr, "shared", pid, now, now, via=via)
 
     def mdns_seen(self, instance: str, peer_id: str, addrs: list[str], port: int, now: float) -> list[Output]:
         """A DNS-SD record (already TXT-validated) for `peer_id` at `addrs`:`port`."""
@@ -329,8 +486,7 @@ class PeerTable:
             if self._visible(peer) != before:
                 out.append(Event("updated", peer.snapshot()))
             return out
-        if peer_id in self._left:
-            del self._left[peer_id]  # a fresh registration after a leave: it is back
+        self._left.pop(peer_id, None)  # a fresh registration after a leave: it is back
         for addr in targets:
             if addr not in self._candidates:
                 self._candidates[addr] = _Candidate(addr, "mdns", peer_id, now, now, mdns_addrs=list(addrs))
@@ -347,7 +503,7 @@ class PeerTable:
             if cand is not None and cand.source == "mdns":
                 del self._candidates[addr]
         if peer_id in self.peers:
-            self._left[peer_id] = now
+            _remember(self._left, peer_id, now)
             return [self._remove(peer_id, "goodbye")]
         return []
 
@@ -377,43 +533,82 @@ class PeerTable:
                     self._next_beat[pid] = now + self.heartbeat_interval
                     sent, received = self._echo.get(pid, (0.0, now))
                     out.append(Beat(pid, peer.addr, sent, now - received if sent else 0.0))
+                    if peer.unconfirmed is not None:
+                        out.append(Answer(peer.addr, peer.unconfirmed, self.cookies.make(peer.addr, now)))
             if self.peers and now >= self._next_gossip:
                 self._next_gossip = now + GOSSIP_INTERVAL
                 out.extend(Share(pid) for pid in self.peers)
         live_addrs = {p.addr for p in self.peers.values()}
         for addr, cand in list(self._candidates.items()):
-            if cand.source in ("shared", "lost") and now - cand.since > SHARED_TTL:
+            if cand.source == "lost" and now - cand.since > SHARED_TTL:
                 del self._candidates[addr]
+                continue
+            if cand.source == "shared":
+                gone = (now - cand.next_try > SHARED_TTL) if cand.tries >= SHARED_TRIES else (
+                    not cand.tries and now - cand.since > SHARED_WAIT)
+                if gone:
+                    del self._candidates[addr]
+                    _remember(self._share_failed, addr, now)
+                    continue
+                if cand.tries >= SHARED_TRIES or now < cand.next_try or not (
+                        _loopback(cand.via) or self._share_token(cand.via, now)):
+                    continue
+                out.append(Greet(addr, self.cookies.make(addr, now)))
+                self.stats["greeted_shared"] += 1
+                cand.tries += 1
+                cand.next_try = now + SHARED_RETRY if cand.tries < SHARED_TRIES else now
                 continue
             if now < cand.next_try:
                 continue
             if addr in live_addrs or (cand.peer_id and cand.peer_id in self.peers):
                 cand.next_try = now + (STATIC_REGREET if cand.source == "static" else REGREET)
                 continue
-            out.append(Greet(addr))
+            out.append(Greet(addr, self.cookies.make(addr, now)))
             cand.tries += 1
             if cand.source == "static":
                 cand.next_try = now + min(STATIC_REGREET, GREET_BACKOFF[min(cand.tries, len(GREET_BACKOFF) - 1)] or 0.1)
             elif cand.tries < len(GREET_BACKOFF):
                 cand.next_try = cand.since + GREET_BACKOFF[cand.tries]
             else:
-                cand.next_try = now + REGREET
+                cand.next_try = now + MDNS_REGREET
         return out
 
     # -- internals ------------------------------------------------------------------------------
+    def _challenge(self, addr: Addr, hello: HelloInfo, now: float) -> list[Output]:
+        """An unproven address: no state, no listing; at most one small reply per 50 ms."""
+        if not _due(self._challenged, addr, now, 0.05):
+            self.stats["challenge_rate"] += 1
+            return []
+        self.stats["challenged"] += 1
+        return [Challenge(addr, hello.cookie, self.cookies.make(addr, now), hello.size)]
+
+    def _share_token(self, via: str, now: float) -> bool:
+        tokens, last = self._share_tokens.get(via, (SHARED_BURST, now))
+        tokens = min(SHARED_BURST, tokens + (now - last) * SHARED_RATE)
+        ok = tokens >= 1.0
+        _remember(self._share_tokens, via, (tokens - 1.0 if ok else tokens, now))
+        return ok
+
+    def _make_room(self, host: str) -> Event | None:
+        """Table full: evict the newest peer of the address holding the most entries, if
+        that is more than `host` would hold with the newcomer; else refuse the newcomer."""
+        groups = Counter(p.addr[0] for p in self.peers.values() if p.addr is not None)
+        big, n = max(groups.items(), key=lambda kv: kv[1])
+        if n <= groups.get(host, 0) + 1:
+            return None
+        victim = max((p for p in self.peers.values() if p.addr is not None and p.addr[0] == big),
+                     key=lambda p: p.since)
+        self.stats["evicted"] += 1
+        return self._remove(victim.id, "evicted")
+
     @staticmethod
     def _visible(peer: Peer) -> tuple:
         return (peer.name, tuple(peer.addresses), peer.game_port, peer.chat_port, peer.state,
                 peer.match_id, peer.key_changed)
 
-    def _heard(self, peer: Peer, addr: Addr, now: float) -> None:
+    def _heard(self, peer: Peer, now: float) -> None:
         peer.last_heard = now
         peer.last_seen = now + self.wall_offset
-        if addr != peer.addr:
-            peer.addr = addr
-            if addr[0] in peer.addresses:
-                peer.addresses.remove(addr[0])
-            peer.addresses.insert(0, addr[0])
 
     def _merge_mdns_addresses(self, peer: Peer) -> None:
         for pid, targets in self._mdns.values():
@@ -435,24 +630,24 @@ class PeerTable:
             self._candidates[peer.addr] = _Candidate(peer.addr, "lost", peer.id, now, now)
 
     def _remember_key(self, peer_id: str, key: bytes) -> None:
+        """Keys of peers gone since stay (their heartbeats still verify after a timeout);
+        when full, the least recently listed non-peer key goes, one at a time."""
         if peer_id not in self.keys and len(self.keys) >= self.max_keys:
-            gone = [pid for pid in self.keys if pid not in self.peers]
-            for pid in gone[: max(1, len(gone) // 2)]:
-                del self.keys[pid]
+            for pid in self.keys:
+                if pid not in self.peers:
+                    del self.keys[pid]
+                    break
         self.keys[peer_id] = key
+        self.keys.move_to_end(peer_id)
 
     def _remove(self, peer_id: str, reason: str) -> Event:
         peer = self.peers.pop(peer_id)
         self._next_beat.pop(peer_id, None)
         self._echo.pop(peer_id, None)
+        if peer.addr is not None and reason not in ("leave", "goodbye", "evicted"):
+            _remember(self._proven, (peer_id, peer.addr), peer.last_heard)
         return Event("removed", peer.snapshot(), reason)
 
     def _forget_old(self, now: float) -> None:
-        for table in (self._answered, self._greeted_unknown):
-            if len(table) > 256:
-                for key, t in list(table.items()):
-                    if now - t > 5:
-                        del table[key]
-        for pid, t in list(self._left.items()):
-            if now - t > 3.0:
-                del self._left[pid]
+        while self._left and now - next(iter(self._left.values())) > 3.0:
+            self._left.popitem(last=False)

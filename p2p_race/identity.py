@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -111,7 +113,7 @@ def _raw_public(key: Ed25519PrivateKey) -> bytes:
 def key_mode_problem(path: Path) -> str | None:
     """Why the key file's permissions are unsafe (readable or writable by group or others,
     as ssh refuses), or None. Always None where POSIX modes do not apply."""
-    if os.name == "nt":
+    if sys.platform == "win32":  # ACLs there; the bits Python reports mean nothing
         return None
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
@@ -272,6 +274,8 @@ class PinStore:
         self._records = len(self._pins)
 
 
+_KEY_HEX = re.compile(f"[0-9a-f]{{{2 * PUBLIC_KEY_BYTES}}}")
+
+
 def _is_key_hex(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 2 * PUBLIC_KEY_BYTES and all(
-        c in "0123456789abcdef" for c in value)
+    return isinstance(value, str) and _KEY_HEX.fullmatch(value) is not None

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from p2p_race.framing import FrameError
 from replication.store import ResultStore
 from replication.sync_server import sync_with
 
@@ -32,6 +33,8 @@ WAIT = 2.0  # seconds at most, in all
 MIN_WAIT = 0.8  # an existing peer answers a new browser in ~30 ms, the hello round trip follows
 QUIET = 0.3  # no new peer for this long after the last round ended: done
 ROUND_TIMEOUT = 1.5  # per peer
+MAX_PEERS = 32  # a flood of fresh identities on the LAN buys at most this many rounds
+CONCURRENT = 8  # rounds in flight at once
 
 
 @dataclass
@@ -58,8 +61,9 @@ def _target(peer: Any) -> tuple[str, int] | None:
 async def pull_from_peers(store: ResultStore, peers: Callable[[], list[Any]], *, wait: float = WAIT,
                           min_wait: float = MIN_WAIT, quiet: float = QUIET,
                           round_timeout: float = ROUND_TIMEOUT) -> PullReport:
-    """One sync round with every peer `peers()` lists (a discovery's live table) within the
-    time bounds above. Never raises for a peer's failure."""
+    """One sync round with every peer `peers()` lists (a discovery's live table: peers that
+    proved their key) within the time bounds above, at most MAX_PEERS of them, CONCURRENT
+    at a time. Never raises for a peer's failure."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     report = PullReport()
@@ -69,7 +73,7 @@ async def pull_from_peers(store: ResultStore, peers: Callable[[], list[Any]], *,
     async def one(peer_id: str, host: str, port: int) -> None:
         try:
             r = await asyncio.wait_for(sync_with(store, host, port, timeout=round_timeout), round_timeout)
-        except (OSError, TimeoutError, ConnectionError, ValueError) as exc:
+        except (OSError, TimeoutError, ConnectionError, FrameError, ValueError) as exc:
             report.failed[peer_id] = str(exc) or type(exc).__name__
             log.info("no results from %s:%d: %s", host, port, report.failed[peer_id])
             return
@@ -78,12 +82,15 @@ async def pull_from_peers(store: ResultStore, peers: Callable[[], list[Any]], *,
 
     while True:
         now = loop.time()
+        busy = [t for t in tasks.values() if not t.done()]
         for p in peers():
+            if len(tasks) >= MAX_PEERS or len(busy) >= CONCURRENT:
+                break
             target = _target(p)
             if p.id not in tasks and target is not None:
                 tasks[p.id] = asyncio.ensure_future(one(p.id, *target))
+                busy.append(tasks[p.id])
                 last_change = now
-        busy = [t for t in tasks.values() if not t.done()]
         if not busy and now - start >= min_wait and now - last_change >= quiet:
             break
         if now - start >= wait:

@@ -50,6 +50,8 @@ def sanitize(text: str) -> str:
 
 def is_clean(text: str) -> bool:
     """True when `text` is already in displayable form (what honest senders sign)."""
+    if text.isascii():  # fast path, same answer: ASCII is clean exactly when printable
+        return text.isprintable()
     return sanitize(text) == text
 
 

@@ -18,6 +18,7 @@ import asyncio
 import errno
 import inspect
 import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from p2p_race.wire import MAX_DATAGRAM, STREAM_GAME, Codec, Packet
 log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
+RECV_BUFFER = 1 << 20  # bytes asked for; the kernel caps it (net.core.rmem_max)
 Handler = Callable[[Packet, Addr], Any]
 
 
@@ -51,7 +53,8 @@ class UdpTransport:
 
     `key_lookup(peer_id) -> public key | None` and `address_lookup(peer_id) -> (host, port)
     | None` are normally installed by `discovery.Discovery`; `set_key` / `set_address`
-    add entries by hand (tests, static set-ups). With `fallback=True` a taken `port`
+    add entries by hand (tests, static set-ups). `protect(peer_id) -> bool` (Discovery: "is a
+    live peer") keeps a sender's replay window from ever being evicted. With `fallback=True` a taken `port`
     falls back to a free one, so several peers run side by side on one machine.
     """
 
@@ -75,7 +78,9 @@ class UdpTransport:
         self.clock = clock
         self.key_lookup = key_lookup
         self.address_lookup = address_lookup
-        self.codec = Codec(identity, stream=stream, key_lookup=self._key_of, max_size=max_size)
+        self.protect: Callable[[str], bool] | None = None
+        self.codec = Codec(identity, stream=stream, key_lookup=self._key_of, max_size=max_size,
+                           protect=self._protected, home=self._at_home)
         self.stats: Counter[str] = Counter()
         self._keys: dict[str, bytes] = {}
         self._addresses: dict[str, Addr] = {}
@@ -99,6 +104,12 @@ class UdpTransport:
                 lambda: _Protocol(self), local_addr=(self.host, 0))
         self._transport = transport  # type: ignore[assignment]
         self.port = transport.get_extra_info("sockname")[1]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # room for a burst of junk, so honest heartbeats queue behind it, not drop
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+            except OSError:
+                log.debug("SO_RCVBUF not settable here")
         return self
 
     def close(self) -> None:
@@ -122,6 +133,14 @@ class UdpTransport:
         if key is None and self.key_lookup is not None:
             key = self.key_lookup(peer_id)
         return key
+
+    def _protected(self, peer_id: str) -> bool:
+        return peer_id in self._keys or (self.protect is not None and self.protect(peer_id))
+
+    def _at_home(self, peer_id: str, source: str) -> bool:
+        """From where this peer lives (or a peer keyed by hand with no address known)?"""
+        addr = self.address_of(peer_id)
+        return addr[0] == source if addr is not None else peer_id in self._keys
 
     def address_of(self, peer_id: str) -> Addr | None:
         addr = self._addresses.get(peer_id)
@@ -153,7 +172,7 @@ class UdpTransport:
 
     def _received(self, data: bytes, addr: Addr) -> None:
         self.stats["received"] += 1
-        packet = self.codec.decode(data)
+        packet = self.codec.decode(data, addr[0])
         if packet is None:
             return
         for handler in self._any:

@@ -5,9 +5,10 @@ Layout (network byte order), DESIGN.md section 2:
     magic  "P2RC"       4
     version             1
     type                1   message type id (see `message`)
-    stream              1   which protocol instance sent it (game, chat, ...): one replay
-                            window per (sender, stream), so two processes of one peer never
-                            collide on sequence numbers
+    stream              1   which protocol instance sent it (game, chat, ...): a codec
+                            accepts only its own stream, so two processes of one peer never
+                            collide on sequence numbers and no stream's datagrams count
+                            where another one listens
     sender id           8   fingerprint of the sender's Ed25519 public key
     sequence            8   strictly increasing per (sender, stream); starts at the sender's
                             wall clock in microseconds so a restarted peer is not a "replay"
@@ -17,15 +18,23 @@ Layout (network byte order), DESIGN.md section 2:
     signature          64   Ed25519 over every byte before it
 
 The decoder never raises on bad input: it returns None and counts the reason in `drops`.
-Order of checks: cheap structure first, then payload decoding, then the key lookup and
-signature, and only then the replay window, so a forged datagram can never move a window.
+Order of checks, cheapest first: structure (a datagram of another stream is refused here:
+each stream is accepted only on the socket where it listens), the key lookup (unknown
+senders end here), a per-source rate gate for datagrams not from their sender's home
+address, a replay pre-check, payload decoding, the signature, and only then the replay
+window is moved, so a forged datagram can never move a window.
+
+Replay state is bounded and never cleared wholesale: when `max_windows` senders are held,
+the least recently heard sender that `protect` does not vouch for (the peer table's live
+peers) loses its window, so a flood of fresh identities cannot reopen a live peer's window
+to replays (README, "Security: the threat model").
 """
 
 from __future__ import annotations
 
 import struct
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -90,6 +99,7 @@ class Packet:
     seq: int
     timestamp: float  # sender's wall clock, seconds
     msg: Any
+    size: int = 0  # bytes of the datagram: what an unproven address may get back at most
 
 
 class ReplayWindow:
@@ -98,10 +108,13 @@ class ReplayWindow:
     Sequences more than `size` below the highest seen are too old to judge and rejected.
     """
 
+    __slots__ = ("bits", "highest", "newest_ts", "size")
+
     def __init__(self, size: int = 1024) -> None:
         self.size = size
         self.highest = -1
         self.bits = 0  # bit i set: highest - i was seen
+        self.newest_ts = 0  # newest sender timestamp accepted, microseconds
 
     def check(self, seq: int) -> str | None:
         """The reason to reject `seq`, or None if it is new (does not record it)."""
@@ -123,6 +136,34 @@ class ReplayWindow:
             self.bits |= 1 << (self.highest - seq)
 
 
+class SourceGate:
+    """Token buckets per source address (and one for all) for the expensive work strangers
+    can ask for: verifying a self-certifying signature. Sans-I/O: `now` comes from the
+    caller. Bounded: the least recently seen sources are forgotten first."""
+
+    def __init__(self, rate: float = 32.0, burst: float = 64.0, total_rate: float = 2000.0,
+                 max_sources: int = 4096) -> None:
+        self.rate, self.burst, self.total_rate = rate, burst, total_rate
+        self.max_sources = max_sources
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._total = (total_rate, 0.0)
+
+    def admit(self, source: str, now: float) -> bool:
+        tokens, last = self._buckets.pop(source, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        total, total_last = self._total
+        total = min(self.total_rate, total + (now - total_last) * self.total_rate)
+        ok = tokens >= 1.0 and total >= 1.0
+        if ok:
+            tokens -= 1.0
+            total -= 1.0
+        self._total = (total, now)
+        self._buckets[source] = (tokens, now)
+        if len(self._buckets) > self.max_sources:
+            self._buckets.popitem(last=False)
+        return ok
+
+
 class Codec:
     """Encodes and signs outgoing messages; decodes, verifies and de-duplicates incoming ones.
 
@@ -130,7 +171,9 @@ class Codec:
     the peer table), or None. Self-certifying messages (hello) need no prior key.
     `max_age` rejects a datagram older than the newest one seen from the same sender and
     stream by more than that many seconds of the sender's own clock (no cross-host clock
-    agreement needed).
+    agreement needed). `protect(sender_id_hex)` says whose replay window must never be
+    evicted; `home(sender_id_hex, source_ip)` whether a datagram comes from where that
+    sender lives; everything else passes `gate` before its signature is checked.
     """
 
     stream_default: ClassVar[int] = STREAM_GAME
@@ -145,6 +188,11 @@ class Codec:
         window: int = 1024,
         max_age: float = 10.0,
         initial_seq: int | None = None,
+        max_windows: int = 10_000,
+        protect: Callable[[str], bool] | None = None,
+        home: Callable[[str, str], bool] | None = None,
+        gate: SourceGate | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.identity = identity
         self.stream = stream
@@ -155,8 +203,12 @@ class Codec:
         self.seq = initial_seq if initial_seq is not None else time.time_ns() // 1000
         self.drops: Counter[str] = Counter()
         self.accepted = 0
-        self._windows: dict[tuple[bytes, int], ReplayWindow] = {}
-        self._newest_ts: dict[tuple[bytes, int], int] = {}
+        self.max_windows = max_windows
+        self.protect = protect or (lambda _peer: False)
+        self.home = home or (lambda _peer, _source: False)
+        self.gate = gate if gate is not None else SourceGate()
+        self.clock = clock
+        self._windows: OrderedDict[bytes, ReplayWindow] = OrderedDict()
         self._verifier = Verifier()
         self._sender = identity.peer_id_bytes
 
@@ -175,16 +227,45 @@ class Codec:
         return body + self.identity.sign(body)
 
     # -- incoming ---------------------------------------------------------------------
-    def decode(self, data: bytes) -> Packet | None:
-        """The verified packet, or None (and `drops[reason] += 1`). Never raises on input."""
-        reason_or_packet = self._decode(data)
+    def decode(self, data: bytes, source: str | None = None) -> Packet | None:
+        """The verified packet, or None (and `drops[reason] += 1`). Never raises on input.
+
+        With `source` (the sender's IP address), a datagram from anywhere but its sender's
+        home (a stranger's hello, a forged or relayed copy of a peer's datagram) is only
+        verified while that source is within its rate (`gate`): junk costs signature checks
+        at a bounded rate, and peers at their own addresses never wait.
+        """
+        reason_or_packet = self._decode(data, source)
         if isinstance(reason_or_packet, str):
             self.drops[reason_or_packet] += 1
             return None
         self.accepted += 1
         return reason_or_packet
 
-    def _decode(self, data: bytes) -> Packet | str:
+    def windows(self) -> int:
+        """How many senders' replay windows are held (bounded by `max_windows`)."""
+        return len(self._windows)
+
+    def _window(self, sender: bytes) -> ReplayWindow | None:
+        """The sender's window, made (evicting the least recently heard unprotected
+        sender when full) if new; None when every held window is protected."""
+        window = self._windows.get(sender)
+        if window is not None:
+            return window
+        if len(self._windows) >= self.max_windows:
+            for _ in range(len(self._windows)):
+                oldest, _w = next(iter(self._windows.items()))
+                if not self.protect(oldest.hex()):
+                    del self._windows[oldest]
+                    self.drops["window_evicted"] += 1
+                    break
+                self._windows.move_to_end(oldest)
+            else:
+                return None
+        window = self._windows[sender] = ReplayWindow(self.window_size)
+        return window
+
+    def _decode(self, data: bytes, source: str | None) -> Packet | str:
         n = len(data)
         if n < OVERHEAD:
             return "too_short"
@@ -195,20 +276,20 @@ class Codec:
             return "bad_magic"
         if version != PROTOCOL_VERSION:
             return "bad_version"
+        if stream != self.stream:
+            return "wrong_stream"
         if HEADER_SIZE + plen + SIGNATURE_BYTES != n:
             return "length_mismatch"
         cls = _REGISTRY.get(type_id)
         if cls is None:
             return "unknown_type"
         body_end = HEADER_SIZE + plen
-        try:
-            msg = decode_fields(cls, bytes(data[HEADER_SIZE:body_end]))
-        except DecodeError:
-            return "malformed"
         sender_hex = sender.hex()
-        if cls.SELF_CERTIFYING:
-            key = msg.public_key
-            if len(key) != PUBLIC_KEY_BYTES or peer_id_bytes(key) != sender:
+        if cls.SELF_CERTIFYING:  # its first field is the key: read it without decoding the rest
+            if plen < PUBLIC_KEY_BYTES:
+                return "malformed"
+            key = bytes(data[HEADER_SIZE:HEADER_SIZE + PUBLIC_KEY_BYTES])
+            if peer_id_bytes(key) != sender:
                 return "bad_key"
         else:
             key = self.key_lookup(sender_hex)
@@ -216,23 +297,28 @@ class Codec:
                 return "unknown_sender"
         if sender == self._sender and key == self.identity.public_key and stream == self.stream:
             return "own"
+        if source is not None and not self.home(sender_hex, source) and not self.gate.admit(source, self.clock()):
+            return "rate_limited"
+        held = self._windows.get(sender)
+        if held is not None and (early := held.check(seq)):
+            return early  # a replay costs no decoding and no signature check
+        try:
+            msg = decode_fields(cls, bytes(data[HEADER_SIZE:body_end]))
+        except DecodeError:
+            return "malformed"
         signature = bytes(data[body_end:])
         if not self._verifier.verify(key, signature, bytes(data[:body_end])):
             return "bad_signature"
-        slot = (sender, stream)
-        window = self._windows.get(slot)
+        window = self._window(sender)
         if window is None:
-            if len(self._windows) > 10_000:
-                self._windows.clear()
-                self._newest_ts.clear()
-            window = self._windows[slot] = ReplayWindow(self.window_size)
+            return "windows_full"
         reason = window.check(seq)
         if reason:
             return reason
-        newest = self._newest_ts.get(slot, 0)
-        if ts_us + int(self.max_age * 1_000_000) < newest:
+        if ts_us + int(self.max_age * 1_000_000) < window.newest_ts:
             return "stale"
         window.record(seq)
-        if ts_us > newest:
-            self._newest_ts[slot] = ts_us
-        return Packet(sender_hex, key, stream, seq, ts_us / 1_000_000, msg)
+        self._windows.move_to_end(sender)
+        if ts_us > window.newest_ts:
+            window.newest_ts = ts_us
+        return Packet(sender_hex, key, stream, seq, ts_us / 1_000_000, msg, n)

@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from p2p_race import reconcile
 from p2p_race.errors import UserError
 from replication.evidence import accept_problem
 from replication.records import MatchResult, preferred
@@ -153,7 +154,7 @@ class PlayerStats:
 
 
 def bucket_of(match_id: str) -> int:
-    return hashlib.sha256(match_id.encode("utf-8")).digest()[0] % BUCKETS
+    return reconcile.bucket_of(match_id, BUCKETS)
 
 
 def item_hash(match_id: str, outcome: bytes) -> int:

@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from p2p_race.reconcile import differing
 from replication.records import MatchResult
 from replication.store import BUCKETS, AddStatus, ResultStore
 
@@ -184,7 +185,7 @@ class SyncPeer:
 
     def _on_digest(self, msg: Digest) -> list[Msg]:
         mine = self.store.digest()
-        differ = sorted(b for b in set(mine) | set(msg.buckets) if mine.get(b) != msg.buckets.get(b))
+        differ = differing(mine, msg.buckets)
         out: list[Msg] = []
         if differ:
             by_bucket = self.store.ids_in_buckets(differ)

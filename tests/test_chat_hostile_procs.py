@@ -133,6 +133,10 @@ def test_a_hello_naming_many_addresses_makes_few_dials(svc: Svc) -> None:
         return accepted
 
     try:
+        # a peer id is printed by `chat --status`: one that is not hex is refused
+        with dial(svc.addr, "127.0.0.7") as s:
+            s.sendall(encode_frame({"t": "hello", "role": "peer", "id": "\x1b[2J" + "a" * 12, "port": 9}))
+            assert s.recv(10) == b""
         with dial(svc.addr, "127.0.0.7") as s:
             s.sendall(encode_frame({"t": "hello", "role": "peer", "id": "ab" * 8, "port": 9,
                                     "peers": [["127.0.0.6", ls.getsockname()[1]] for ls in listeners]}))

@@ -21,19 +21,20 @@ ATTACK = textwrap.dedent("""
     from discovery import SERVICE_TYPE
     from p2p_race.identity import Identity
     from p2p_race.wire import Codec
+    from tests.support.rawpeer import RawPeer
     host, port, step = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    alice, mallory = Identity.from_seed(b"lan-alice"), Identity.from_seed(b"lan-mallory")
-    hello = lambda key: Hello(key, SERVICE_TYPE, "alice", 1, 0, "lobby", "", False)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    alice, mallory = RawPeer(Identity.from_seed(b"lan-alice"), SERVICE_TYPE, "alice"), Identity.from_seed(b"lan-mallory")
     if step == "forged":
-        s.sendto(Codec(mallory).encode(hello(alice.public_key), time.time()), (host, port))  # wrong key
-        good = Codec(alice).encode(hello(alice.public_key), time.time())
-        s.sendto(good[:-2] + bytes([good[-2] ^ 0x40, good[-1]]), (host, port))  # bad signature
+        lie = Hello(alice.identity.public_key, SERVICE_TYPE, "alice", 1, 0, "lobby", "", False)
+        alice.send(Codec(mallory).encode(lie, time.time()), (host, port))  # wrong key
+        good = alice.hello(False)
+        alice.send(good[:-2] + bytes([good[-2] ^ 0x40, good[-1]]), (host, port))  # bad signature
     else:
-        good = Codec(alice).encode(hello(alice.public_key), time.time())
-        s.sendto(good, (host, port))  # genuine
-        s.sendto(good, (host, port))  # the same datagram again: a replay
-    print(alice.peer_id)
+        good = alice.hello(False)
+        alice.send(good, (host, port))  # genuine (challenged: its address is unproven)
+        alice.send(good, (host, port))  # the same datagram again: a replay
+        alice.join((host, port))  # the cookie echo lists it
+    print(alice.identity.peer_id)
 """)
 
 

@@ -14,6 +14,7 @@ from discovery import Discovery, Hello
 from p2p_race.identity import Identity
 from p2p_race.transport import UdpTransport
 from p2p_race.wire import Codec
+from tests.support.rawpeer import RawPeer
 
 pytestmark = pytest.mark.lan
 
@@ -92,30 +93,27 @@ def test_one_address_finds_everyone_then_state_leave_and_death() -> None:
 def test_forged_hellos_are_ignored_and_counted() -> None:
     async def main() -> None:
         victim = await node("victim")
-        alice = Identity.from_seed(b"alice")
         mallory = Identity.from_seed(b"mallory")
         dst = (LO, victim.transport.port)
-        svc = victim.service_type
-
-        def hello(ident_key: bytes, name: str) -> Hello:
-            return Hello(ident_key, svc, name, 1, 0, "lobby", "", True)
-
+        alice = RawPeer(Identity.from_seed(b"alice"), victim.service_type, "alice", bind=(LO, 0))
         raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         raw.bind((LO, 0))
         try:
-            raw.sendto(Codec(mallory).encode(hello(alice.public_key, "alice"), time.time()), dst)  # wrong key
-            good = Codec(alice).encode(hello(alice.public_key, "alice"), time.time())
+            lie = Hello(alice.identity.public_key, victim.service_type, "alice", 1, 0, "lobby", "", True)
+            raw.sendto(Codec(mallory).encode(lie, time.time()), dst)  # wrong key
+            good = alice.hello(True)
             raw.sendto(good[:-2] + bytes([good[-2] ^ 0x40, good[-1]]), dst)  # bad signature
             await _until(lambda: victim.transport.stats["received"] == 2)
             assert victim.peers() == []
-            raw.sendto(good, dst)  # genuine: accepted
-            await _until(lambda: names(victim) == {"alice"})
-            removed = []
-            victim.subscribe(lambda ev, p: removed.append(ev))
-            raw.sendto(good, dst)  # replay
+            alice.send(good, dst)  # genuine, but its address has not echoed a cookie yet
+            alice.send(good, dst)  # replay
             await _until(lambda: victim.transport.codec.drops["replay"] == 1)
+            assert victim.peers() == [] and victim.table.stats["challenged"] == 1
+            await asyncio.to_thread(alice.join, dst)  # the echo of the challenge lists it
+            await _until(lambda: names(victim) == {"alice"})
         finally:
             raw.close()
+            alice.sock.close()
         drops = victim.transport.codec.drops
         assert drops["bad_key"] == 1 and drops["bad_signature"] == 1 and drops["replay"] == 1
         assert [p.name for p in victim.peers()] == ["alice"]
@@ -240,3 +238,66 @@ def test_twenty_peers_find_each_other_from_one_address() -> None:
             x.transport.close()
 
     asyncio.run(main())
+
+
+def test_chat_discovery_datagrams_relayed_to_the_game_port_count_for_nothing() -> None:
+    """Before: a peer's chat-discovery datagrams replayed to the game port were accepted and
+    moved its address there, and kept it listed 6 s after it died. Now: refused as
+    `wrong_stream`, the address stays, and a killed peer goes within the timeout."""
+    from discovery.messages import Heartbeat as Hb
+    from p2p_race.wire import STREAM_CHAT
+
+    chat_type = "_p2prace-chat._udp.local."
+
+    async def scenario() -> None:
+        victim = await node("victim")
+        ident = Identity.from_seed(b"target")
+        game_t = UdpTransport(ident, host=LO)
+        target = Discovery(ident, game_t, "target", peers=[f"{LO}:{victim.transport.port}"], mdns=False)
+        await target.start()
+        chat_t = UdpTransport(ident, host=LO, stream=STREAM_CHAT)
+        target_chat = Discovery(ident, chat_t, "target", service_type=chat_type, mdns=False)
+        await target_chat.start()
+        await _until(lambda: names(victim) == {"target"})
+        home = victim.table.address_of(target.peer_id)
+        relay = RawPeer(Identity.from_seed(b"relay"), chat_type, "relay", bind=(LO, 0), stream=STREAM_CHAT)
+        await asyncio.to_thread(relay.join, (LO, chat_t.port))
+        stock: list[bytes] = []
+
+        def collect() -> None:  # the target's chat-discovery heartbeats to the relay
+            relay.sock.settimeout(0.3)
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                try:
+                    data, _ = relay.sock.recvfrom(2048)
+                except TimeoutError:
+                    continue
+                if data[5] == Hb.TYPE_ID:
+                    stock.append(data)
+
+        await asyncio.to_thread(collect)
+        assert len(stock) >= 3
+        # the target dies (its sockets close, nothing is sent); the relay keeps replaying
+        for d in (target, target_chat):
+            d._started = False
+            if d._ticker is not None:
+                d._ticker.cancel()
+        game_t.close()
+        chat_t.close()
+        killed = asyncio.get_running_loop().time()
+        dst = (LO, victim.transport.port)
+        for data in stock:
+            relay.send(data, dst)
+            assert victim.table.address_of(target.peer_id) in (home, None)
+            await asyncio.sleep(0.2)
+            if "target" not in names(victim):
+                break
+        await _until(lambda: "target" not in names(victim), 2.0)
+        took = asyncio.get_running_loop().time() - killed
+        assert took < 1.5, took
+        assert victim.transport.codec.drops["wrong_stream"] >= 1
+        relay.sock.close()
+        await victim.stop()
+        victim.transport.close()
+
+    asyncio.run(scenario())

@@ -3,15 +3,20 @@ timeout expiry, TOFU pins, candidates (mDNS, --peer, shared) and their greeting 
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from pathlib import Path
 
-from discovery.messages import Heartbeat
+import pytest
+
+from discovery.messages import GREETING_SIZE, Heartbeat
 from discovery.table import (
     GREET_BACKOFF,
     SHARED_TTL,
     STALL,
     Answer,
     Beat,
+    Challenge,
     Event,
     Greet,
     HelloInfo,
@@ -34,6 +39,14 @@ def hello(ident: Identity, name: str = "alice", reply: bool = True, state: str =
     return HelloInfo(ident.public_key, name, 47800, 47801, state, match_id, reply, known)
 
 
+def meet(t: PeerTable, ident: Identity, info: HelloInfo, addr, now: float) -> list:
+    """The real handshake: an unproven hello only gets a challenge; a hello echoing the
+    challenge's cookie from the same address lists the sender."""
+    ch = t.on_hello(ident.peer_id, dataclasses.replace(info, cookie=b"theirs!!", size=GREETING_SIZE), addr, now)
+    assert ch == [Challenge(addr, b"theirs!!", t.cookies.make(addr, now), GREETING_SIZE)], ch
+    return t.on_hello(ident.peer_id, dataclasses.replace(info, echo=ch[0].cookie), addr, now)
+
+
 def events(outputs) -> list[tuple[str, str]]:
     return [(o.kind, o.peer.id) for o in outputs if isinstance(o, Event)]
 
@@ -48,9 +61,9 @@ def table(**kw) -> PeerTable:
 
 def test_hello_adds_peer_and_answers_only_when_asked() -> None:
     t = table()
-    out = t.on_hello(A.peer_id, hello(A, reply=True), A_ADDR, 1.0)
+    out = meet(t, A, hello(A, reply=True), A_ADDR, 1.0)
     assert events(out) == [("added", A.peer_id)]
-    assert of(out, Answer) == [Answer(A_ADDR)]
+    assert of(out, Answer) == [Answer(A_ADDR, b"", t.cookies.make(A_ADDR, 1.0))]
     peer = t.list()[0]
     assert (peer.name, peer.addresses, peer.game_port, peer.chat_port, peer.state) == (
         "alice", ["10.0.0.1"], 47800, 47801, "lobby")
@@ -66,7 +79,7 @@ def test_hello_adds_peer_and_answers_only_when_asked() -> None:
 
 def test_heartbeat_carries_state_and_measures_rtt() -> None:
     t = table()
-    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    meet(t, A, hello(A), A_ADDR, 0.0)
     beats = of(t.tick(0.0), Beat)
     assert beats == [Beat(A.peer_id, A_ADDR, 0.0, 0.0)]  # first beat at once, nothing to echo
     # A echoes our beat's send time (0.0) after holding it 0.004 s; it arrives at 0.010
@@ -86,7 +99,7 @@ def test_heartbeat_carries_state_and_measures_rtt() -> None:
 
 def test_beats_every_interval_and_fit_one_kilobyte_per_second() -> None:
     t = table()
-    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    meet(t, A, hello(A), A_ADDR, 0.0)
     n = 0
     now = 0.0
     while now < 10.0:
@@ -102,8 +115,8 @@ def test_beats_every_interval_and_fit_one_kilobyte_per_second() -> None:
 
 def test_silence_expires_a_peer_and_traffic_keeps_it() -> None:
     t = table(timeout=1.1)
-    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
-    t.on_hello(B.peer_id, hello(B, "bob"), B_ADDR, 0.0)
+    meet(t, A, hello(A), A_ADDR, 0.0)
+    meet(t, B, hello(B, "bob"), B_ADDR, 0.0)
     removed_at = None
     now = 0.0
     while now < 3.0 and removed_at is None:
@@ -119,7 +132,7 @@ def test_silence_expires_a_peer_and_traffic_keeps_it() -> None:
 
 def test_a_frozen_process_does_not_expire_everyone() -> None:
     t = table(timeout=1.1)
-    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    meet(t, A, hello(A), A_ADDR, 0.0)
     t.tick(0.0)
     # our loop stalls for 2 s (CPU starved); A's datagrams wait in the socket buffer
     assert events(t.tick(2.0 + STALL)) == []
@@ -130,28 +143,28 @@ def test_a_frozen_process_does_not_expire_everyone() -> None:
 
 def test_leave_removes_at_once_and_rejoin_readds() -> None:
     t = table()
-    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    meet(t, A, hello(A), A_ADDR, 0.0)
     out = t.on_leave(A.peer_id, 0.5)
     assert events(out) == [("removed", A.peer_id)] and out[0].reason == "leave"
     # a heartbeat still in flight must not resurrect or re-greet it
     assert t.on_heartbeat(A.peer_id, "lobby", "", 1.0, 0.0, 0.0, A_ADDR, 0.51) == []
     assert A.peer_id not in t.peers
     # the peer comes back (new process, same key): re-added
-    out = t.on_hello(A.peer_id, hello(A), ("10.0.0.1", 40000), 2.0)
+    out = meet(t, A, hello(A), ("10.0.0.1", 40000), 2.0)
     assert events(out) == [("added", A.peer_id)]
     assert t.address_of(A.peer_id) == ("10.0.0.1", 40000)
 
 
 def test_timed_out_peer_still_beating_is_greeted_back() -> None:
     t = table(timeout=1.1)
-    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    meet(t, A, hello(A), A_ADDR, 0.0)
     t.tick(0.0)
     for i in range(1, 25):
         t.tick(0.05 * i)
     assert A.peer_id not in t.peers
     # key kept, so its heartbeats still verify; the table asks for a hello (rate limited)
     assert t.key_of(A.peer_id) == A.public_key
-    assert t.on_heartbeat(A.peer_id, "lobby", "", 9.0, 0.0, 0.0, A_ADDR, 1.3) == [Greet(A_ADDR)]
+    assert t.on_heartbeat(A.peer_id, "lobby", "", 9.0, 0.0, 0.0, A_ADDR, 1.3) == [Greet(A_ADDR, t.cookies.make(A_ADDR, 1.3))]
     assert t.on_heartbeat(A.peer_id, "lobby", "", 9.1, 0.0, 0.0, A_ADDR, 1.4) == []
     assert events(t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, 1.41)) == [("added", A.peer_id)]
 
@@ -159,8 +172,8 @@ def test_timed_out_peer_still_beating_is_greeted_back() -> None:
 def test_tofu_flags_a_different_key_under_a_pinned_name(tmp_path: Path) -> None:
     pins = PinStore(tmp_path)
     t = table(pins=pins)
-    t.on_hello(A.peer_id, hello(A, "alice"), A_ADDR, 0.0)
-    out = t.on_hello(B.peer_id, hello(B, "alice"), B_ADDR, 0.1)  # bob claims alice's name
+    meet(t, A, hello(A, "alice"), A_ADDR, 0.0)
+    out = meet(t, B, hello(B, "alice"), B_ADDR, 0.1)  # bob claims alice's name
     assert events(out) == [("added", B.peer_id)]
     assert out[0].peer.key_changed and not t.peers[A.peer_id].key_changed
     assert pins.pinned("alice") == A.public_key  # the pin is not moved
@@ -170,8 +183,8 @@ def test_tofu_flags_a_different_key_under_a_pinned_name(tmp_path: Path) -> None:
     assert events(out) == [("updated", B.peer_id)] and not out[0].peer.key_changed
     # a peer table without a data dir still pins in memory
     mem = PeerTable(ME.peer_id, pins=MemoryPins())
-    mem.on_hello(A.peer_id, hello(A, "x"), A_ADDR, 0.0)
-    assert mem.on_hello(B.peer_id, hello(B, "x"), B_ADDR, 0.0)[0].peer.key_changed
+    meet(mem, A, hello(A, "x"), A_ADDR, 0.0)
+    assert meet(mem, B, hello(B, "x"), B_ADDR, 0.0)[0].peer.key_changed
 
 
 def test_mdns_record_is_only_a_candidate_until_a_signed_hello() -> None:
@@ -186,7 +199,7 @@ def test_mdns_record_is_only_a_candidate_until_a_signed_hello() -> None:
             greets_at.append(now)
         now = round(now + 0.05, 6)
     assert greets_at == [0.1, 0.3, 0.7, 1.5, 3.0]  # backoff, while nobody answers
-    out = t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, 4.0)
+    out = meet(t, A, hello(A, reply=False), A_ADDR, 4.0)
     assert events(out) == [("added", A.peer_id)]
     assert t.peers[A.peer_id].addresses == ["10.0.0.1", "192.168.1.5"]
     # live peers are not greeted
@@ -209,14 +222,14 @@ def test_own_mdns_record_is_ignored() -> None:
 def test_static_peer_is_greeted_every_second_until_it_answers_and_again_after_it_dies() -> None:
     t = table(timeout=1.1)
     out = t.add_static(A_ADDR, 0.0)
-    assert of(out, Greet) == [Greet(A_ADDR)]
+    assert [g.addr for g in of(out, Greet)] == [A_ADDR]
     count = 0
     now = 0.0
     while now < 10.0:
         count += len(of(t.tick(now), Greet))
         now = round(now + 0.05, 6)
     assert 9 <= count <= 13  # 0.1, 0.3, 0.7 then every second
-    t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, now)
+    meet(t, A, hello(A, reply=False), A_ADDR, now)
     assert not any(of(t.tick(round(now + 0.05 * i, 6)), Greet) for i in range(1, 10))
     # A dies: after the timeout the static address is greeted again (rejoin works)
     later = [round(now + 0.05 * i, 6) for i in range(10, 80)]
@@ -229,7 +242,7 @@ def test_a_peer_timed_out_on_both_sides_is_greeted_again() -> None:
     """Both sides timed each other out (loss, a starved CPU): nobody beats any more, so the
     table greets the lost address a few times instead of waiting for the next gossip."""
     t = table()
-    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    meet(t, A, hello(A), A_ADDR, 0.0)
     t.tick(0.0)
     removed_at = next(x for x in (round(0.05 * i, 6) for i in range(1, 40))
                       if ("removed", A.peer_id) in events(t.tick(x)))
@@ -242,16 +255,16 @@ def test_a_peer_timed_out_on_both_sides_is_greeted_again() -> None:
 
 def test_shared_peers_are_greeted_briefly_and_new_peers_get_our_table() -> None:
     t = table()
-    t.on_hello(A.peer_id, hello(A), A_ADDR, 0.0)
+    meet(t, A, hello(A), A_ADDR, 0.0)
     # B introduces itself listing A and C (unknown): only C is a new candidate
     C = Identity.from_seed(b"carol")
     known = ((A.public_key, "10.0.0.1", 47800), (C.public_key, "10.0.0.3", 47800), (ME.public_key, "10.0.0.9", 1))
-    out = t.on_hello(B.peer_id, hello(B, "bob", known=known), B_ADDR, 1.0)
+    out = meet(t, B, hello(B, "bob", known=known), B_ADDR, 1.0)
     assert Share(B.peer_id) in out  # B gets our peers...
     # ...after our answer: B takes a peer list only from a peer already in its table
-    assert out.index(Share(B.peer_id)) > out.index(Answer(B_ADDR))
+    assert out.index(Share(B.peer_id)) > out.index(of(out, Answer)[0])
     assert t.candidate_count("shared") == 1
-    assert of(t.tick(1.0), Greet) == [Greet(("10.0.0.3", 47800))]
+    assert [g.addr for g in of(t.tick(1.0), Greet)] == [("10.0.0.3", 47800)]
     refs = t.refs(exclude=B.peer_id)
     assert refs == [(A.public_key, "10.0.0.1", 47800)]
     # C never answers: the hint is dropped after a few tries
@@ -263,8 +276,8 @@ def test_shared_peers_are_greeted_briefly_and_new_peers_get_our_table() -> None:
 def test_shared_candidate_stops_once_it_answers() -> None:
     t = table()
     t.add_shared(B.public_key, "10.0.0.2", 47800, 0.0)
-    assert of(t.tick(0.0), Greet) == [Greet(B_ADDR)]
-    t.on_hello(B.peer_id, hello(B, "bob", reply=False), B_ADDR, 0.01)
+    assert [g.addr for g in of(t.tick(0.0), Greet)] == [B_ADDR]
+    meet(t, B, hello(B, "bob", reply=False), B_ADDR, 0.01)
     assert t.candidate_count("shared") == 0
 
 
@@ -272,7 +285,7 @@ def test_a_flood_of_fresh_keys_cannot_grow_the_table_unbounded() -> None:
     t = table(max_peers=5)
     for i in range(20):
         ident = Identity.from_seed(f"sybil{i}".encode())
-        t.on_hello(ident.peer_id, hello(ident, f"s{i}"), ("10.0.1.1", 1000 + i), 0.0)
+        meet(t, ident, hello(ident, f"s{i}"), ("10.0.1.1", 1000 + i), 0.0)
     assert len(t.peers) == 5 and t.refused == 15
     # known peers still update while the table is full
     first = Identity.from_seed(b"sybil0")
@@ -293,5 +306,178 @@ def test_silent_lists_only_advertised_peers_that_never_answered() -> None:
     t = table()
     t.mdns_seen("a", A.peer_id, ["10.0.0.1"], 47800, 0.0)
     t.mdns_seen("b", B.peer_id, ["10.0.0.2"], 47800, 0.0)
-    t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, 0.01)
+    meet(t, A, hello(A, reply=False), A_ADDR, 0.01)
     assert t.silent() == [(B.peer_id, B_ADDR)]
+
+
+# -- no amplification, proofs and bounded state (issue 12) ------------------------------------
+def test_an_unproven_address_gets_one_challenge_within_what_it_sent_and_no_state() -> None:
+    """A spoofed hello to a peer that knows 200 peers: before, 11.3 KB of answer and peer
+    lists went to the spoofed address; now one challenge capped at the hello's own size."""
+    t = table()
+    for i in range(200):
+        ident = Identity.from_seed(b"p%d" % i)
+        meet(t, ident, hello(ident, f"p{i}", reply=False), (f"10.0.2.{i % 250}", 40000 + i), 0.0)
+    assert len(t.peers) == 200
+    spoofed = ("10.0.9.9", 5353)
+    out = t.on_hello(A.peer_id, dataclasses.replace(hello(A), cookie=b"c" * 8, size=GREETING_SIZE), spoofed, 0.1)
+    assert out == [Challenge(spoofed, b"c" * 8, t.cookies.make(spoofed, 0.1), GREETING_SIZE)]
+    assert A.peer_id not in t.peers and A.peer_id not in t.keys
+    # a second one within 50 ms gets nothing; a heartbeat from there gets nothing ever
+    assert t.on_hello(A.peer_id, dataclasses.replace(hello(A), size=GREETING_SIZE), spoofed, 0.12) == []
+    assert t.on_heartbeat(A.peer_id, "lobby", "", 1.0, 0.0, 0.0, spoofed, 0.2) == []
+
+
+def test_a_cookie_proves_only_its_own_address_and_only_for_a_while() -> None:
+    t = table()
+    ch = t.on_hello(A.peer_id, dataclasses.replace(hello(A), size=GREETING_SIZE), A_ADDR, 0.0)[0]
+    other = ("10.0.0.1", 47801)
+    assert of(t.on_hello(A.peer_id, dataclasses.replace(hello(A), echo=ch.cookie), other, 0.1), Challenge)
+    assert A.peer_id not in t.peers  # the cookie was for another port
+    assert of(t.on_hello(A.peer_id, dataclasses.replace(hello(A), echo=b"x" * 8), A_ADDR, 0.2), Challenge)
+    assert of(t.on_hello(A.peer_id, dataclasses.replace(hello(A), echo=ch.cookie), A_ADDR, 25.0), Challenge)
+    assert A.peer_id not in t.peers  # two epochs later: stale
+    out = t.on_hello(A.peer_id, dataclasses.replace(hello(A), echo=t.cookies.make(A_ADDR, 12.0)), A_ADDR, 12.0)
+    assert events(out) == [("added", A.peer_id)]
+
+
+def test_a_peers_address_moves_only_after_proof_and_copies_elsewhere_keep_nobody_alive() -> None:
+    """Before: datagrams of the peer relayed from an attacker's address moved it there (game
+    traffic followed) and kept a SIGKILLed peer listed. Now they count for nothing."""
+    t = table(timeout=1.1)
+    meet(t, A, hello(A, reply=False), A_ADDR, 0.0)
+    evil = ("10.0.0.66", 47800)
+    now = 0.0
+    while now < 2.0 and A.peer_id in t.peers:
+        assert t.on_heartbeat(A.peer_id, "lobby", "", now, 0.0, 0.0, evil, now) == []
+        t.on_packet(A.peer_id, evil, now)
+        if A.peer_id in t.peers:
+            assert t.address_of(A.peer_id) == A_ADDR
+        t.tick(now)
+        now = round(now + 0.05, 6)
+    assert A.peer_id not in t.peers and 1.1 < now <= 1.25
+    assert t.stats["unproven_source"] > 0
+    # back at the address it proved before: listed again; a real move (new port after a
+    # restart) is proven by the echo, then followed
+    assert events(t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, 3.0)) == [("added", A.peer_id)]
+    new = ("10.0.0.1", 40001)
+    assert of(t.on_hello(A.peer_id, dataclasses.replace(hello(A), size=GREETING_SIZE), new, 3.1), Challenge)
+    assert t.address_of(A.peer_id) == A_ADDR
+    out = t.on_hello(A.peer_id, dataclasses.replace(hello(A), echo=t.cookies.make(new, 3.1)), new, 3.15)
+    assert t.address_of(A.peer_id) == new and t.stats["moved"] == 1 and events(out) == []
+
+
+def test_only_a_listed_peer_at_its_address_may_share_and_candidates_are_capped_and_paced() -> None:
+    """Before: one PeerList naming 24 ports made a peer send 62 KB of hellos in 4 s. Now at
+    most 16 candidates per source address, greeted at 8 + 4/s, each at most 4 times, then
+    forgotten for a while: a bounded multiple of what the source sends."""
+    t = table()
+    refs = tuple((Identity.from_seed(b"r%d" % i).public_key, "10.0.0.200", 50000 + i) for i in range(24))
+    assert t.on_peerlist(B.peer_id, refs, B_ADDR, 0.0) == [] and t.candidate_count() == 0  # a stranger
+    meet(t, B, hello(B, "bob", reply=False), B_ADDR, 0.0)
+    assert t.on_peerlist(B.peer_id, refs, ("10.0.0.66", 1), 0.0) == []  # right key, wrong address
+    assert t.candidate_count() == 0 and t.stats["peerlist_refused"] == 2
+    greets: list[tuple[float, Greet]] = [(0.0, g) for g in of(t.on_peerlist(B.peer_id, refs, B_ADDR, 0.0), Greet)]
+    assert t.candidate_count("shared") == 16 and t.stats["shared_cap"] == 8
+    now = 0.0
+    while t.candidate_count("shared") and now < 30.0:
+        now = round(now + 0.05, 6)
+        t.on_packet(B.peer_id, B_ADDR, now)
+        greets += [(now, g) for g in of(t.tick(now), Greet)]
+    per_addr = Counter(g.addr for _, g in greets)
+    assert len(per_addr) >= 12 and max(per_addr.values()) <= 4  # paced: some expire unGreeted
+    for horizon in (0.5, 1.0, 5.0, now):
+        assert sum(1 for when, _ in greets if when <= horizon) <= 8 + 4 * horizon + 1
+    assert t.candidate_count("shared") == 0 and now < 15.0
+    # the same list again at once: the candidates that never answered are not greeted again
+    t.on_peerlist(B.peer_id, refs, B_ADDR, now)
+    assert t.stats["shared_recent"] >= 4
+
+
+def test_shared_addresses_must_be_on_a_lan() -> None:
+    t = table()
+    meet(t, B, hello(B, "bob", reply=False), B_ADDR, 0.0)
+    key = Identity.from_seed(b"far").public_key
+    for host in ("8.8.8.8", "1.2.3.4", "127.0.0.1"):  # the Internet, or our own loopback
+        t.on_peerlist(B.peer_id, ((key, host, 47800),), B_ADDR, 0.0)
+    assert t.candidate_count() == 0 and t.stats["shared_address"] == 3
+    for host in ("192.168.1.7", "172.16.0.9", "169.254.1.1", "100.64.0.5"):
+        t.on_peerlist(B.peer_id, ((key, host, 47800),), B_ADDR, 0.0)
+    assert t.candidate_count("shared") == 4
+    pub = PeerTable(ME.peer_id)  # a LAN on public addresses: only the source's own /24
+    meet(pub, B, hello(B, "bob", reply=False), ("130.1.2.3", 47800), 0.0)
+    pub.on_peerlist(B.peer_id, ((key, "130.1.2.99", 47800), (key, "130.1.3.1", 47800)), ("130.1.2.3", 47800), 0.0)
+    assert [c.addr for c in pub._candidates.values()] == [("130.1.2.99", 47800)]
+
+
+def test_a_full_table_makes_room_for_a_newcomer_from_another_address() -> None:
+    """300 identities from one address fill the 256 slots; a newcomer from elsewhere evicts
+    the flood's newest entry, and the flood cannot take the slot back."""
+    t = table()
+    flood = [Identity.from_seed(b"f%d" % i) for i in range(300)]
+    for i, ident in enumerate(flood):
+        meet(t, ident, hello(ident, "x", reply=False), ("10.0.0.66", 20000 + i), i * 0.001)
+    assert len(t.peers) == 256 and t.stats["table_full"] == 44
+    out = meet(t, A, hello(A, reply=False), A_ADDR, 1.0)
+    assert events(out) == [("removed", flood[255].peer_id), ("added", A.peer_id)]
+    assert out[0].reason == "evicted" and len(t.peers) == 256
+    late = Identity.from_seed(b"late")
+    assert events(meet(t, late, hello(late, "x", reply=False), ("10.0.0.66", 30000), 1.1)) == []
+    assert A.peer_id in t.peers and late.peer_id not in t.peers
+    # a second honest newcomer also gets in; one from an address holding as many does not
+    out = meet(t, B, hello(B, "bob", reply=False), B_ADDR, 1.2)
+    assert ("added", B.peer_id) in events(out) and len(t.peers) == 256
+
+
+def test_heartbeats_of_an_unknown_peer_are_greeted_only_at_a_proven_address() -> None:
+    t = table()
+    stranger = Identity.from_seed(b"stranger")
+    assert t.on_heartbeat(stranger.peer_id, "lobby", "", 1.0, 0.0, 0.0, ("10.0.0.5", 1), 0.0) == []
+    meet(t, A, hello(A, reply=False), A_ADDR, 0.0)
+    for i in range(1, 30):
+        t.tick(i * 0.05)
+    assert A.peer_id not in t.peers  # timed out, but it proved A_ADDR
+    assert [type(o) for o in t.on_heartbeat(A.peer_id, "lobby", "", 1.0, 0.0, 0.0, A_ADDR, 1.6)] == [Greet]
+    assert t.on_heartbeat(A.peer_id, "lobby", "", 1.0, 0.0, 0.0, ("10.0.0.1", 9), 1.7) == []
+
+
+def test_a_lost_answer_is_sent_again_with_each_beat_until_the_peer_beats_back() -> None:
+    t = table()
+    ch_out = t.on_hello(A.peer_id, dataclasses.replace(hello(A), cookie=b"a" * 8, size=GREETING_SIZE), A_ADDR, 0.0)
+    # A answers our challenge: it asked for a reply, so we answer and list it
+    out = t.on_hello(A.peer_id, dataclasses.replace(hello(A), cookie=b"b" * 8, echo=ch_out[0].cookie), A_ADDR, 0.01)
+    assert of(out, Answer)[0].echo == b"b" * 8
+    resent = [o for x in (0.3, 0.55, 0.8) for o in of(t.tick(x), Answer)]
+    assert len(resent) == 3 and all(a.echo == b"b" * 8 for a in resent)
+    t.on_heartbeat(A.peer_id, "lobby", "", 1.0, 0.0, 0.0, A_ADDR, 0.85)
+    assert of(t.tick(1.1), Answer) == []
+
+
+@pytest.mark.slow
+def test_10020_fresh_identities_leave_state_bounded_and_an_old_leave_refused() -> None:
+    """The issue's figures: 10,020 fresh identities made the codec clear every replay window;
+    then replaying an old signed Leave removed a live peer. Through a real codec and table
+    now: every map stays bounded, the live peer's window holds, the old Leave is too old."""
+    from discovery.messages import Hello, Leave, padded
+    from discovery.txt import SERVICE_TYPE
+
+    t = table()
+    rx = Codec(ME, key_lookup=t.key_of, protect=t.peers.__contains__)
+    first = Codec(A, initial_seq=1000)  # alice's first run: she leaves, the Leave is captured
+    meet(t, A, hello(A, reply=False), A_ADDR, 0.0)
+    old_leave = first.encode(Leave("bye"), 1.0)
+    assert rx.decode(old_leave) is not None and events(t.on_leave(A.peer_id, 1.0)) == [("removed", A.peer_id)]
+    again = Codec(A, initial_seq=10**9)  # she comes back (a new process: later sequence numbers)
+    assert events(t.on_hello(A.peer_id, hello(A, reply=False), A_ADDR, 5.0)) == [("added", A.peer_id)]
+    assert rx.decode(again.encode(Heartbeat("lobby", "", 1.0, 0.0, 0.0), 5.0)) is not None
+    for i in range(10_020):
+        ident = Identity.from_seed(b"flood%d" % i)
+        data = Codec(ident).encode(padded(Hello(ident.public_key, SERVICE_TYPE, "f", 1, 0, "lobby", "", True)), 6.0)
+        packet = rx.decode(data)
+        assert packet is not None
+        info = HelloInfo(ident.public_key, "f", 1, 0, "lobby", "", True, (), b"", b"", packet.size)
+        t.on_hello(packet.sender, info, (f"10.1.{i // 250}.{i % 250}", 40000), 6.0 + i * 1e-4)
+    assert rx.windows() <= 10_000 and rx.drops["window_evicted"] >= 20
+    assert list(t.peers) == [A.peer_id] and len(t.keys) == 1  # unproven: nothing stored
+    assert max(len(m) for m in (t._challenged, t._answered, t._proven, t._greeted_unknown)) <= 1024
+    assert rx.decode(old_leave) is None and rx.drops["too_old"] == 1  # alice stays listed

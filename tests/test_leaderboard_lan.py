@@ -125,3 +125,69 @@ def test_the_game_leaderboard_screen_pulls_from_the_lan_first(tmp_path: Path) ->
             app.close()
         holder.terminate()
         holder.wait(10)
+
+
+def _peer(i: int, port: int):
+    from discovery.table import Peer
+
+    return Peer(id=f"{i:016x}", name=f"p{i}", public_key=b"k" * 32, addresses=["127.0.0.1"], game_port=port,
+                chat_port=0, state="lobby", match_id="", last_seen=0.0, addr=("127.0.0.1", port))
+
+
+def test_pull_is_bounded_against_silent_dead_and_flooding_peers(tmp_path: Path) -> None:
+    """Real sync servers on loopback: one holding results, one that accepts and never
+    answers, a closed port, and a flood of fresh identities all pointing at the first. The
+    pull gets the results, each bad peer costs only its own round, and the flood buys at
+    most MAX_PEERS rounds; the whole pull stays within its wait."""
+    import asyncio
+    import socket
+
+    from p2p_race import lanpull
+    from replication.sync_server import serve_sync
+
+    held = fill(tmp_path / "holder", range(40, 45))
+
+    async def main():
+        src = ResultStore(tmp_path / "holder")
+        good = await serve_sync(src, "127.0.0.1", 0)
+        good_port = good.sockets[0].getsockname()[1]
+        rounds = {"n": 0}
+        conns = []
+
+        async def silent(reader, writer):
+            conns.append(writer)  # accept, answer nothing, until the puller hangs up
+            await reader.read()
+
+        async def count(reader, writer):
+            rounds["n"] += 1
+            await silent(reader, writer)
+
+        hang = await asyncio.start_server(silent, "127.0.0.1", 0)
+        flood = await asyncio.start_server(count, "127.0.0.1", 0)
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))
+        dead_port = dead.getsockname()[1]
+        dead.close()
+        peers = [_peer(0, good_port), _peer(1, hang.sockets[0].getsockname()[1]), _peer(2, dead_port)]
+        peers += [_peer(100 + i, flood.sockets[0].getsockname()[1]) for i in range(100)]
+        (tmp_path / "fresh").mkdir()
+        dest = ResultStore(tmp_path / "fresh")
+        try:
+            report = await lanpull.pull_from_peers(dest, lambda: peers, wait=2.0, round_timeout=0.5)
+            got = dest.ids()
+        finally:
+            for s in (good, hang, flood):
+                s.close()
+            for w in conns:
+                w.close()
+            dest.close()
+            src.close()
+        return report, got, rounds["n"]
+
+    report, got, flood_rounds = asyncio.run(main())
+    assert got == {r.match_id for r in held}
+    assert report.peers == [f"{0:016x}"] and report.added == 5
+    assert f"{1:016x}" in report.failed and f"{2:016x}" in report.failed
+    assert len(report.peers) + len(report.failed) <= lanpull.MAX_PEERS
+    assert flood_rounds <= lanpull.MAX_PEERS - 3
+    assert report.seconds <= 2.5

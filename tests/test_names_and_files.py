@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from chat.message import ChatMessage, InvalidMessage
 from discovery import Peer
-from discovery.messages import Hello
-from discovery.txt import SERVICE_TYPE
 from p2p_race.commands.peers import _text_row
 from p2p_race.config import Config
 from p2p_race.errors import UserError
@@ -31,7 +27,6 @@ from p2p_race.identity import (
     load_or_create,
 )
 from p2p_race.text import clean_name, sanitize, terminal_safe, valid_name
-from p2p_race.wire import Codec
 from replication.records import MatchResult
 from replication.store import ResultStore
 from tests.support.proc import cli_env, p2p_race_cmd
@@ -88,35 +83,46 @@ def test_peer_rows_are_terminal_safe() -> None:
 
 
 def test_peers_command_prints_no_escape_from_a_hostile_hello(tmp_path: Path) -> None:
-    """The issue's case end to end: hellos whose name and state carry raw ESC, C1 and bidi
-    characters, answered to a real `p2p-race peers`: nothing of them reaches its output."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
+    """The issue's case end to end: two modified clients (real discovery nodes) whose name
+    or state carry raw ESC, C1 and bidi characters, met by a real `p2p-race peers`: the
+    unclean name is not listed, the state is printed sanitized."""
+    import asyncio
+
+    from discovery import Discovery
+    from p2p_race.transport import UdpTransport
+
+    ready = threading.Event()
     stop = threading.Event()
+    ports: list[int] = []
     evil, shown = Identity.from_seed(b"evil-name"), Identity.from_seed(b"evil-state")
 
-    def answer() -> None:
+    async def nodes() -> None:
+        made = []
+        for ident, name, state in ((evil, "evil", "lobby"), (shown, "shown", "\x1b[31mlobby\u202e")):
+            t = UdpTransport(ident, host="127.0.0.1")
+            d = Discovery(ident, t, name, state=state, mdns=False)
+            if ident is evil:
+                d.name = "\x1b]0;pwned\x07\x1b[2Jevil"  # what a modified client sends
+            await d.start()
+            ports.append(t.port)
+            made.append((d, t))
+        ready.set()
         while not stop.is_set():
-            try:
-                _data, src = sock.recvfrom(4096)
-            except OSError:
-                continue
-            for ident, name, state in ((evil, "\x1b]0;pwned\x07\x1b[2Jevil", "lobby"),
-                                       (shown, "shown", "\x1b[31mlobby\u202e")):
-                hello = Hello(ident.public_key, SERVICE_TYPE, name, 1, 0, state, "", False)
-                sock.sendto(Codec(ident).encode(hello, time.time()), src)
+            await asyncio.sleep(0.05)
+        for d, t in made:
+            await d.stop()
+            t.close()
 
-    t = threading.Thread(target=answer, daemon=True)
-    t.start()
+    th = threading.Thread(target=lambda: asyncio.run(nodes()), daemon=True)
+    th.start()
+    assert ready.wait(20)
     try:
-        out = subprocess.run(p2p_race_cmd("peers", "--wait", "2", "--no-mdns", "--port", "0", "--name", "me",
-                                          "--peer", f"127.0.0.1:{sock.getsockname()[1]}"),
+        out = subprocess.run(p2p_race_cmd("peers", "--wait", "3", "--no-mdns", "--port", "0", "--name", "me",
+                                          *[a for p in ports for a in ("--peer", f"127.0.0.1:{p}")]),
                              env=cli_env(tmp_path), capture_output=True, text=True, timeout=60)
     finally:
         stop.set()
-        t.join(2)
-        sock.close()
+        th.join(10)
     assert out.returncode == 0, out.stderr
     assert "shown" in out.stdout and "evil" not in out.stdout
     assert no_controls(out.stdout.replace("\n", "")) and no_controls(out.stderr.replace("\n", ""))
@@ -295,3 +301,15 @@ def test_no_temp_file_is_left_when_the_disk_is_full(tmp_path: Path) -> None:
         assert PinStore(disk).pinned("alice") == KEY_A.public_key
     finally:
         subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_is_clean_fast_path_agrees_with_sanitize() -> None:
+    import random
+
+    from p2p_race.text import is_clean
+
+    rng = random.Random(3)
+    samples = [chr(i) for i in range(128)] + ["".join(chr(rng.randrange(128)) for _ in range(rng.randint(0, 12)))
+                                              for _ in range(3000)]
+    for s in samples:
+        assert is_clean(s) == (sanitize(s) == s), repr(s)

@@ -95,6 +95,10 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_outside_the_tree(tmp_path):
                            cwd=outside, env=env, capture_output=True, text=True, timeout=60)
     for line in where.stdout.split():
         assert Path(line).is_relative_to(venv), f"{line} is not the installed copy"
+    # generated assets go to the user cache dir, never into site-packages
+    cache = subprocess.run([str(vpy), "-c", "import assets; print(assets.cache_dir())"], cwd=outside, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert cache.returncode == 0 and Path(cache.stdout.strip()).is_relative_to(tmp_path / ".cache"), cache
     race = subprocess.run([str(exe), "practice", "--headless", "--json", "--seed", "7", "--seconds", "15",
                            "--bots", "2"], cwd=outside, env=env, capture_output=True, text=True, timeout=120)
     assert race.returncode == 0, race.stderr

@@ -112,6 +112,7 @@ def _exercise_stop_signals() -> bool:
     return asyncio.run(main())
 
 
+@pytest.mark.lan  # it runs a real chat service process
 @pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
 def test_runtime_paths_use_only_this_platforms_apis(platform, pretend, tmp_path) -> None:
     hits = pretend(platform)
@@ -195,8 +196,8 @@ def test_no_platform_only_api_outside_its_guard() -> None:
 
 @pytest.mark.parametrize("platform", ["linux", "win32"])
 def test_doctor_judges_the_key_file_by_the_platforms_permission_model(platform, pretend, tmp_path) -> None:
-    """POSIX mode bits mean nothing on Windows (ACLs; Python reports 0o666 there), so the
-    doctor flags a world-readable key only where the bits are real."""
+    """POSIX mode bits mean nothing on Windows (ACLs; Python reports 0o666 there), so a
+    world-readable key is refused (and the doctor flags it) only where the bits are real."""
     import argparse
 
     from p2p_race.commands import doctor

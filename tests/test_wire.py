@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from p2p_race.identity import Identity
 from p2p_race.schema import DecodeError, EncodeError, decode_fields, encode_fields
-from p2p_race.wire import HEADER_SIZE, MAX_DATAGRAM, Codec, ReplayWindow
+from p2p_race.wire import HEADER_SIZE, MAX_DATAGRAM, Codec, ReplayWindow, SourceGate
 from tests.wire_samples import Point, SampleHello, SampleMixed, SampleState
 
 ALICE = Identity.from_seed(b"alice")
@@ -142,12 +142,73 @@ def test_restarted_sender_is_not_a_replay():
     assert rx.decode(restarted.encode(state(1), 2.0)) is not None
 
 
-def test_streams_have_separate_windows():
-    rx = Codec(BOB, key_lookup=KEYS.get)
+def test_each_stream_is_accepted_only_where_it_listens():
+    """A chat-stream datagram replayed to the game socket is refused before any key lookup,
+    so it can neither refresh a peer nor move its address there."""
+    game_rx = Codec(BOB, key_lookup=KEYS.get)
+    chat_rx = Codec(BOB, stream=1, key_lookup=KEYS.get)
     game = Codec(ALICE, stream=0, initial_seq=10)
-    chat = Codec(ALICE, stream=1, initial_seq=10)
-    assert rx.decode(game.encode(state(), 1.0)) is not None
-    assert rx.decode(chat.encode(state(), 1.0)) is not None
+    chat = Codec(ALICE, stream=1, initial_seq=10)  # same seq: the two never collide
+    chat_dgram = chat.encode(state(), 1.0)
+    assert game_rx.decode(chat_dgram) is None and game_rx.drops["wrong_stream"] == 1
+    assert game_rx.decode(game.encode(state(), 1.0)) is not None
+    assert chat_rx.decode(chat_dgram) is not None
+    assert chat_rx.decode(game.encode(state(2), 1.0)) is None and chat_rx.drops["wrong_stream"] == 1
+
+
+def test_a_flood_of_fresh_identities_never_reopens_a_live_peers_window():
+    """The codec used to clear every window past 10,000 senders: then an old signed Leave of
+    a live peer replayed. Now only the least recently heard unprotected sender is evicted."""
+    live = {ALICE.peer_id}
+    rx = Codec(BOB, key_lookup=KEYS.get, max_windows=50, protect=live.__contains__)
+    alice = Codec(ALICE, initial_seq=1000)
+    old = alice.encode(state(1), 1.0)
+    assert rx.decode(old) is not None
+    assert rx.decode(alice.encode(state(2), 2.0)) is not None
+    sybils = [Identity.from_seed(b"s%d" % i) for i in range(120)]
+    for i, ident in enumerate(sybils):
+        assert rx.decode(Codec(ident).encode(SampleHello(ident.public_key, "s", i), 3.0)) is not None
+        assert rx.windows() <= 50
+    assert rx.drops["window_evicted"] == 120 - 49
+    assert rx.decode(old) is None and rx.drops["replay"] == 1  # the live peer's window held
+    # an unprotected sender's window is evicted least-recently-heard first: the newest stay
+    newest = sybils[-1]
+    again = Codec(newest).encode(SampleHello(newest.public_key, "s", 119), 3.0)
+    assert rx.decode(again) is not None  # fresh seq from the same sender: still its window
+    first = Codec(sybils[0], initial_seq=0).encode(SampleHello(sybils[0].public_key, "s", 0), 3.0)
+    assert rx.decode(first) is not None  # its window was evicted, so a low seq is new again
+
+
+def test_every_window_protected_refuses_new_senders_rather_than_clearing():
+    protected = {ALICE.peer_id, BOB.peer_id}
+    rx = Codec(MALLORY, key_lookup=KEYS.get, max_windows=2, protect=protected.__contains__)
+    assert rx.decode(Codec(ALICE).encode(state(), 1.0)) is not None
+    assert rx.decode(Codec(BOB).encode(state(), 1.0)) is not None
+    stranger = Identity.from_seed(b"x")
+    assert rx.decode(Codec(stranger).encode(SampleHello(stranger.public_key, "x", 1), 1.0)) is None
+    assert rx.drops["windows_full"] == 1 and rx.windows() == 2
+
+
+def test_datagrams_not_from_their_senders_home_are_rate_gated_per_source():
+    """Fresh identities, forged signatures under a peer's id and relayed copies from one
+    source cost at most the gate's rate of signature checks; another source and a peer at
+    its own address are not held up."""
+    now = [0.0]
+    gate = SourceGate(rate=10.0, burst=20.0, total_rate=1000.0)
+    home = {(ALICE.peer_id, "10.0.0.1")}
+    rx = Codec(BOB, key_lookup=KEYS.get, gate=gate, clock=lambda: now[0], home=lambda p, s: (p, s) in home)
+    sent = [Identity.from_seed(b"g%d" % i) for i in range(60)]
+    hellos = [Codec(i).encode(SampleHello(i.public_key, "g", 1), 1.0) for i in sent]
+    ok = sum(rx.decode(h, "10.0.0.66") is not None for h in hellos[:40])
+    assert ok == 20 and rx.drops["rate_limited"] == 20
+    forged = Codec(ALICE).encode(state(), 1.0)
+    forged = forged[:-1] + bytes([forged[-1] ^ 1])
+    assert rx.decode(forged, "10.0.0.66") is None and rx.drops["rate_limited"] == 21  # no signature check
+    assert rx.decode(hellos[40], "10.0.0.7") is not None  # another source has its own bucket
+    assert rx.decode(Codec(ALICE).encode(state(), 1.0), "10.0.0.1") is not None  # a peer at home
+    now[0] = 1.0  # ten more tokens a second later
+    assert sum(rx.decode(h, "10.0.0.66") is not None for h in hellos[41:60]) == 10
+
 
 
 def test_own_datagrams_are_ignored():

@@ -6,13 +6,12 @@ import argparse
 import importlib.metadata
 import json
 import platform
-import sys
 from dataclasses import dataclass
 
 from p2p_race import PROTOCOL_VERSION, __version__, netinfo
 from p2p_race.config import CONFIG_NAME, Config
 from p2p_race.errors import UserError
-from p2p_race.identity import KEY_FILE, load_or_create
+from p2p_race.identity import KEY_FILE, key_mode_problem, load_or_create
 from p2p_race.paths import resolve_data_dir
 from p2p_race.text import terminal_safe
 
@@ -58,10 +57,10 @@ def collect(args: argparse.Namespace) -> tuple[dict, list[Check]]:
         identity = load_or_create(data_dir)
         info["peer_id"] = identity.peer_id
         mode = (data_dir / KEY_FILE).stat().st_mode & 0o777
-        # POSIX permission bits; Windows has ACLs (a user's profile dir is private by default)
-        private = sys.platform == "win32" or mode == 0o600
-        checks.append(Check("identity", private, f"peer id {identity.peer_id}, key mode {mode:o}",
-                            "" if private else f"chmod 600 {data_dir / KEY_FILE}"))
+        # POSIX permission bits only: Windows has ACLs (a user's profile dir is private)
+        problem = key_mode_problem(data_dir / KEY_FILE)
+        checks.append(Check("identity", problem is None, f"peer id {identity.peer_id}, key mode {mode:o}",
+                            "" if problem is None else f"chmod 600 {data_dir / KEY_FILE}"))
     except UserError as exc:
         checks.append(Check("identity", False, str(exc), "see the message; --data-dir picks another dir"))
     if "data_dir" in info:

@@ -132,7 +132,7 @@ async def _main(args: argparse.Namespace) -> int:
             task.cancel()
         await disco.stop()
         life("left", drops=dict(transport.codec.drops), accepted=transport.codec.accepted,
-             sent=transport.stats["sent"], sent_bytes=transport.stats["sent_bytes"])
+             sent=transport.stats["sent"], sent_bytes=transport.stats["sent_bytes"], table=dict(disco.table.stats))
         transport.close()
     if not args.watch:
         if as_json:

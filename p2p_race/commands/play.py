@@ -20,7 +20,13 @@ def run(args: argparse.Namespace) -> int:
     from p2p_race.ui.app import run_game
 
     code = run_game(args)
-    # the chat service outlives the game unless the player turned that off (Settings)
+    after_window(args)
+    return code
+
+
+def after_window(args: argparse.Namespace) -> None:
+    """Once a game window closed: the chat service outlives the game, and the terminal says
+    so, unless the player turned that off in Settings (then it is stopped)."""
     from chat.supervisor import after_game
     from p2p_race.config import Config
     from p2p_race.paths import resolve_data_dir
@@ -29,4 +35,3 @@ def run(args: argparse.Namespace) -> int:
     line = after_game(data_dir, stay_online=Config.load(data_dir).chat_stays_online)
     if line:
         print(f"p2p-race: {line}", file=sys.stderr)
-    return code

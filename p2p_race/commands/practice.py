@@ -111,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
             from p2p_race.ui.app import run_practice
         except ImportError as exc:
             raise UserError(f"the game window is not available ({exc}); use --headless") from exc
-        return run_practice(args)
+        from p2p_race.commands.play import after_window
+
+        code = run_practice(args)
+        after_window(args)  # the window's lobby may have started the chat service
+        return code
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     out = run_headless(seed, args.bots, args.seconds, args.difficulty, player_name(args), args.bot_skill)
     if args.json:

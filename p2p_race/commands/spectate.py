@@ -82,4 +82,8 @@ def run(args: argparse.Namespace) -> int:
         from p2p_race.ui.spectate import run_window
     except ImportError as exc:
         raise UserError(f"the spectate window is unavailable ({exc}); use --headless") from exc
-    return run_window(args)
+    from p2p_race.commands.play import after_window
+
+    code = run_window(args)
+    after_window(args)  # the chat overlay may have started the chat service
+    return code

@@ -6,7 +6,7 @@ so convergence also proves table sharing. Used by tests/test_discovery_sim.py.
 
 from __future__ import annotations
 
-from discovery.table import Answer, Beat, Event, Greet, HelloInfo, PeerTable, Share
+from discovery.table import Answer, Beat, Challenge, Event, Greet, HelloInfo, PeerTable, Share
 from p2p_race.identity import Identity
 from tests.support.simnet import Faults, SimNet
 
@@ -34,24 +34,27 @@ class Node:
         for s in static:
             self.apply(self.table.add_static((ip(s), PORT), net.now))
 
-    def hello(self, reply: bool) -> HelloInfo:
+    def hello(self, reply: bool, cookie: bytes, echo: bytes = b"", known: bool = True) -> HelloInfo:
         return HelloInfo(self.ident.public_key, self.name, PORT, 0, "lobby", "", reply,
-                         tuple(self.table.refs(limit=8)))
+                         tuple(self.table.refs(limit=8)) if known else (), cookie, echo, size=350)
 
     def apply(self, outputs) -> None:
         for o in outputs:
             if isinstance(o, Event):
                 self.log.append((self.net.now, o.kind, o.peer.name))
             elif isinstance(o, Greet):
-                self.net.send(self.name, node_of(o.addr), ("hello", self.id, self.hello(True)))
+                self.net.send(self.name, node_of(o.addr), ("hello", self.id, self.hello(True, o.cookie, known=False)))
+            elif isinstance(o, Challenge):
+                self.net.send(self.name, node_of(o.addr), ("hello", self.id, self.hello(True, o.cookie, o.echo, False)))
             elif isinstance(o, Answer):
-                self.net.send(self.name, node_of(o.addr), ("hello", self.id, self.hello(False)))
+                self.net.send(self.name, node_of(o.addr), ("hello", self.id, self.hello(False, o.cookie, o.echo)))
             elif isinstance(o, Beat):
                 self.net.send(self.name, node_of(o.addr), ("hb", self.id, self.net.now, o.echo, o.echo_delay))
             elif isinstance(o, Share):
                 addr = self.table.address_of(o.peer_id)
                 if addr:
-                    self.net.send(self.name, node_of(addr), ("list", self.id, self.table.refs(exclude=o.peer_id)))
+                    refs = self.table.refs(exclude=o.peer_id, only=o.about)
+                    self.net.send(self.name, node_of(addr), ("list", self.id, refs))
 
     def on_message(self, src: str, payload, now: float) -> None:
         kind, sender = payload[0], payload[1]
@@ -60,10 +63,8 @@ class Node:
             self.apply(self.table.on_hello(sender, payload[2], addr, now))
         elif kind == "hb":
             self.apply(self.table.on_heartbeat(sender, "lobby", "", payload[2], payload[3], payload[4], addr, now))
-        elif kind == "list" and sender in self.table.peers:
-            for key, host, port in payload[2]:
-                self.table.add_shared(key, host, port, now)
-            self.apply(self.table.tick(now, expire=False))
+        elif kind == "list":
+            self.apply(self.table.on_peerlist(sender, tuple(payload[2]), addr, now))
 
     def on_tick(self, now: float) -> None:
         self.apply(self.table.tick(now))

@@ -124,8 +124,11 @@ class IntroScreen(Screen):
             if self.confirm_quit:
                 style.dim(surface, 150)
                 r = style.panel(surface, (style.WIDTH // 2 - 180, 240, 360, 120), edge=style.ACCENT)
-                style.text(surface, "Quit p2p-race?", (r.centerx, r.top + 20), 36, style.ACCENT, anchor="midtop")
-                style.text(surface, "Enter: quit    Esc: stay", (r.centerx, r.top + 74), 22, style.DIM,
+                style.text(surface, "Quit p2p-race?", (r.centerx, r.top + 14), 36, style.ACCENT, anchor="midtop")
+                chat = ("chat stays online for nearby players (Settings)" if self.app.config.chat_stays_online
+                        else "chat goes offline too")
+                style.text(surface, chat, (r.centerx, r.top + 56), 18, style.TEXT, anchor="midtop")
+                style.text(surface, "Enter: quit    Esc: stay", (r.centerx, r.top + 84), 22, style.DIM,
                            anchor="midtop")
 
     def _driver_badge(self, surface: pygame.Surface) -> None:

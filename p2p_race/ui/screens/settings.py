@@ -182,6 +182,8 @@ class SettingsScreen(Screen):
             hint = f"Press the new key for '{self.capturing}' (Esc cancels)"
         elif self.flash:
             hint = f"saved - {self.flash}"
+        elif self.row == "Chat after quit":
+            hint = "Stays online: nearby players can still chat with you after you quit"
         style.key_hint(surface, hint, style.HEIGHT - 34)
 
 
