@@ -1,7 +1,7 @@
 """The asyncio UDP endpoint every protocol of a peer speaks through.
 
 One socket, one `Codec` (so one sequence space and one replay window per sender): the
-signed-datagram rules of DESIGN.md section 2 are enforced here once, and the protocol
+signed-datagram rules of docs/ARCHITECTURE.md section 2 are enforced here once, and the protocol
 layers above (discovery, match, chat mesh) only ever see verified `Packet`s, dispatched by
 message class. Bad input is counted in `codec.drops` and never raises; a handler that
 raises is logged and counted, never allowed to stop the socket.
@@ -49,7 +49,7 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 class UdpTransport:
-    """A signed-datagram UDP endpoint (CONTRACTS.md section 3).
+    """A signed-datagram UDP endpoint (docs/ARCHITECTURE.md section 2).
 
     `key_lookup(peer_id) -> public key | None` and `address_lookup(peer_id) -> (host, port)
     | None` are normally installed by `discovery.Discovery`; `set_key` / `set_address`

@@ -82,14 +82,14 @@ def test_passing_a_vehicle_is_an_overtake():
     st = sim.state
     assert not st.crashed
     assert sim.overtakes == 1 and sim.near_misses == 0
-    assert st.score == int(st.distance * 0.1) + OVERTAKE_BONUS
+    assert st.score == sim.distance_points + OVERTAKE_BONUS
 
 
 def test_a_close_pass_is_a_near_miss():
     sim = pass_at(CAR_W / 2 + SEDAN_W / 2 + 0.5)  # body gap 0.5 m < NEAR_MISS_GAP
     st = sim.state
     assert sim.overtakes == 1 and sim.near_misses == 1
-    assert st.score == int(st.distance * 0.1) + OVERTAKE_BONUS + NEAR_MISS_BONUS
+    assert st.score == sim.distance_points + OVERTAKE_BONUS + NEAR_MISS_BONUS
 
 
 def test_a_vehicle_is_counted_once():
@@ -98,7 +98,7 @@ def test_a_vehicle_is_counted_once():
                  traffic=ScriptedTraffic([(1, x + 3.5, 30.0, SEDAN_W, SEDAN_H), (2, x - 3.5, 60.0, SEDAN_W, SEDAN_H)]))
     drive(sim, 8.0)
     assert sim.overtakes == 2
-    bonus = sim.state.score - int(sim.state.distance * 0.1)
+    bonus = sim.state.score - sim.distance_points
     assert bonus == 2 * OVERTAKE_BONUS
 
 
@@ -106,4 +106,4 @@ def test_a_vehicle_not_yet_reached_gives_nothing():
     x = lane_center(1)
     sim = CarSim(Rules(1), "c", start_x=x, traffic=ScriptedTraffic([(1, x + 3.5, 500.0, SEDAN_W, SEDAN_H)]))
     drive(sim, 3.0)
-    assert sim.overtakes == 0 and sim.state.score == int(sim.state.distance * 0.1)
+    assert sim.overtakes == 0 and sim.state.score == sim.distance_points

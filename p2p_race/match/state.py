@@ -71,6 +71,7 @@ class MatchConfig:
     # the states the replay produces. The runtime always turns it on; off, states pass the
     # physics envelope `plausible` only (unit tests that stream made-up cars).
     verify_inputs: bool = False
+    auto_start_delay: float = 0.0  # ... this long after they all became ready (a visible countdown)
     max_term_jump: int = 64  # a term further above ours than this is ignored (never believed)
     stall: float = 0.05  # called this much later than our deadline: we were not running
 
@@ -186,6 +187,9 @@ class Match:
     countdown_emitted: bool = False
     want_ready: bool = False
     left: set[str] = field(default_factory=set)  # members that said goodbye
+    kicked: dict[str, float] = field(default_factory=dict)  # host view: removed peer -> repeat its Kick until
+    auto_start_at: float | None = None  # host view: when the auto-start counts down (everyone ready)
+    rematch_notice: tuple | None = None  # host view: (old group, Rematch pointer, repeat until)
     suspects: set[str] = field(default_factory=set)  # host view: silent until heard again
     verifier: Any = None  # p2p_race.match.replays.MatchVerifier once the race runs (verify_inputs)
     pending_inputs: bytearray = field(default_factory=bytearray)  # our inputs from before the start
