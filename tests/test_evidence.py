@@ -34,7 +34,9 @@ def _forgeries(r: MatchResult) -> dict[str, MatchResult]:
     log0 = r.logs[0]
     codes = codec.decode_log(log0)
     more = replace(first, score=first.score + 50)
-    never_crashed = replace(first, crashed=False, crash_time=-1.0)
+    # the opposite of what the drive did: no crash for a crashed car, an early one otherwise
+    flipped = replace(first, crashed=False, crash_time=-1.0) if first.crashed else \
+        replace(first, crashed=True, crash_time=1.0)
     stranger = Identity.from_seed(b"stranger")
     forged_term0 = adjudicate(r.match_id, r.seed, r.time_limit, stranger.peer_id, 1, r.started_at,
                               r.finished_at, r.racers, difficulty=r.difficulty, logs=dict(
@@ -42,7 +44,7 @@ def _forgeries(r: MatchResult) -> dict[str, MatchResult]:
                               term_proof=r.term_proof).signed(stranger)
     return {
         "higher score (re-signed by the host)": _resign(_with(r, 0, more)),
-        "a crash that never happened": _resign(_with(r, 0, never_crashed)),
+        "crash flipped (re-signed by the host)": _resign(_with(r, 0, flipped)),
         "altered log": replace(r, logs=(codec.encode_log(bytes([5]) * len(codes)),) + r.logs[1:]),
         "truncated log": replace(r, logs=(log0[: len(log0) // 2],) + r.logs[1:]),
         "oversized log": replace(r, logs=(codec.encode_log(bytes(codes) + bytes(5000)),) + r.logs[1:]),
