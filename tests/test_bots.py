@@ -127,3 +127,15 @@ def test_five_full_skill_bots_on_one_seed_do_not_last_300_s_and_never_tie():
     assert min(survival) > 60.0, survival  # hard at the end, not at the start
     scores = [c.state.score for c in race.cars.values()]
     assert len(set(scores)) == len(scores), scores
+
+
+def test_practice_bots_keep_their_colour_whatever_the_player_drives():
+    from p2p_race.ui.raceview import bot_colors
+
+    base = bot_colors("red", 5)
+    assert len(set(base)) == 5 and "red" not in base
+    for player in ("blue", "green", "yellow", "white"):
+        cols = bot_colors(player, 5)
+        assert player not in cols and len(set(cols)) == 5
+        changed = [i for i in range(5) if cols[i] != base[i]]
+        assert changed == ([base.index(player)] if player in base else [])  # only the clash moves

@@ -154,3 +154,23 @@ def test_garbage_reports_are_rejected_without_raising(seqs):
         bad = dataclasses.replace(base, **{field: rng.choice(weird)})
         assert plausible(None, bad, RULES) in (True, False)
         assert plausible(base, bad, RULES) in (True, False)
+
+
+def test_boosted_and_multiplied_honest_states_are_plausible():
+    """A driver that goes for every pickup: boosts above top speed and doubled points stay
+    inside the envelope."""
+    from tests.test_sim_pickups import seek
+
+    taken = set()
+    for seed in (4, 8):
+        race = Race(Rules(seed, time_limit=40.0), ["seeker"])
+        car = race.cars["seeker"]
+        prev = car.state
+        while not car.finished:
+            race.step({"seeker": seek(car, race.traffic)})
+            st = car.state
+            assert plausible(prev, st, race.rules), (prev, st)
+            assert plausible(None, st, race.rules)
+            prev = st
+        taken.update(car.pickups_taken)
+    assert {"boost", "multiplier"} <= taken

@@ -107,3 +107,20 @@ def test_a_vehicle_not_yet_reached_gives_nothing():
     sim = CarSim(Rules(1), "c", start_x=x, traffic=ScriptedTraffic([(1, x + 3.5, 500.0, SEDAN_W, SEDAN_H)]))
     drive(sim, 3.0)
     assert sim.overtakes == 0 and sim.state.score == sim.distance_points
+
+
+def test_braking_buys_time_behind_a_vehicle():
+    """Early in a race the minimum pace is just above the traffic: braking hard behind a
+    vehicle turns a crash in ~1 s into seconds of waiting for a gap."""
+    x = lane_center(1)
+    flow = Rules(1).flow_speed(0.0)
+
+    def crash_time(throttle):
+        sim = CarSim(Rules(1), "c", start_x=x,
+                     traffic=ScriptedTraffic([(7, x, 30.0, SEDAN_W, SEDAN_H)], speed=flow))
+        while not sim.state.crashed and sim.time < 20.0:
+            sim.step(Inputs(throttle=throttle))
+        return sim.time
+
+    assert crash_time(1) < 2.5
+    assert crash_time(-1) > 8.0

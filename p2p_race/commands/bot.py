@@ -240,6 +240,8 @@ class Bot:
                     return None
                 case RematchOffered():
                     self.log.emit(ev.name, **event_fields(ev, self.wall_offset))
+                case Joined(match_id=match_id) if match_id not in self.done and not self.args.host:
+                    self.rt.ready(True)  # (a rematch we followed before our old result arrived)
                 case Refused(match_id=match_id, reason=reason):
                     self.done.add(match_id)
                     if self.args.host:

@@ -2,14 +2,16 @@
 the host removing a member (kick), and the rematch that keeps the group together.
 
 Authorization (the `authz` table): `Kick` and `Rematch` come only from the proven host of
-the match's current term, `Kick` only in the lobby, `Rematch` only once the match is over.
+the match's current term, `Kick` only in the lobby, `Rematch` only once the race is on (the
+host sends it only once it holds the result; a member may not have the result yet: it
+follows all the same, its record arrives by score sync).
 A kicked peer is out of the roster, so nothing it sends afterwards counts: the host that
 kicked it answers each of its messages (a join included) with the Kick again, one small
 datagram for one, and repeats it once a second for a while, so a peer that missed its Kick
 learns it and leaves. A rematch is only followed into a match whose proven announcement names the
 same host, so a stranger cannot lead a group elsewhere. The host's auto-start is the host's
 own timer (`MatchConfig.auto_start`, `auto_start_delay`); members show their own estimate
-of it (the roster tells them everyone is ready).
+of it (the roster tells them everyone is ready). See docs/ARCHITECTURE.md, section 4.
 """
 
 from __future__ import annotations

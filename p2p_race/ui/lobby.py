@@ -130,6 +130,7 @@ class LobbyScreen(Screen):
         self.kick_sel = 0
         self._all_ready_since: float | None = None  # members' estimate of the host's auto-start
         self._host_seen: tuple[Any, Any] = (None, None)  # (match, host) of the last host event
+        self._rematching = False  # our rematch is on its way (its Joined says so)
         self.mode = "browse"
         self.sel = 0
         self.host_field = 0
@@ -346,8 +347,14 @@ class LobbyScreen(Screen):
         match ev:
             case Refused(reason=reason):
                 self.message = f"refused: {reason}"
-            case Joined(role=role):
-                self.message = f"joined as {role}"
+            case Joined(role=role, host=created):
+                if self._rematching and created:
+                    self.message = "rematch: the group follows you here; R when ready"
+                elif created:
+                    self.message = "you host this match (B adds a bot)"
+                else:
+                    self.message = f"you joined as a {role}" + (": R when ready" if role == "racer" else "")
+                self._rematching = False
             case Kicked(host_name=host_name):
                 self.message = f"{host_name or 'the host'} removed you from the match"
             case RematchOffered(host_name=host_name):
@@ -415,8 +422,9 @@ class LobbyScreen(Screen):
         the group follows it; anyone else waits for the host's rematch (they follow it)."""
         ms = self.snap.match
         if ms is not None and ms.is_host and ms.phase == "finished":
+            self._rematching = True
             self.rt.rematch()
-            self.message = "rematch: everyone follows you here; R when ready"
+            self.message = "rematch: the group follows you here; R when ready"
         elif ms is not None and ms.phase == "finished":
             self.message = f"waiting for {ms.host_name}'s rematch (X: leave)"
         else:
