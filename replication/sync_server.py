@@ -13,7 +13,10 @@ Slow clients cannot hold sync: each session has deadlines (idle between frames, 
 finished within FRAME_TIMEOUT of its first byte, the whole round within SESSION_TIMEOUT),
 one source address holds at most MAX_SESSIONS_PER_ADDR of the MAX_SESSIONS slots, and when
 the slots are full a newcomer takes the slot of a session that has kept us waiting for its
-next frame longest (over SHED_AFTER), from the address holding the most slots.
+next frame longest (over SHED_AFTER), from the address holding the most slots. A session
+that talks steadily but has held its slot longer than a round needs (SHED_AGE; an honest
+round of 10,000 results takes ~2.5 s) can be shed as well, oldest first: clients that keep
+sending cheap frames cannot pin every slot either.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ SERVER_IDLE = 10.0  # the server's wait for a client's next frame
 FRAME_TIMEOUT = 10.0
 SESSION_TIMEOUT = 120.0
 SHED_AFTER = 1.0
+SHED_AGE = 5.0  # a session older than this may give its slot to a newcomer
 MAX_SESSIONS = 8
 MAX_SESSIONS_PER_ADDR = 2
 READ_BUDGET = 3 * MAX_FRAME  # partial-frame bytes all sessions may hold together
@@ -71,10 +75,15 @@ class SyncReport:
 
 
 class _Session:
-    def __init__(self, ip: str, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, ip: str, writer: asyncio.StreamWriter, started: float = 0.0) -> None:
         self.ip = ip
         self.writer = writer
+        self.started = started
         self.waiting_since: float | None = None  # since when we wait for its next frame
+
+    def sheddable(self, now: float) -> bool:
+        slow = self.waiting_since is not None and now - self.waiting_since > SHED_AFTER
+        return slow or now - self.started > SHED_AGE
 
 
 class _Slots:
@@ -96,14 +105,18 @@ class _Slots:
         else:
             self.sessions.add(new)
             return True
-        slow = [s for s in pool if s.waiting_since is not None and now - s.waiting_since > SHED_AFTER]
+        slow = [s for s in pool if s.sheddable(now)]
         if not slow:
             return False
         counts = Counter(s.ip for s in slow)
-        victim = min(slow, key=lambda s: (-counts[s.ip], s.waiting_since))
+        victim = min(slow, key=lambda s: (-counts[s.ip], -_waited(s, now), s.started))
         self.sessions.discard(victim)
         self.sessions.add(new)
         return victim
+
+
+def _waited(s: _Session, now: float) -> float:
+    return 0.0 if s.waiting_since is None else now - s.waiting_since
 
 
 async def serve_sync(store: ResultStore, host: str = "127.0.0.1", port: int = 0, *,
@@ -146,8 +159,9 @@ async def serve_sync(store: ResultStore, host: str = "127.0.0.1", port: int = 0,
 
     async def client_session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
-        sess = _Session(str(peer[0]), writer)
-        verdict = slots.admit(sess, asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        sess = _Session(str(peer[0]), writer, now)
+        verdict = slots.admit(sess, now)
         if verdict is False:
             stats["busy"] += 1
             writer.close()

@@ -8,8 +8,10 @@ import asyncio
 
 import pytest
 
+from p2p_race.framing import frame
 from replication.fixtures import make_result
 from replication.store import ResultStore
+from replication.sync import MAX_FRAME, Request, encode
 from replication.sync_server import MAX_SESSIONS, serve_sync, sync_with
 
 pytestmark = pytest.mark.lan
@@ -86,3 +88,49 @@ def test_one_address_holds_at_most_its_share_and_dawdlers_hit_the_deadline(tmp_p
     stats = asyncio.run(go())
     assert stats["busy"] + stats.get("shed", 0) >= 4  # 6 from one address, 2 slots for it
     assert stats["dropped"] >= 2  # the admitted ones ran into the session deadline
+
+
+async def _chatty_client(port: int, source: str, stop: asyncio.Event) -> None:
+    """Holds a session by sending a cheap, valid frame every 0.5 s: never slow, never done."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    request = frame(encode(Request(ids=())), MAX_FRAME)
+    while not stop.is_set() and not reader.at_eof():
+        writer.write(request)
+        try:
+            await asyncio.wait_for(stop.wait(), 0.5)
+        except TimeoutError:
+            pass
+    writer.close()
+
+
+def test_chatty_clients_on_every_slot_do_not_keep_sync_refused(tmp_path) -> None:
+    """The red team's lock-out: 4 addresses x 2 sessions sending a request every 0.5 s."""
+    a = ResultStore(path=str(tmp_path / "a.sqlite3"))
+    b = ResultStore(path=str(tmp_path / "b.sqlite3"))
+    for i in range(10):
+        a.add(make_result(i))
+
+    async def go():
+        server = await serve_sync(a, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stop = asyncio.Event()
+        attackers = [asyncio.create_task(_chatty_client(port, f"127.0.0.{2 + i % 4}", stop))
+                     for i in range(MAX_SESSIONS)]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        report = None
+        while report is None and loop.time() < deadline:
+            try:
+                report = await sync_with(b, "127.0.0.1", port, timeout=5)
+            except (ConnectionError, OSError, TimeoutError):
+                await asyncio.sleep(0.2)
+        stats = dict(server.sync_stats)
+        stop.set()
+        await asyncio.gather(*attackers, return_exceptions=True)
+        server.close()
+        await server.wait_closed()
+        return report, stats
+
+    report, stats = asyncio.run(go())
+    assert report is not None and report.added == 10
+    assert stats.get("shed", 0) >= 1
