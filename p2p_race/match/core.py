@@ -111,6 +111,9 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
         self.peer_names: dict[str, str] = {}
         self.pending_listings: dict[str, tuple[str, int, float]] = {}  # match -> (host, term, first seen)
         self.stalled = 0.0  # seconds of our own stalls not counted as peers' silence
+        self.longest_host_gap = 0.0  # the longest silence of a proven host we lived through
+        self._turb = 0.0  # see `deadlines.turbulence`
+        self._turb_at = 0.0
         self._due = NEVER  # the deadline we last reported
         self._seen = NEVER  # the last time any call told us the time
 
@@ -200,6 +203,8 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
             return []
         r = mt.racers.get(sender)  # a member's signed word is a sign of life, whatever it says
         if r is not None:
+            if type(msg) is m.RacerState and r.last_heard != NEVER:
+                self._rough(now - r.last_heard - 1.0 / 60, now)
             r.last_heard = now
             mt.suspects.discard(sender)
         elif sender in mt.spectators:
@@ -221,7 +226,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
     def tick(self, now: float) -> list[Action]:
         self._observe(now)
         out: list[Action] = []
-        for k in [k for k, v in self.listings.items() if now - v.seen > self.cfg.listing_ttl]:
+        for k in [k for k, v in self.listings.items() if now - v.seen >= self.cfg.listing_ttl]:
             del self.listings[k]
         mt = self.match
         if mt is None:
@@ -306,11 +311,13 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
         return [Send(members, self._heartbeat(mt)), Send(members, self._roster(mt)), self._broadcast_announce(mt)]
 
     def _heartbeat(self, mt: Match) -> m.Heartbeat:
+        stalls = min(int(self.turbulence(self._seen) * 1000), 65535)
         return m.Heartbeat(mid_bytes(mt.match_id), mt.term, mt.phase, mt.version,
-                           mt.start_at_host if mt.phase >= Phase.COUNTDOWN else 0.0, mt.result is not None)
+                           mt.start_at_host if mt.phase >= Phase.COUNTDOWN else 0.0, mt.result is not None, stalls)
 
     # ================================================================== small handlers
     def _on_heartbeat(self, mt: Match, sender: str, msg: m.Heartbeat, now: float) -> list[Action]:
+        self._rough(min(msg.stalls_ms / 1000, self.cfg.patience_max), now)  # the host's own stalls
         out = self._follow(mt, sender, msg.term, now)
         if msg.phase >= Phase.COUNTDOWN and mt.start_host_id != sender:
             mt.start_at_host = msg.start_at

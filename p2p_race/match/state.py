@@ -7,7 +7,6 @@ Split from `core.py` so the state machine there reads as protocol logic only.
 from __future__ import annotations
 
 import struct
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -68,6 +67,7 @@ class MatchConfig:
     auto_start: int | None = None  # host counts down once this many racers are all ready
     max_term_jump: int = 64  # a term further above ours than this is ignored (never believed)
     stall: float = 0.05  # called this much later than our deadline: we were not running
+    patience_max: float = 4.0  # the longest a loaded machine makes us wait before an election
 
 
 # -- state -------------------------------------------------------------------------------
@@ -146,7 +146,6 @@ class Match:
     votes: dict[str, object] = field(default_factory=dict)  # voter -> SignedVote (or True: pre-vote)
     deadline: float = 0.0
     last_host_at: float = NEVER
-    host_gaps: deque[float] = field(default_factory=lambda: deque(maxlen=40))  # between host words
     failed_host: str | None = None  # host whose silence we are electing past
     proofs: dict[int, TermProof] = field(default_factory=dict)  # term -> verified proof
     # replicated
