@@ -213,6 +213,10 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
         why = authz.authorize(mt, self.id, sender, msg, self.cfg.max_term_jump)
         if why is authz.Drop.STALE:
             return self._correct_stale_host(mt, sender, msg, now)
+        if why is RejectReason.NOT_A_MEMBER and isinstance(msg, m.VoteRequest):
+            # a member we dropped while it still followed the old host: our proof lets it
+            # follow us and rejoin (one datagram to its known address, rate-limited)
+            return self._reject(sender, why) + self._show_proof(mt, sender, now)
         if why is not None:
             return self._reject(sender, why)
         if sender == mt.host and mt.role != Role.HOST and sender not in mt.left and \
@@ -297,8 +301,11 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
                 mt.pings.pop(next(iter(mt.pings)))
             out.append(Send((mt.host,), m.Ping(mid_bytes(mt.match_id), mt.ping_nonce, now)))
         out += self._election_tick(mt, now)
-        # a racer that vanished from the roster (host restarted the lobby) rejoins
-        if not mt.is_member(self.id) and mt.joined:
+        # a racer that vanished from the roster (host restarted the lobby) rejoins; so does a
+        # member whose new host sends it no roster (it dropped us while we followed the old one)
+        no_roster = mt.host not in (None, self.id) and mt.proofs.get(mt.term) is not None and \
+            mt.roster_term < mt.term and now - mt.followed_at > 2 * cfg.roster_every
+        if (not mt.is_member(self.id) or no_roster) and mt.joined:
             mt.joined = False
             out += self._send_join(mt, now)
         return out
@@ -331,11 +338,15 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
     def _correct_stale_host(self, mt: Match, sender: str, msg: Any, now: float) -> list[Action]:
         """A member still acting as host of an older term (it was cut off or paused): show
         it our proof, at most every `heartbeat` per member (never to a non-member)."""
-        if mt.role != Role.HOST or mt.term < 2 or not mt.is_member(sender) or \
-                not isinstance(msg, (m.Heartbeat, m.Roster, m.CountdownStart)):
+        if not mt.is_member(sender) or not isinstance(msg, (m.Heartbeat, m.Roster, m.CountdownStart)):
             return []
-        if now - mt.proof_shown.get(sender, NEVER) < self.cfg.heartbeat:
+        return self._show_proof(mt, sender, now)
+
+    def _show_proof(self, mt: Match, sender: str, now: float) -> list[Action]:
+        if mt.role != Role.HOST or mt.term < 2 or now - mt.proof_shown.get(sender, NEVER) < self.cfg.heartbeat:
             return []
+        if len(mt.proof_shown) >= 256:
+            mt.proof_shown.clear()
         mt.proof_shown[sender] = now
         return [Send((sender,), self._host_proof(mt))]
 

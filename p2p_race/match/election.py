@@ -209,6 +209,7 @@ class Election:
         mt.votes = {}
         mt.deadline = self._new_deadline(now)
         if host is not None and host != mt.host:
+            mt.followed_at = now
             self._reset_clock(mt, host)
             mt.last_host_at = NEVER
             mt.host = host

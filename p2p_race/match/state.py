@@ -170,6 +170,7 @@ class Match:
     result_until: float = NEVER
     next_result: float = NEVER
     adjudicate_after: float = NEVER  # a new host first hears whether a result exists already
+    followed_at: float = NEVER  # when we began to follow the current host
     ping_nonce: int = 0
     pings: dict[int, float] = field(default_factory=dict)
     my_final: m.FinalReport | None = None
