@@ -14,7 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
-ASSET_VERSION = 5
+ASSET_VERSION = 6
 ENV_CACHE = "P2P_RACE_ASSET_CACHE"
 
 

@@ -7,7 +7,9 @@ files once and returns their paths; the game loads them through pygame.mixer. Lo
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import os
 import random
 import wave
@@ -104,47 +106,168 @@ def _midi(m: int) -> float:
     return 440.0 * 2 ** ((m - 69) / 12)
 
 
-def music(bars: int = 8, bpm: float = 128.0) -> array:
-    """A short synthwave loop: bass on the beat, arpeggiated chords, soft pad, hi-hat.
+def _voice(kind: str, f: float, m: int, noise: list[float]) -> list[float]:
+    """The first m samples of an instrument's note at pitch f (Hz), before the envelope."""
+    sin = math.sin
+    w = TAU * f / RATE
+    idx = range(m)
+    if kind == "bass":
+        return [(2 * ((f * i / RATE) % 1.0) - 1) * 0.6 + sin(w * i) for i in idx]
+    if kind in ("sub", "arp"):
+        return [sin(w * i) + 0.3 * sin(2 * w * i) for i in idx]
+    if kind == "lead":
+        v = TAU * 5 / RATE
+        return [sin(w * i) + 0.45 * sin(2 * w * i + 0.5 * sin(v * i)) + 0.2 * (2 * ((f * i / RATE) % 1.0) - 1)
+                for i in idx]
+    if kind == "pad":
+        return [sin(w * i) + 0.2 * sin(1.003 * w * i) for i in idx]
+    if kind == "kick":
+        return [sin(TAU * (55 + 90 * math.exp(-i / RATE * 30)) * i / RATE) for i in idx]
+    nl = len(noise)
+    if kind == "snare":
+        return [noise[i % nl] * 0.8 + sin(TAU * 190 / RATE * i) * 0.4 for i in idx]
+    return [noise[i % nl] for i in idx]  # hat
 
-    Progression Am F C G (two rounds); all note onsets fall on the grid so the loop's end
-    meets its start.
+
+def _song(sections: list[tuple[list[tuple[int, int, int]], dict]], bpm: float, seed: int) -> array:
+    """A loop of sections; each section is (chords, parts) with one chord per bar.
+
+    Parts (all optional): bass (1 eighths, 2 offbeat pulses), arp (sixteenth-note arpeggio
+    gain), lead (a melody: (sixteenth, midi, sixteenths long) per bar, alternating bars),
+    pad gain, kick (1 four-on-the-floor, 2 half time), snare and hats gains. Every onset
+    falls on the sixteenth grid and nothing rings past the loop's end, so it loops cleanly.
+    Each distinct note is rendered once and mixed in wherever it recurs.
     """
-    chords = [(57, 60, 64), (53, 57, 60), (48, 52, 55), (55, 59, 62)]  # Am F C G (midi)
     beat = 60.0 / bpm
-    step = beat / 4  # sixteenth notes
+    step = beat / 4
+    bars = sum(len(ch) for ch, _ in sections)
     n = int(RATE * beat * 4 * bars)
     buf = [0.0] * n
-    rnd = random.Random(11)
+    rnd = random.Random(seed)
+    noise = [rnd.uniform(-1, 1) for _ in range(RATE // 4)]
+    notes: dict[tuple, list[float]] = {}
 
-    def add(start_s: float, dur_s: float, fn: Callable[[float], float], gain: float, decay: float) -> None:
+    def add(start_s: float, dur_s: float, kind: str, f: float, gain: float, decay: float) -> None:
+        key = (kind, f, dur_s, gain, decay)
+        wave = notes.get(key)
+        if wave is None:
+            m = int(dur_s * RATE)
+            env = itertools.accumulate(itertools.repeat(math.exp(-decay / RATE), m - 1), operator.mul,
+                                       initial=gain)
+            wave = [v * e for v, e in zip(_voice(kind, f, m, noise), env, strict=True)]
+            for i in range(min(m, 56)):  # 2.5 ms attack, 60-sample release: no clicks
+                wave[i] *= i / 55.125
+            for i in range(max(0, m - 60), m):
+                wave[i] *= (m - i) / 60
+            notes[key] = wave
         i0 = int(start_s * RATE)
-        i1 = min(n, i0 + int(dur_s * RATE))
-        for i in range(i0, i1):
-            t = (i - i0) / RATE
-            buf[i] += gain * fn(t) * math.exp(-t * decay) * min(1.0, t * 400)
+        i1 = min(n, i0 + len(wave))
+        buf[i0:i1] = [x + w for x, w in zip(buf[i0:i1], wave, strict=False)]
 
-    for bar in range(bars):
-        root, third, fifth = chords[bar % 4]
-        t0 = bar * 4 * beat
-        bass_f = _midi(root - 24)
-        for b in range(8):  # eighth-note bass
-            add(t0 + b * beat / 2, beat / 2 * 0.9,
-                lambda t, f=bass_f: (2 * ((f * t) % 1.0) - 1) * 0.6 + math.sin(TAU * f * t), 0.22, 5.0)
-        arp = [root, third, fifth, root + 12, fifth + 12, root + 12, fifth, third]
-        for k in range(16):
-            f = _midi(arp[k % 8] + 12)
-            add(t0 + k * step, step * 1.5, lambda t, f=f: math.sin(TAU * f * t) + 0.3 * math.sin(TAU * 2 * f * t),
-                0.12, 9.0)
-        for m in (root, third, fifth):  # pad
-            f = _midi(m)
-            add(t0, 4 * beat * 0.98, lambda t, f=f: math.sin(TAU * f * t) + 0.2 * math.sin(TAU * 1.003 * f * t),
-                0.05, 0.6)
-        for k in range(8):  # hats on the off-beats, kick on the beats
-            add(t0 + (k + 0.5) * beat / 2, 0.04, lambda t: rnd.uniform(-1, 1), 0.05, 60.0)
-        for b in range(4):
-            add(t0 + b * beat, 0.18, lambda t: math.sin(TAU * (55 + 90 * math.exp(-t * 30)) * t), 0.35, 14.0)
+    bar = 0
+    for chords, parts in sections:
+        for root, third, fifth in chords:
+            t0 = bar * 4 * beat
+            bass_f = _midi(root - 24)
+            if parts.get("bass") == 1:
+                for b in range(8):
+                    add(t0 + b * beat / 2, beat / 2 * 0.9, "bass", bass_f, 0.22, 5.0)
+            elif parts.get("bass") == 2:
+                for b in range(4):
+                    add(t0 + (b + 0.5) * beat, beat * 0.45, "sub", bass_f, 0.3, 4.0)
+            if parts.get("arp"):
+                arp = [root, third, fifth, root + 12, fifth + 12, root + 12, fifth, third]
+                for k in range(16):
+                    add(t0 + k * step, step * 1.5, "arp", _midi(arp[k % 8] + 12), parts["arp"], 9.0)
+            for pos, note, length in parts.get("lead", [])[bar % 2::2]:
+                add(t0 + pos * step, length * step, "lead", _midi(note), 0.09, 1.5)
+            if parts.get("pad"):
+                for m in (root, third, fifth):
+                    add(t0, 4 * beat * 0.98, "pad", _midi(m), parts["pad"], 0.6)
+            if parts.get("hats"):
+                for k in range(8):
+                    add(t0 + (k + 0.5) * beat / 2, 0.04, "hat", 0.0, parts["hats"], 60.0)
+            if parts.get("kick"):
+                for b in range(0, 4, parts["kick"]):
+                    add(t0 + b * beat, 0.18, "kick", 0.0, 0.35, 14.0)
+            if parts.get("snare"):
+                for b in (1, 3):
+                    add(t0 + b * beat, 0.16, "snare", 0.0, parts["snare"], 22.0)
+            bar += 1
     return _to_pcm(buf, 0.55)
+
+
+AM, F, C, G = (57, 60, 64), (53, 57, 60), (48, 52, 55), (55, 59, 62)
+DM, EM, E = (50, 53, 57), (52, 55, 59), (52, 56, 59)
+
+
+def music() -> array:
+    """The race track: a driving synthwave loop in four sections (build-up, drive with a
+    lead melody, a second lead, break) over Am F C G / F G Em Am / F G E; ~29 s a loop."""
+    lead_a = [(0, 76, 3), (4, 74, 2), (6, 72, 2), (8, 71, 4), (12, 72, 4),
+              (0, 72, 3), (4, 71, 2), (6, 69, 2), (8, 67, 6), (14, 69, 2)]
+    lead_b = [(0, 69, 2), (2, 72, 2), (4, 76, 4), (8, 74, 2), (10, 72, 2), (12, 74, 4),
+              (0, 76, 2), (2, 79, 2), (4, 77, 4), (8, 76, 4), (12, 72, 4)]
+    drive = {"bass": 1, "arp": 0.1, "pad": 0.04, "hats": 0.05, "kick": 1, "snare": 0.12}
+    return _song([
+        ([AM, F, C, G], {"bass": 1, "arp": 0.12, "pad": 0.05, "hats": 0.04, "kick": 1}),
+        ([AM, F, C, G], {**drive, "lead": lead_a}),
+        ([F, G, EM, AM], {**drive, "lead": lead_b}),
+        ([F, G, E, E], {"bass": 2, "pad": 0.07, "arp": 0.08, "kick": 2, "hats": 0.03}),
+    ], 132.0, 11)
+
+
+def menu_music() -> array:
+    """The menu track: slower and calmer (pads, soft offbeat bass, a sparse melody) over
+    Am F C G / Dm Am F E; about 38 s before it repeats."""
+    lead = [(0, 64, 6), (8, 67, 4), (12, 64, 4), (0, 60, 8), (8, 62, 8)]
+    return _song([
+        ([AM, F, C, G], {"bass": 2, "pad": 0.07, "hats": 0.02, "arp": 0.05}),
+        ([DM, AM, F, E], {"bass": 2, "pad": 0.07, "lead": lead, "kick": 2, "hats": 0.03}),
+        ([AM, F, C, G], {"bass": 2, "pad": 0.06, "lead": lead, "kick": 2, "hats": 0.03, "arp": 0.04}),
+    ], 100.0, 23)
+
+
+ENGINE_LOW, ENGINE_HIGH = 34.0, 118.0  # Hz of the engine's firing note at rest and at top speed
+
+
+def engine_freq(level: float) -> float:
+    """The engine note for `level` (0..1 of top speed): rises continuously, a touch faster
+    at the low end like revs (no steps)."""
+    level = min(1.0, max(0.0, level))
+    return ENGINE_LOW + (ENGINE_HIGH - ENGINE_LOW) * (0.75 * level + 0.25 * level * level)
+
+
+class EngineSynth:
+    """Synthesizes the engine live, chunk by chunk, with a continuous phase and the pitch
+    gliding from one chunk's level to the next: the note climbs smoothly with speed
+    instead of crossfading fixed loops."""
+
+    def __init__(self, rate: int = RATE, chunk: int = 1024) -> None:
+        self.rate = rate
+        self.chunk = chunk
+        self.freq = engine_freq(0.0)
+        self._phase = 0.0
+        self._lp = 0.0
+        self._rnd = random.Random(3)
+
+    def render(self, level: float) -> list[float]:
+        """The next chunk (floats in [-1, 1]) gliding to the pitch of `level`."""
+        f0, f1 = self.freq, engine_freq(level)
+        n = self.chunk
+        out = []
+        ph, lp = self._phase, self._lp
+        rnd = self._rnd.random
+        for i in range(n):
+            f = f0 + (f1 - f0) * (i / n)
+            ph += f / self.rate
+            ph -= math.floor(ph)
+            pulse = math.exp(-ph * 6.0)
+            s = 0.45 * (2.0 * ph - 1.0) + 0.5 * pulse + 0.25 * math.sin(TAU * 2 * ph) + 0.08 * (rnd() * 2 - 1) * pulse
+            lp += 0.3 * (s - lp)
+            out.append(lp * 0.6)
+        self._phase, self._lp, self.freq = ph, lp, f1
+        return out
 
 
 def jingle(notes: list[int], step: float = 0.12, tail: float = 0.6) -> array:
@@ -166,10 +289,9 @@ SOUNDS: dict[str, Callable[[], array]] = {
     "beep": beep,
     "go": go_beep,
     "crash": crash,
-    "engine_lo": lambda: engine(42.0),
     "engine": engine,
-    "engine_hi": lambda: engine(88.0),
     "music": music,
+    "menu_music": menu_music,
     "select": lambda: beep(880.0, 0.06),
     "move": lambda: beep(520.0, 0.035),
     "win": lambda: jingle([60, 64, 67, 72, 67, 72, 76], 0.11, 0.9),

@@ -296,11 +296,38 @@ def explosion_frames(size: int, count: int = 10, seed: int = 5) -> list[pygame.S
     return frames
 
 
-GRASS_A = (70, 140, 60)
-GRASS_B = (62, 128, 54)
-ASPHALT = (62, 64, 72)
-GRAVEL = (120, 112, 96)
-LINE = (235, 235, 225)
+@dataclass(frozen=True)
+class Palette:
+    """The colours of one road theme (see p2p_race.sim.themes)."""
+
+    ground_a: Color
+    ground_b: Color
+    ground_fleck: tuple[float, float]  # darker / lighter texture flecks
+    asphalt: Color
+    grain: tuple[int, ...]  # asphalt grain greys
+    shoulder: Color
+    stones: Color
+    line: Color
+    centre: Color  # the double line between the oncoming lane and ours
+    rail: Color
+
+
+PALETTES: dict[str, Palette] = {
+    "countryside": Palette((70, 140, 60), (62, 128, 54), (0.85, 1.12), (62, 64, 72), (52, 56, 70, 74),
+                           (120, 112, 96), (150, 140, 120), (235, 235, 225), (240, 200, 40), (185, 190, 200)),
+    "desert": Palette((214, 186, 128), (205, 176, 118), (0.9, 1.06), (92, 86, 82), (80, 84, 96, 102),
+                      (176, 150, 110), (150, 120, 90), (245, 240, 225), (250, 190, 40), (170, 160, 150)),
+    "city": Palette((118, 120, 128), (108, 110, 118), (0.92, 1.08), (48, 50, 58), (40, 44, 58, 62),
+                    (92, 94, 100), (130, 130, 135), (230, 230, 230), (250, 210, 60), (200, 200, 210)),
+    "snow": Palette((232, 238, 246), (222, 230, 240), (0.95, 1.03), (70, 74, 84), (60, 64, 80, 88),
+                    (170, 176, 186), (200, 205, 215), (250, 250, 255), (250, 200, 60), (150, 160, 175)),
+}
+
+# The countryside colours, for callers that predate themes.
+GRASS_A, GRASS_B = PALETTES["countryside"].ground_a, PALETTES["countryside"].ground_b
+ASPHALT = PALETTES["countryside"].asphalt
+GRAVEL = PALETTES["countryside"].shoulder
+LINE = PALETTES["countryside"].line
 
 
 @dataclass(frozen=True)
@@ -315,54 +342,176 @@ class RoadGeometry:
     asphalt_left: float
     asphalt_right: float
     lanes: tuple[float, ...]  # x of each lane divider
+    centre: float | None = None  # x of the centre line (oncoming lane | our lanes)
 
     def key(self) -> str:
         raw = repr(self).encode()
         return f"{self.width}x{self.height}-{zlib.crc32(raw):08x}"
 
 
-def road_tile(g: RoadGeometry) -> pygame.Surface:
-    """One repeat of the road across the full width: striped grass with texture, gravel
-    shoulders, guard rails with posts, grainy asphalt, solid edge lines and lane dashes
-    (3 m dash, 9 m gap). The tile repeats seamlessly along the road."""
+def road_tile(g: RoadGeometry, theme: str = "countryside") -> pygame.Surface:
+    """One repeat of the road across the full width in a theme's colours: textured ground,
+    shoulders, guard rails with posts, grainy asphalt, solid edge lines, a double centre
+    line and lane dashes (3 m dash, 9 m gap). The tile repeats seamlessly along the road."""
+    pal = PALETTES.get(theme, PALETTES["countryside"])
     ppm, h, W = g.ppm, g.height, g.width
     tile = pygame.Surface((W, h))
     half = h // 2
-    tile.fill(GRASS_A)
-    tile.fill(GRASS_B, (0, 0, W, half))
+    tile.fill(pal.ground_a)
+    tile.fill(pal.ground_b, (0, 0, W, half))
     rnd = random.Random(4)
-    for _ in range(900):  # grass texture
+    for _ in range(900):  # ground texture
         x, y = rnd.randrange(W), rnd.randrange(h)
-        c = GRASS_A if y >= half else GRASS_B
-        k = rnd.choice((0.85, 1.12))
+        c = pal.ground_a if y >= half else pal.ground_b
+        k = rnd.choice(pal.ground_fleck)
         tile.set_at((x, y), tuple(min(255, int(v * k)) for v in c))
+    if theme == "city":  # pavement slabs
+        for y in range(0, h, max(4, int(1.5 * ppm))):
+            pygame.draw.line(tile, shade(pal.ground_a, 0.85), (0, y), (W, y), 1)
+        for x in range(0, W, max(4, int(1.5 * ppm))):
+            pygame.draw.line(tile, shade(pal.ground_a, 0.88), (x, 0), (x, h), 1)
     rl, rr = g.rail_left, g.rail_right
-    tile.fill(GRAVEL, (int(rl), 0, int(rr - rl) + 1, h))
+    tile.fill(pal.shoulder, (int(rl), 0, int(rr - rl) + 1, h))
     al, ar = g.asphalt_left, g.asphalt_right
-    tile.fill(ASPHALT, (int(al), 0, int(ar - al) + 1, h))
+    tile.fill(pal.asphalt, (int(al), 0, int(ar - al) + 1, h))
     for _ in range(1400):  # asphalt grain
         x, y = rnd.uniform(al, ar), rnd.randrange(h)
-        c = rnd.choice((52, 56, 70, 74))
+        c = rnd.choice(pal.grain)
         tile.set_at((int(x), y), (c, c + 2, c + 8))
-    for _ in range(60):  # gravel stones
+    for _ in range(80):  # shoulder stones
         x, y = rnd.uniform(rl, rr), rnd.randrange(h)
         if x < al or x > ar:
-            tile.set_at((int(x), y), (150, 140, 120))
+            tile.set_at((int(x), y), pal.stones)
     lw = max(2, int(0.15 * ppm))
     for x in (al + 0.25 * ppm, ar - 0.25 * ppm):
-        pygame.draw.line(tile, LINE, (x, 0), (x, h), lw)
+        pygame.draw.line(tile, pal.line, (x, 0), (x, h), lw)
+    if g.centre is not None:
+        for dx in (-0.18 * ppm, 0.18 * ppm):
+            pygame.draw.line(tile, pal.centre, (g.centre + dx, 0), (g.centre + dx, h), lw)
     dash, gap = 3.0 * ppm, 9.0 * ppm
     for x in g.lanes:
         y = 0.0
         while y < h:
-            pygame.draw.line(tile, LINE, (x, y), (x, min(h, y + dash)), lw)
+            pygame.draw.line(tile, pal.line, (x, y), (x, min(h, y + dash)), lw)
             y += dash + gap
     for x in (rl, rr):  # guard rails, a post every 2 m
         pygame.draw.line(tile, (40, 42, 48), (x + 2, 0), (x + 2, h), 4)
-        pygame.draw.line(tile, (185, 190, 200), (x, 0), (x, h), 3)
+        pygame.draw.line(tile, pal.rail, (x, 0), (x, h), 3)
         for k in range(int(h / (2 * ppm))):
-            pygame.draw.rect(tile, (90, 92, 100), (x - 3, k * 2 * ppm, 7, 4))
+            pygame.draw.rect(tile, shade(pal.rail, 0.5), (x - 3, k * 2 * ppm, 7, 4))
     return tile
+
+
+def cactus(size: int, seed: int = 0) -> pygame.Surface:
+    """A saguaro from above: a ribbed round crown with two arms, and its shadow."""
+    rnd = random.Random(seed + 500)
+    S = size * SS
+    s = pygame.Surface((S, S), pygame.SRCALPHA)
+    c = S / 2
+    green, light = (60, 130, 70), (110, 175, 100)
+    arms = [rnd.uniform(0, math.tau) for _ in range(2)]
+    pygame.draw.circle(s, (0, 0, 0, 60), (c + S * 0.08, c + S * 0.1), S * 0.2)
+    for a in arms:
+        ex, ey = c + math.cos(a) * S * 0.34, c + math.sin(a) * S * 0.34
+        pygame.draw.line(s, green, (c, c), (ex, ey), int(S * 0.12))
+        pygame.draw.circle(s, light, (ex, ey), S * 0.07)
+    pygame.draw.circle(s, green, (c, c), S * 0.17)
+    for k in range(8):  # ribs
+        a = k * math.tau / 8
+        pygame.draw.line(s, shade(green, 0.7), (c, c), (c + math.cos(a) * S * 0.17, c + math.sin(a) * S * 0.17), SS)
+    pygame.draw.circle(s, light, (c - S * 0.04, c - S * 0.04), S * 0.07)
+    return _finish(s, size, size)
+
+
+def rock(size: int, seed: int = 0) -> pygame.Surface:
+    """A desert boulder: an irregular polygon lit from the top-left."""
+    rnd = random.Random(seed + 600)
+    S = size * SS
+    s = pygame.Surface((S, S), pygame.SRCALPHA)
+    c = S / 2
+    pts = [(c + math.cos(a) * S * rnd.uniform(0.3, 0.45), c + math.sin(a) * S * rnd.uniform(0.28, 0.42))
+           for a in (k * math.tau / 9 for k in range(9))]
+    base = ((150, 110, 80), (170, 130, 95), (130, 100, 80))[seed % 3]
+    pygame.draw.polygon(s, (0, 0, 0, 60), [(x + S * 0.07, y + S * 0.08) for x, y in pts])
+    pygame.draw.polygon(s, base, pts)
+    pygame.draw.polygon(s, shade(base, 1.25), [(c, c)] + pts[5:8])
+    pygame.draw.polygon(s, shade(base, 0.75), [(c, c)] + pts[0:3])
+    return _finish(s, size, size)
+
+
+def pine(size: int, seed: int = 0, snowy: bool = True) -> pygame.Surface:
+    """A fir from above: a star of dark needles in tiers, snow on the top."""
+    rnd = random.Random(seed + 700)
+    S = size * SS
+    s = pygame.Surface((S, S), pygame.SRCALPHA)
+    c = S / 2
+    pygame.draw.circle(s, (0, 0, 0, 55), (c + S * 0.08, c + S * 0.1), S * 0.4)
+    for tier, (r, col) in enumerate(((0.46, (25, 70, 45)), (0.34, (35, 90, 55)), (0.2, (50, 110, 65)))):
+        n = 9 - tier * 2
+        off = rnd.uniform(0, math.tau)
+        pts = []
+        for k in range(n * 2):
+            a = off + k * math.pi / n
+            rr = S * r if k % 2 == 0 else S * r * 0.55
+            pts.append((c + math.cos(a) * rr, c + math.sin(a) * rr))
+        pygame.draw.polygon(s, col, pts)
+        if snowy:
+            for k in range(0, n * 2, 2):
+                x, y = pts[k]
+                pygame.draw.circle(s, (245, 248, 255), ((x + c) / 2, (y + c) / 2), S * 0.04)
+    pygame.draw.circle(s, (245, 248, 255) if snowy else (70, 130, 80), (c, c), S * 0.05)
+    return _finish(s, size, size)
+
+
+def building(w: int, h: int, seed: int = 0) -> pygame.Surface:
+    """A city block from above: a flat roof with parapet, roof units, a light well, shadow."""
+    rnd = random.Random(seed + 800)
+    roofs = [(90, 92, 100), (120, 110, 100), (70, 80, 95), (140, 135, 125), (100, 90, 85)]
+    base = roofs[seed % len(roofs)]
+    pad = 8
+    s = pygame.Surface(((w + pad) * SS, (h + pad) * SS), pygame.SRCALPHA)
+    bw, bh = w * SS, h * SS
+    pygame.draw.rect(s, (0, 0, 0, 90), (pad * SS, pad * SS, bw, bh))
+    pygame.draw.rect(s, base, (0, 0, bw, bh))
+    pygame.draw.rect(s, shade(base, 0.7), (0, 0, bw, bh), SS * 3)
+    for _ in range(rnd.randint(2, 5)):  # roof units
+        uw, uh = rnd.uniform(0.1, 0.25) * bw, rnd.uniform(0.08, 0.2) * bh
+        ux, uy = rnd.uniform(0.1, 0.9) * bw - uw / 2, rnd.uniform(0.1, 0.9) * bh - uh / 2
+        pygame.draw.rect(s, (0, 0, 0, 60), (ux + SS * 3, uy + SS * 3, uw, uh))
+        pygame.draw.rect(s, shade(base, 1.3), (ux, uy, uw, uh))
+    if seed % 2:
+        pygame.draw.rect(s, (40, 44, 52), (bw * 0.4, bh * 0.35, bw * 0.2, bh * 0.3))
+    return _finish(s, w + pad, h + pad)
+
+
+def pickup(kind: str, size: int) -> pygame.Surface:
+    """A pickup token: a glowing disc with its sign (boost chevrons, shield, x2)."""
+    colors = {"boost": (255, 140, 30), "shield": (60, 160, 255), "multiplier": (200, 80, 230)}
+    col = colors.get(kind, (240, 240, 240))
+    S = size * SS
+    s = pygame.Surface((S, S), pygame.SRCALPHA)
+    c = S / 2
+    for k in range(6):
+        pygame.draw.circle(s, (*col, 18 + 10 * k), (c, c), S * (0.5 - 0.03 * k))
+    pygame.draw.circle(s, shade(col, 0.6), (c, c), S * 0.3)
+    pygame.draw.circle(s, col, (c, c), S * 0.27)
+    pygame.draw.circle(s, (255, 255, 255), (c, c), S * 0.3, SS * 2)
+    white = (255, 255, 255)
+    if kind == "boost":
+        for dy in (-0.1, 0.06):
+            pygame.draw.lines(s, white, False, [(c - S * 0.12, c + S * (dy + 0.08)), (c, c + S * (dy - 0.04)),
+                                                (c + S * 0.12, c + S * (dy + 0.08))], SS * 3)
+    elif kind == "shield":
+        pts = [(c - S * 0.12, c - S * 0.12), (c + S * 0.12, c - S * 0.12), (c + S * 0.11, c + S * 0.02),
+               (c, c + S * 0.15), (c - S * 0.11, c + S * 0.02)]
+        pygame.draw.polygon(s, white, pts, SS * 2)
+    else:  # x2
+        pygame.draw.line(s, white, (c - S * 0.15, c - S * 0.08), (c - S * 0.03, c + S * 0.08), SS * 3)
+        pygame.draw.line(s, white, (c - S * 0.03, c - S * 0.08), (c - S * 0.15, c + S * 0.08), SS * 3)
+        pygame.draw.lines(s, white, False, [(c + S * 0.02, c - S * 0.05), (c + S * 0.07, c - S * 0.1),
+                                            (c + S * 0.13, c - S * 0.05), (c + S * 0.02, c + S * 0.09),
+                                            (c + S * 0.14, c + S * 0.09)], SS * 3)
+    return _finish(s, size, size)
 
 
 class SpriteCache:

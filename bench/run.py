@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 def write_table() -> None:
     lines = ["# Benchmarks", "",
              "Written by `make bench` (`python -m bench.run`); each section says when and where it ran.",
-             "Targets come from DESIGN.md section 5 and the issues. Tests check correctness; these "
+             "Targets come from the issues. Tests check correctness; these "
              "numbers are measurements, not pass/fail gates.", ""]
     for area in discover():
         path = RAW / f"{area}.json"

@@ -165,7 +165,7 @@ class ChatMessage:
         return cls(key, name, channel, kind, clock, t_ms, text, sig)
 
     def to_json(self) -> dict[str, Any]:
-        """The DESIGN.md section 3 shape (keys may be added, never renamed)."""
+        """The docs/ARCHITECTURE.md section 10 shape (keys may be added, never renamed)."""
         return {"id": self.id, "author": sanitize(self.name), "author_id": self.author_id,
                 "channel": self.channel, "text": sanitize(self.text), "t": self.t,
                 "kind": KIND_NAMES.get(self.kind, "text"), "clock": self.clock}

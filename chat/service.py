@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from chat.core import ChatNode
-from chat.framing import FrameError, FrameReader, ReadBudget, decode_body, write_frame
+from chat.framing import FrameError, FrameReader, ReadBudget, decode_body, encode_frame
 from chat.history import History
 from chat.limits import KeyedBuckets, Limits
 from chat.message import KIND_SYSTEM, LOBBY, ChatMessage, InvalidMessage
@@ -67,6 +67,7 @@ FRAME_TIMEOUT = 10.0  # a frame begun must be complete within this
 HELLO_FRAME, CLIENT_FRAME, PEER_FRAME = 16 * 1024, 64 * 1024, 1024 * 1024
 READ_BUDGET = 8 * 1024 * 1024  # partial-frame bytes held for all connections together
 MAX_BUFFERED = 16 * 1024 * 1024  # bytes queued for one connection before we give up on it
+MAX_TOTAL_BUFFERED = 16 * 1024 * 1024  # for all connections: past it, the largest queue goes
 # Client lines, by our clock: stored lines per author; submits per connection and per
 # source address; identities new to this service per source address.
 AUTHOR_BURST, AUTHOR_RATE = 10.0, 1.5
@@ -92,25 +93,51 @@ class Conn:
         self.closed = False
         self.frames: FrameReader | None = None
         self.last_rx = time.monotonic()
+        self.pool: set[Conn] | None = None  # all connections, for the shared output bound
 
     def send(self, frame: dict[str, Any]) -> None:
         if self.closed:
             return
-        if self.writer.transport.get_write_buffer_size() > MAX_BUFFERED:
-            log.warning("%r reads too slowly: closing it", self)
-            self.close()  # a peer or client that never reads must not grow our memory
-            return
         try:
-            write_frame(self.writer, frame)
-        except (ConnectionError, RuntimeError, FrameError) as exc:
+            data = encode_frame(frame)
+        except FrameError as exc:
+            log.debug("send to %s failed: %s", self.remote, exc)
+            self.close()
+            return
+        self.send_raw(data)
+
+    def send_raw(self, data: bytes) -> None:
+        """An encoded frame (answers many clients ask for are encoded once), queued unless
+        this connection, or all of them together, hold too much unread output."""
+        if self.closed:
+            return
+        queued = self.writer.transport.get_write_buffer_size()
+        if queued > MAX_BUFFERED:
+            log.info("%r reads too slowly: closing it", self)
+            self.close(abort=True)  # a peer or client that never reads must not grow our memory
+            return
+        if queued > 1 << 20 and self.pool is not None and _queued(self.pool) > MAX_TOTAL_BUFFERED:
+            victim = max((c for c in list(self.pool) if not c.closed), key=_queue_size, default=self)
+            log.info("output for all connections over %d bytes: closing %r", MAX_TOTAL_BUFFERED, victim)
+            victim.close(abort=True)  # the one holding the most: honest readers drain theirs
+            if victim is self:
+                return
+        try:
+            self.writer.write(data)
+        except (ConnectionError, RuntimeError) as exc:
             log.debug("send to %s failed: %s", self.remote, exc)
             self.close()
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """End the connection; `abort` drops what is still queued for it (a close would
+        keep that memory until a peer that never reads reads it)."""
         if not self.closed:
             self.closed = True
             with contextlib.suppress(Exception):
-                self.writer.close()
+                if abort:
+                    self.writer.transport.abort()
+                else:
+                    self.writer.close()
 
     def __hash__(self) -> int:
         return id(self)
@@ -150,6 +177,7 @@ class ChatService:
         self.learn_budget = KeyedBuckets(LEARNED_PER_HELLO, LEARNED_PER_HELLO / 300)
         self.hist_budget = KeyedBuckets(HIST_BURST, HIST_RATE)
         self.refused: dict[str, int] = {}  # admission refusals and sheddings, by reason
+        self._hist_cache: dict[tuple[str | None, int | None], tuple[tuple[str, int], bytes]] = {}
         self.started_at = time.time()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -301,21 +329,25 @@ class ChatService:
         conn = Conn(reader, writer)
         conn.frames = FrameReader(reader, PEER_FRAME, idle_timeout=HELLO_TIMEOUT,
                                   frame_timeout=HELLO_TIMEOUT, budget=self.budget)
-        conn.send(self._hello())
-        reply = await self._read_json(conn)
-        self._dialing.discard(addr)
-        if not self._peer_hello_ok(conn, reply, addr):
-            conn.close()
-            if addr in self.learned:
-                self._forget(addr)  # only a peer said a service was there: there is none
-            else:
-                self._dial_failed(addr, DIAL_BACKOFF_MAX)
-            return
-        if not self._admit(conn, "peer"):
-            return
-        self._dials.ok(addr)
-        self.learned.pop(addr, None)
-        await self._run_peer(conn)
+        try:
+            conn.send(self._hello())
+            reply = await self._read_json(conn)
+            self._dialing.discard(addr)
+            if not self._peer_hello_ok(conn, reply, addr):
+                conn.close()
+                if addr in self.learned:
+                    self._forget(addr)  # only a peer said a service was there: there is none
+                else:
+                    self._dial_failed(addr, DIAL_BACKOFF_MAX)
+                return
+            if not self._admit(conn, "peer"):
+                return
+            self._dials.ok(addr)
+            self.learned.pop(addr, None)
+            await self._run_peer(conn)
+        finally:
+            self._dialing.discard(addr)
+            conn.frames.release()  # bytes left after the hello go back to the shared budget
 
     async def _read_json(self, conn: Conn) -> dict[str, Any] | None:
         """The connection's next frame as JSON, or None when it ended, broke the framing or
@@ -364,7 +396,7 @@ class ChatService:
             victim = None
         if victim is not None:
             self._count(f"{role}_shed")
-            victim.close()
+            victim.close(abort=True)
             pool.discard(victim)
             self.pending.discard(victim)
             self.conns.discard(victim)
@@ -443,6 +475,7 @@ class ChatService:
 
     async def _run_peer(self, conn: Conn) -> None:
         self.conns.add(conn)
+        conn.pool = self.conns
         assert conn.frames is not None
         conn.frames.limit(PEER_FRAME, idle_timeout=IDLE_TIMEOUT, frame_timeout=FRAME_TIMEOUT)
         log.info("linked with peer %s at %s", conn.peer_id, conn.listen)
@@ -465,6 +498,7 @@ class ChatService:
     async def _run_client(self, conn: Conn, hello: dict) -> None:
         conn.role = "client"
         self.conns.add(conn)
+        conn.pool = self.conns
         assert conn.frames is not None
         conn.frames.limit(CLIENT_FRAME, idle_timeout=IDLE_TIMEOUT, frame_timeout=FRAME_TIMEOUT)
         conn.send({"t": "welcome", "id": self.identity.peer_id, "name": self.name,
@@ -484,7 +518,6 @@ class ChatService:
 
     def _client_frame(self, conn: Conn, frame: dict) -> None:
         kind = frame.get("t")
-        h = self.node.history
         if kind == "submit":
             conn.send(self._client_submit(conn, frame.get("m")))
         elif kind == "sub":
@@ -492,21 +525,43 @@ class ChatService:
             conn.channel = ch if isinstance(ch, str) else None
             conn.subscribed = True
         elif kind == "hist":
+            if conn.writer.transport.get_write_buffer_size() > 1 << 20:
+                self._count("hist_unread")
+                conn.close(abort=True)  # asks again before reading the last answer
+                return
             if not self.hist_budget.take(conn, time.monotonic()):
                 self._count("hist_over_budget")
-                conn.close()  # honest clients ask once per connection
+                conn.close(abort=True)  # honest clients ask once per connection
                 return
             ch = frame.get("channel")
             limit = frame.get("limit")
             limit = limit if isinstance(limit, int) and 0 < limit <= MAX_CLIENT_HISTORY else None
-            msgs = h.messages(ch if isinstance(ch, str) else None, limit)
-            conn.send({"t": "hist", "m": [m.to_wire() for m in msgs], "clock": h.clock})
+            conn.send_raw(self._hist_answer(ch if isinstance(ch, str) else None, limit))
         elif kind == "peers":
             conn.send({"t": "peers", "peers": [list(a) for a in self.service_addrs()]})
         elif kind == "stats":
             conn.send({"t": "stats", **self.stats()})
         elif kind == "ping":
             conn.send({"t": "pong"})
+
+    def _hist_answer(self, channel: str | None, limit: int | None) -> bytes:
+        """The encoded history answer, cached until the log changes: asking for it again
+        costs a dictionary look-up, not an encoding of 5,000 lines."""
+        h = self.node.history
+        key = (channel, limit)
+        stamp = (h.digest(), h.clock)
+        hit = self._hist_cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        msgs = h.messages(channel, limit)
+        try:
+            data = encode_frame({"t": "hist", "m": [m.to_wire() for m in msgs], "clock": h.clock})
+        except FrameError:  # too large for one frame: the newest lines that fit
+            data = encode_frame({"t": "hist", "m": [m.to_wire() for m in msgs[-1000:]], "clock": h.clock})
+        if len(self._hist_cache) >= 16:
+            self._hist_cache.clear()
+        self._hist_cache[key] = (stamp, data)
+        return data
 
     def _client_submit(self, conn: Conn, wire: Any) -> dict[str, Any]:
         """A client's line: parse, rate-limit by our clock, store durably, then the ack."""
@@ -547,9 +602,17 @@ class ChatService:
                 "clock": h.clock, "drops": dict(h.drops + self.node.drops),
                 "links": sorted(c.peer_id for c in self.conns if c.role == "peer"),
                 "clients": sum(1 for c in self.conns if c.role == "client"),
-                "pending": len(self.pending), "refused": dict(self.refused),
+                "pending": len(self.pending), "refused": dict(self.refused), "buffered": self.budget.used,
                 "known": len(self.known), "learned": len(self.learned), "dialing": len(self._dialing),
                 "pid": os.getpid()}
+
+
+def _queue_size(conn: Conn) -> int:
+    return conn.writer.transport.get_write_buffer_size()
+
+
+def _queued(conns: Iterable[Conn]) -> int:
+    return sum(_queue_size(c) for c in list(conns) if not c.closed)
 
 
 def _id_or_blank(msg: ChatMessage) -> str:

@@ -7,7 +7,7 @@ background thread with an event loop, TCP connections and the local service's in
 tests/test_chat_client_sim.py drives it against simulated services that crash, hang and
 refuse, over many seeds.
 
-The rules (docs/ARCHITECTURE.md, "Chat client"):
+The rules (docs/ARCHITECTURE.md section 5):
 - A line is signed here, so any service may take it. It stays *pending* until a service
   acks it. A refusal is final, except two: `rate_limited` (the per-author rule, which
   refuses that id everywhere: the line is written again with a fresh stamp, so the

@@ -1,4 +1,4 @@
-"""`Discovery`: the asyncio adapter that drives the `PeerTable` core (CONTRACTS.md section 3).
+"""`Discovery`: the asyncio adapter that drives the `PeerTable` core (docs/ARCHITECTURE.md section 3).
 
 It owns no socket of its own: it speaks Hello / Heartbeat / Leave / PeerList through the
 caller's `UdpTransport` (installing the table as the transport's key and address book),

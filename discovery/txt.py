@@ -1,4 +1,4 @@
-"""The DNS-SD TXT record of a peer (DESIGN.md section 2), built and parsed strictly.
+"""The DNS-SD TXT record of a peer (docs/ARCHITECTURE.md section 3), built and parsed strictly.
 
 Keys: v (protocol version), id (peer id), pk (public key, base64), name, gp (game port),
 cp (chat port), st (state), mid (match id). Anyone on the LAN can send mDNS records, so a

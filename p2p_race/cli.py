@@ -22,7 +22,7 @@ COMMANDS = ("play", "practice", "bot", "spectate", "chat", "peers", "leaderboard
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
-    """Flags every subcommand accepts (DESIGN.md section 3)."""
+    """Flags every subcommand accepts (docs/ARCHITECTURE.md section 10)."""
     g = parser.add_argument_group("common options")
     g.add_argument("--name", help="display name shown to other players")
     g.add_argument("--data-dir", help="this peer's identity, config and scores (env P2P_RACE_HOME)")

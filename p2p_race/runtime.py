@@ -52,7 +52,8 @@ from p2p_race.transport import UdpTransport
 log = logging.getLogger(__name__)
 
 MATCH_MESSAGES = (m.Announce, m.Join, m.JoinRefused, m.Leave, m.Ready, m.VoteRequest, m.Vote, m.HostProof,
-                  m.Heartbeat, m.Roster, m.Ping, m.Pong, m.CountdownStart, m.RacerState, m.FinalReport, m.Result)
+                  m.Heartbeat, m.Roster, m.Ping, m.Pong, m.CountdownStart, m.RacerState, m.FinalReport, m.Result,
+                  m.Kick, m.Rematch)
 PEERS_EVERY = 0.5  # refresh the UI's copy of the peer table (pings change without events)
 HISTORY = 32  # remote snapshots kept per racer for interpolation
 
@@ -86,6 +87,7 @@ class MatchSnapshot:
     result: Any | None
     ranking: list[tuple[str, str, int, bool]]
     disconnected: set[str]
+    auto_start_at: float | None = None  # host: when its auto-start counts down (monotonic)
 
 
 @dataclass
@@ -277,6 +279,14 @@ class PeerRuntime:
     def start_match(self) -> None:
         self.call(self.core.start)
 
+    def kick(self, peer_id: str) -> None:
+        """Host, in the lobby: remove a member from the match."""
+        self.call(lambda now: self.core.kick(peer_id, now))
+
+    def rematch(self) -> None:
+        """Host of a finished match: host the next one; the group follows."""
+        self.call(self.core.rematch)
+
     def post_state(self, rep: CarReport) -> None:
         self.call(lambda now: self.core.local_state(rep, now))
 
@@ -305,7 +315,7 @@ class PeerRuntime:
                     mt.match_id, mt.member.label, mt.phase.label,
                     mt.host, mt.host_name, mt.term, self.core.is_host, mt.rules, racers, sorted(mt.spectators),
                     self.core.start_time(),
-                    mt.result, self.core.ranking(), self.core.disconnected(now))
+                    mt.result, self.core.ranking(), self.core.disconnected(now), mt.auto_start_at)
         return snap
 
     # ================================================================ plumbing

@@ -1,7 +1,7 @@
 """The asyncio UDP endpoint every protocol of a peer speaks through.
 
 One socket, one `Codec` (so one sequence space and one replay window per sender): the
-signed-datagram rules of DESIGN.md section 2 are enforced here once, and the protocol
+signed-datagram rules of docs/ARCHITECTURE.md section 2 are enforced here once, and the protocol
 layers above (discovery, match, chat mesh) only ever see verified `Packet`s, dispatched by
 message class. Bad input is counted in `codec.drops` and never raises; a handler that
 raises is logged and counted, never allowed to stop the socket.
@@ -15,6 +15,7 @@ raises is logged and counted, never allowed to stop the socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import inspect
 import logging
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
 RECV_BUFFER = 1 << 20  # bytes asked for; the kernel caps it (net.core.rmem_max)
+RECV_SIZE = 2048  # > MAX_DATAGRAM: anything longer is refused by the codec anyway
+DRAIN_BATCH = 256  # datagrams read per wake-up before other tasks get a turn
 Handler = Callable[[Packet, Addr], Any]
 
 
@@ -49,7 +52,7 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 class UdpTransport:
-    """A signed-datagram UDP endpoint (CONTRACTS.md section 3).
+    """A signed-datagram UDP endpoint (docs/ARCHITECTURE.md section 2).
 
     `key_lookup(peer_id) -> public key | None` and `address_lookup(peer_id) -> (host, port)
     | None` are normally installed by `discovery.Discovery`; `set_key` / `set_address`
@@ -86,7 +89,9 @@ class UdpTransport:
         self._addresses: dict[str, Addr] = {}
         self._handlers: dict[type, list[Handler]] = {}
         self._any: list[Handler] = []
-        self._transport: asyncio.DatagramTransport | None = None
+        self._transport: asyncio.DatagramTransport | None = None  # only without loop readers
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
         self.port = 0
 
@@ -94,32 +99,67 @@ class UdpTransport:
     async def start(self) -> UdpTransport:
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self), local_addr=(self.host, self.requested_port))
+            sock = self._bind(self.requested_port)
         except OSError as exc:
             if not (self.fallback and self.requested_port and exc.errno == errno.EADDRINUSE):
                 raise
             log.info("UDP port %d is taken; using a free port", self.requested_port)
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self), local_addr=(self.host, 0))
-        self._transport = transport  # type: ignore[assignment]
-        self.port = transport.get_extra_info("sockname")[1]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            try:  # room for a burst of junk, so honest heartbeats queue behind it, not drop
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
-            except OSError:
-                log.debug("SO_RCVBUF not settable here")
+            sock = self._bind(0)
+        try:  # room for a burst of junk, so honest heartbeats queue behind it, not drop
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+        except OSError:
+            log.debug("SO_RCVBUF not settable here")
+        self.port = sock.getsockname()[1]
+        try:
+            # read every queued datagram per wake-up: asyncio's own datagram transport reads
+            # one per event-loop turn, and under a flood the kernel then drops the rest
+            loop.add_reader(sock.fileno(), self._drain)
+        except NotImplementedError:  # an event loop without readers (Windows' proactor)
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+            self._transport = transport  # type: ignore[assignment]
+            return self
+        self._sock, self._loop = sock, loop
         return self
 
+    def _bind(self, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((self.host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _drain(self) -> None:
+        for _ in range(DRAIN_BATCH):
+            sock = self._sock
+            if sock is None:
+                return  # a handler closed us
+            try:
+                data, addr = sock.recvfrom(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ICMP errors (a peer that just died): liveness handles it
+                self.stats["send_errors"] += 1
+                log.debug("udp error: %s", exc)
+                continue
+            self._received(data, (addr[0], addr[1]))
+
     def close(self) -> None:
+        if self._sock is not None:
+            sock, self._sock = self._sock, None
+            with contextlib.suppress(Exception):  # the loop may be closed already
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
         if self._transport is not None:
             self._transport.close()
             self._transport = None
 
     @property
     def closed(self) -> bool:
-        return self._transport is None
+        return self._sock is None and self._transport is None
 
     # -- keys and addresses -------------------------------------------------------------
     def set_key(self, peer_id: str, public_key: bytes) -> None:
@@ -206,16 +246,27 @@ class UdpTransport:
         return self.codec.encode(msg, self.clock())
 
     def send_raw(self, data: bytes, addr: Addr) -> bool:
-        if self._transport is None:
+        if self._sock is not None:
+            try:
+                self._sock.sendto(data, addr)
+            except BlockingIOError:
+                self.stats["send_dropped"] += 1  # the send buffer is full: like a lost datagram
+                return False
+            except OSError as exc:
+                self.stats["send_errors"] += 1
+                log.debug("udp send to %s: %s", addr, exc)
+                return False
+        elif self._transport is not None:
+            self._transport.sendto(data, addr)
+        else:
             return False
-        self._transport.sendto(data, addr)
         self.stats["sent"] += 1
         self.stats["sent_bytes"] += len(data)
         return True
 
     def send(self, msg: Any, addr: Addr) -> bool:
         """Sign and send `msg` to `addr`; False when the transport is closed."""
-        if self._transport is None:
+        if self.closed:
             return False
         return self.send_raw(self.encode(msg), addr)
 
@@ -230,7 +281,7 @@ class UdpTransport:
     def broadcast(self, msg: Any, peer_ids: Iterable[str]) -> int:
         """Send one signed datagram to many peers (one signature: each receiver keeps its
         own replay window, so sharing the sequence number is safe). Returns how many."""
-        if self._transport is None:
+        if self.closed:
             return 0
         addrs = []
         for pid in peer_ids:
@@ -243,7 +294,7 @@ class UdpTransport:
 
     def send_many(self, msg: Any, addrs: Iterable[Addr]) -> int:
         addrs = list(dict.fromkeys(addrs))
-        if not addrs or self._transport is None:
+        if not addrs or self.closed:
             return 0
         data = self.encode(msg)
         for addr in addrs:

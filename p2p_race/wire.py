@@ -1,6 +1,6 @@
 """The signed datagram codec (sans-I/O): bytes in, typed messages out, and back.
 
-Layout (network byte order), DESIGN.md section 2:
+Layout (network byte order), docs/ARCHITECTURE.md section 2:
 
     magic  "P2RC"       4
     version             1

@@ -1,5 +1,5 @@
 """Match results that are never lost: signed records, a local SQLite store, peer sync and a
-MongoDB sink through a durable outbox (DESIGN.md section 2, "Scores").
+MongoDB sink through a durable outbox (docs/ARCHITECTURE.md section 6).
 
     replication.records      MatchResult, RacerResult, adjudicate      (pure, no I/O)
     replication.store        ResultStore: SQLite (WAL), stats, digest, outbox

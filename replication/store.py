@@ -138,7 +138,7 @@ def item_hash(match_id: str, outcome: bytes) -> int:
 
 
 def recent_json(r: MatchResult) -> dict:
-    """One entry of the leaderboard's `recent` list (DESIGN.md section 3)."""
+    """One entry of the leaderboard's `recent` list (docs/ARCHITECTURE.md section 10)."""
     return {"match_id": r.match_id, "winner": r.winner_name, "scores": r.scores, "t": r.finished_at}
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -24,6 +26,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "make_lan" in getattr(item, "fixturenames", ()) and item.get_closest_marker("lan") is None:
             item.add_marker(pytest.mark.lan)
+
+
+def _pids_mentioning(text: str) -> list[int]:
+    """Processes whose command line mentions `text` (Linux /proc; [] elsewhere)."""
+    out = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace"):
+                out.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return [pid for pid in out if pid != os.getpid()]
+
+
+@pytest.fixture(autouse=True)
+def _reap_leftover_processes(request: pytest.FixtureRequest):
+    """A process a test started in its own tmp dir (a chat service a supervisor restarted,
+    a peer a failed assertion left behind) does not outlive the test: left running it
+    loads the machine for every test after it (seen: chat services alive for an hour)."""
+    yield
+    tmp = getattr(request.node, "funcargs", {}).get("tmp_path")
+    if tmp is None or not sys.platform.startswith("linux"):
+        return
+    tmp = str(tmp)
+    for pid in _pids_mentioning(tmp + os.sep):  # its own dir (test_x1 is a prefix of test_x10)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -35,13 +35,36 @@ def test_sounds_are_written_once_and_valid(tmp_path: Path) -> None:
 
 
 def test_loops_meet_their_start_without_a_click() -> None:
-    for gen in (sounds.engine, sounds.SOUNDS["engine_lo"], sounds.SOUNDS["engine_hi"], sounds.music):
+    for gen in (sounds.engine, sounds.music, sounds.menu_music):
         s = gen()
         # the wrap from the last sample to the first is no bigger a step than the
         # steps inside the loop: no click at the seam
         jump = abs(s[-1] - s[0])
         biggest = max(abs(s[i + 1] - s[i]) for i in range(len(s) - 1))
         assert jump <= biggest * 1.05, getattr(gen, "__name__", gen)
+
+
+def test_menu_and_race_tracks_differ_and_last_longer_than_15_s() -> None:
+    race, menu = sounds.music(), sounds.menu_music()
+    assert len(race) > 25 * sounds.RATE and len(menu) > 25 * sounds.RATE
+    assert race[: sounds.RATE] != menu[: sounds.RATE]
+
+
+def test_live_engine_pitch_glides_without_steps_or_clicks() -> None:
+    """The engine note is a continuous, rising function of speed, and the live synth joins
+    its chunks with a continuous phase (no click at a chunk boundary)."""
+    levels = [i / 1000 for i in range(1001)]
+    f = [sounds.engine_freq(v) for v in levels]
+    assert all(b > a for a, b in zip(f, f[1:], strict=False))
+    assert max(b - a for a, b in zip(f, f[1:], strict=False)) < 0.2  # Hz per 0.1 % of speed
+    synth = sounds.EngineSynth(chunk=512)
+    out = []
+    for k in range(60):
+        out.extend(synth.render(k / 59))
+    steps = [abs(out[i + 1] - out[i]) for i in range(len(out) - 1)]
+    seams = [steps[512 * k - 1] for k in range(1, 60)]
+    assert max(seams) <= max(steps) * 1.01 and sum(seams) / len(seams) < 4 * sum(steps) / len(steps)
+    assert synth.freq == pytest.approx(sounds.engine_freq(1.0))
 
 
 def test_countdown_beeps_differ_from_go() -> None:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.lan
 
 
 def test_bad_options_are_one_line_errors(tmp_path):
-    for bad in (["--racers", "0"], ["--matches", "0"], ["--time-limit", "0.5"], ["--skill", "2"], ["--seed", "-1"]):
+    for bad in (["--racers", "0"], ["--matches", "-1"], ["--time-limit", "0.5"], ["--skill", "2"], ["--seed", "-1"]):
         res = subprocess.run(p2p_race_cmd("bot", *bad), env=cli_env(tmp_path), capture_output=True, text=True,
                              timeout=60)
         assert res.returncode == 2, bad

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from p2p_race.bots import BotDriver, practice_skills
+from p2p_race.bots import BotDriver, Personality, practice_skills
 from p2p_race.sim import LANES, Inputs, Race, Rules
 
 
@@ -83,3 +83,59 @@ def test_practice_skills_vary_and_stay_in_range():
     assert len(set(sk)) > 1 and all(0.05 <= s <= 1.0 for s in sk)
     assert max(practice_skills("hard", 3)) > max(practice_skills("easy", 3))
     assert LANES == 4
+
+
+def test_personalities_are_stable_per_driver_and_differ_between_drivers():
+    ids = [f"bot{i}" for i in range(1, 16)]
+    pers = [Personality.of(i) for i in ids]
+    assert pers == [Personality.of(i) for i in ids]  # the same id is the same driver everywhere
+    assert len(set(pers)) == len(ids)
+    bots = [BotDriver(i, 1.0) for i in ids]
+    assert len({round(b.cruise, 3) for b in bots}) == len(ids)  # one skill, different paces
+    assert {p.lane for p in pers} == set(range(LANES))
+    assert min(p.aggression for p in pers) < 0.3 < 0.7 < max(p.aggression for p in pers)
+
+
+def test_bots_of_one_skill_drive_apart():
+    """Same skill, same road, same start lane: different lines, speeds and scores."""
+    ids = ["Ada", "Blaze", "Comet", "Dash"]
+    race = Race(Rules(5, time_limit=30.0), ids)
+    for c in race.cars.values():  # all from the same spot: only the personality differs
+        c._x = race.cars["Ada"].state.x
+    bots = {i: BotDriver(i, 1.0) for i in ids}
+    traces = {i: [] for i in ids}
+    while not race.finished:
+        race.step({i: b.decide(race.cars[i], race.traffic) for i, b in bots.items()})
+        for i in ids:
+            traces[i].append(round(race.cars[i].state.x, 2))
+    assert len({tuple(t) for t in traces.values()}) == len(ids)
+    assert len({race.cars[i].state.score for i in ids}) == len(ids)
+
+
+@pytest.mark.slow
+def test_five_full_skill_bots_on_one_seed_do_not_last_300_s_and_never_tie():
+    """The issue's scene: five full-skill bots, one seed, 300 s. The road keeps getting
+    harder (denser rows, a rising minimum pace), so the median crash comes before 300 s,
+    and their personalities keep every score apart."""
+    ids = [f"bot{i}" for i in range(1, 6)]
+    race = Race(Rules(2026, time_limit=300.0), ids)
+    bots = {i: BotDriver(i, 1.0) for i in ids}
+    while not race.finished:
+        race.step({i: b.decide(race.cars[i], race.traffic) for i, b in bots.items() if not race.cars[i].finished})
+    survival = sorted(c.state.crash_time if c.state.crashed else 300.0 for c in race.cars.values())
+    assert survival[2] < 300.0, survival
+    assert min(survival) > 60.0, survival  # hard at the end, not at the start
+    scores = [c.state.score for c in race.cars.values()]
+    assert len(set(scores)) == len(scores), scores
+
+
+def test_practice_bots_keep_their_colour_whatever_the_player_drives():
+    from p2p_race.ui.raceview import bot_colors
+
+    base = bot_colors("red", 5)
+    assert len(set(base)) == 5 and "red" not in base
+    for player in ("blue", "green", "yellow", "white"):
+        cols = bot_colors(player, 5)
+        assert player not in cols and len(set(cols)) == 5
+        changed = [i for i in range(5) if cols[i] != base[i]]
+        assert changed == ([base.index(player)] if player in base else [])  # only the clash moves

@@ -6,6 +6,7 @@ from 127.0.0.1, as on a LAN where the attacker is another host."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -108,6 +109,42 @@ def test_half_sent_large_frames_keep_memory_bounded(svc: Svc) -> None:
     finally:
         for s in held:
             s.close()
+    # every half-received byte went back to the shared budget once its connection ended
+    wait_until(lambda: svc.stats()["buffered"] == 0, TIMEOUT, what="the read budget returned")
+
+
+def test_clients_asking_for_history_and_never_reading_keep_memory_bounded(tmp_path: Path) -> None:
+    from chat.store import ChatStore
+
+    d = tmp_path / "big"
+    d.mkdir()
+    store = ChatStore(d)
+    now = time.time()
+    lines = [ChatMessage.create(Identity.from_seed(f"hist-{i // 5}".encode()), name="h", channel="lobby",
+                                text=f"{i} " + "z" * 480, clock=i + 1, t=now - 10_000 + i)
+             for i in range(3000)]
+    store.save(lines)
+    store.close()
+    big = Svc(d, "big")
+    held = []
+    try:
+        base = rss_kib(big.proc.pid)
+        for _ in range(24):
+            s = dial(big.addr, "127.0.0.7")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(encode_frame({"t": "hello", "role": "client", "id": "slow"})
+                      + encode_frame({"t": "hist"}) * 4)
+            held.append(s)
+        stats = wait_until(lambda: (st := big.stats())["refused"].get("hist_unread") and st, TIMEOUT,
+                           what="unread answers shed")
+        grown = (rss_kib(big.proc.pid) - base) / 1024
+        assert grown < 20, f"RSS grew {grown:.1f} MiB"
+        assert stats["count"] >= 3000
+        honest_line_gets_through(big, "history is big")
+    finally:
+        for s in held:
+            s.close()
+        big.stop()
 
 
 def test_a_hello_naming_many_addresses_makes_few_dials(svc: Svc) -> None:
@@ -129,6 +166,8 @@ def test_a_hello_naming_many_addresses_makes_few_dials(svc: Svc) -> None:
                 except BlockingIOError:
                     break
                 accepted += 1
+                with contextlib.suppress(OSError):  # not a chat service: a wrong hello, half a frame
+                    c.sendall(encode_frame({"t": "hello", "role": "client"}) + b"\x00\x00\x10\x00abc")
                 c.close()
         return accepted
 
@@ -152,6 +191,7 @@ def test_a_hello_naming_many_addresses_makes_few_dials(svc: Svc) -> None:
             wait_until(lambda: svc.stats()["refused"].get("learn_over_budget"), TIMEOUT, what="budget")
         assert svc.stats()["learned"] == 0
         assert count() <= LEARNED_PER_HELLO * LEARNED_FAILS
+        assert svc.stats()["buffered"] == 0  # what the fake services sent was given back
     finally:
         for ls in listeners:
             ls.close()

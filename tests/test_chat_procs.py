@@ -114,7 +114,7 @@ def test_three_peers_chat_with_the_cli(services) -> None:
     assert res.returncode == 0 and status["running"] and status["port"] == b.port
     assert status["count"] == 6 and len(status["links"]) == 2
     assert sorted(a.texts()) == ["hi from a", "hi from b", "hi from c red"]
-    # --history --json: DESIGN.md section 3 shape, display order, same on every peer
+    # --history --json: docs/ARCHITECTURE.md section 10 shape, display order, same on every peer
     outs = []
     for svc in (a, b, c):
         res = subprocess.run(p2p_race_cmd("chat", "--history", "--json", "--no-start"),

@@ -33,10 +33,10 @@ def test_spoofed_hellos_reflect_no_more_bytes_than_they_carried(make_lan, tmp_pa
     crowd_ips = add_addresses(h1, 3, 101)
     crowd, _ = flock(h1, dst, 120, 90, crowd_ips)  # the victim knows 120 peers
     wait_until(lambda: len(victim.table()) >= 100, 25, what="victim knows 100+ peers")
-    count, count_out = counter(h3, 40000, 8)
+    count, count_out = counter(h3, 40000, 15)  # generous: a starved victim answers late
     sent = spoof(h2, dst, (h3.ip, 40000), 20)
     assert sent["small"] < GREETING_SIZE
-    count.wait(20)
+    count.wait(30)
     got = counted(count_out)
     assert got <= sent["sent"] - sent["small"], (got, sent)  # factor <= 1, the small hello got 0
     assert got > 0  # the padded greetings were answered (with a challenge each, or fewer)

@@ -301,3 +301,46 @@ def test_chat_discovery_datagrams_relayed_to_the_game_port_count_for_nothing() -
         victim.transport.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_200k_mutated_datagrams_through_discovery_raise_nothing() -> None:
+    """The receive path of a listening peer (codec, gate, handlers, table) fed 200,000
+    mutated datagrams built from real ones (hellos with cookies, heartbeats, peer lists,
+    leaves): no exception, no handler error, the table bounded, the real peer still listed."""
+    import random
+
+    from discovery import Heartbeat, Leave, PeerList, PeerRef
+
+    async def main() -> None:
+        victim = await node("victim")
+        friend = await node("friend", [f"{LO}:{victim.transport.port}"])
+        await _until(lambda: names(victim) == {"friend"})
+        fid = Identity.from_seed(b"friend")
+        fc = Codec(fid)
+        stranger = RawPeer(Identity.from_seed(b"fz"), victim.service_type, "fz", bind=(LO, 0))
+        seeds = [stranger.hello(True), stranger.hello(False, echo=b"12345678"), stranger.heartbeat()]
+        seeds += [fc.encode(Heartbeat("lobby", "", 1.0, 0.0, 0.0), time.time()), fc.encode(Leave("x"), time.time()),
+                  fc.encode(PeerList(tuple(PeerRef(fid.public_key, f"10.0.0.{i}", 1000 + i) for i in range(16))),
+                            time.time())]
+        stranger.sock.close()
+        rng = random.Random(12)
+        src = (LO, 45454)
+        received = victim.transport._received
+        for i in range(200_000):
+            m = bytearray(rng.choice(seeds))
+            for _ in range(rng.randrange(1, 4)):
+                m[rng.randrange(len(m))] = rng.getrandbits(8)
+            if i % 7 == 0:
+                m = m[: rng.randrange(len(m))]
+            received(bytes(m), src if i % 3 else (f"10.9.{i % 250}.1", 1000 + i % 500))
+            if i % 20_000 == 0:
+                await asyncio.sleep(0)  # let the friend's heartbeats in
+        assert victim.transport.stats["handler_errors"] == 0
+        assert len(victim.table.peers) <= victim.table.max_peers
+        await _until(lambda: "friend" in names(victim), 3)
+        for x in (victim, friend):
+            await x.stop()
+            x.transport.close()
+
+    asyncio.run(main())

@@ -26,6 +26,7 @@ def run_without_display(data_dir: Path, tmp_path: Path, *args: str, **env: str) 
     return subprocess.run(p2p_race_cmd(*args), env=e, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 @pytest.mark.parametrize("args", [(), ("practice", "--bots", "1"), ("spectate",)])
 def test_no_display_is_one_clear_line_and_a_failure(data_dir, tmp_path, args) -> None:
     res = run_without_display(data_dir, tmp_path, *args)
@@ -36,6 +37,7 @@ def test_no_display_is_one_clear_line_and_a_failure(data_dir, tmp_path, args) ->
     assert "DISPLAY" in lines[0] and "practice --headless" in lines[0]
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_sdl_falling_back_to_offscreen_is_refused(data_dir, tmp_path) -> None:
     # DISPLAY names an X server that is not there: SDL would quietly pick 'offscreen'
     display = next(f":{n}" for n in range(90, 200) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
@@ -46,6 +48,7 @@ def test_sdl_falling_back_to_offscreen_is_refused(data_dir, tmp_path) -> None:
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_headless_commands_need_no_display(data_dir, tmp_path) -> None:
     res = run_without_display(data_dir, tmp_path, "practice", "--headless", "--json", "--seconds", "5")
     assert res.returncode == 0, res.stderr

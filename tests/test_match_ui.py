@@ -60,11 +60,11 @@ def test_interpolation_holds_a_crash_and_extrapolates_briefly():
     assert interpolate(one, 600).y == pytest.approx(10.0 + 30.0 * 0.25)  # then it waits
 
 
-def _runtime(tmp: Path, name: str, peers=()) -> PeerRuntime:
+def _runtime(tmp: Path, name: str, peers=(), config=None) -> PeerRuntime:
     d = tmp / name
     d.mkdir()
     rt = PeerRuntime(Identity.from_seed(name.encode()), name, data_dir=d, host="127.0.0.1", port=0, peers=peers,
-                     mdns=False)
+                     mdns=False, config=config)
     return rt.start_thread()
 
 
@@ -166,10 +166,11 @@ def test_spectate_screen_follows_a_bot_match_to_its_end(app, tmp_path):
             rt.stop_thread()
 
 
-def test_solo_player_adds_a_bot_and_races_it(app, tmp_path):
+def test_solo_player_races_a_bot_rematches_with_it_and_kicks_it(app, tmp_path):
+    from p2p_race.match.state import MatchConfig
     from p2p_race.ui.lobby import LobbyScreen, MatchResultScreen
 
-    rt = _runtime(tmp_path, "Racer")
+    rt = _runtime(tmp_path, "Racer", config=MatchConfig(auto_start=2, auto_start_delay=30.0))
     lobby = LobbyScreen(app, runtime=rt)
     app.push(lobby)
     try:
@@ -183,7 +184,24 @@ def test_solo_player_adds_a_bot_and_races_it(app, tmp_path):
         _pump(app, lambda: isinstance(app.top, MatchResultScreen), 40, "the result screen")
         res = app.top.result
         assert res is not None and {r.name for r in res.racers} == {"Racer", "Ada"}
-        assert lobby.bots[0].wait(timeout=20) == 0  # the bot raced its one match and left
+        Driver_shot(app, "lan_result")
+        # Space: rematch. The bot stays: it follows us into the next match and readies up
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE, mod=0, unicode=" ", scancode=0)], DT)
+        assert app.top is lobby
+        _pump(app, lambda: lobby.snap.match is not None and lobby.snap.match.match_id != res.match_id
+              and len(lobby.snap.match.racers) == 2 and all(r.ready for r in lobby.snap.match.racers),
+              40, "the bot in the rematch, ready")
+        assert lobby.snap.match.phase == "lobby" and lobby.bots[0].poll() is None
+        _pump(app, lambda: "starting in" in lobby.status_line(), 2, "the auto-start countdown shown")
+        assert 25 < lobby.auto_start_in() <= 30  # the host's own timer (30 s in this test)
+        Driver_shot(app, "lan_rematch")
+        # K: kick it (told otherwise, the bot goes)
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_k, mod=0, unicode="k", scancode=0)], DT)
+        assert lobby.mode == "kick" and [n for _p, n in lobby.kick_choices()] == ["Ada"]
+        Driver_shot(app, "lan_kick")
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN, mod=0, unicode="", scancode=0)], DT)
+        _pump(app, lambda: len(lobby.snap.match.racers) == 1, 5, "the bot out of the roster")
+        assert lobby.bots[0].wait(timeout=20) == 0  # kicked: the bot left
     finally:
         lobby.on_exit()  # stops the bot processes
         rt.stop_thread()
@@ -235,6 +253,14 @@ def test_after_a_crash_in_a_match_the_race_goes_on_and_we_can_leave(app, tmp_pat
         rt.start_match()
         _pump(app, lambda: isinstance(app.top, RaceScreen) and app.top.phase == "racing", 10, "racing")
         race = app.top
+        _pump(app, lambda: race.cur_t > 1.5, 5, "a moment of racing")
+        Driver_shot(app, "lan_race")
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_t, mod=0, unicode="t", scancode=0)], DT)
+        for ch in "gg, good luck":
+            app.frame([pygame.event.Event(pygame.KEYDOWN, key=0, mod=0, unicode=ch, scancode=0)], DT)
+        assert app.chat is None or app.chat.open
+        Driver_shot(app, "lan_race_chat")  # the chat keeps to the verge, off the road
+        app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="", scancode=0)], DT)
         assert _steer_into_traffic(app, race, 30), "our car never crashed"
         crashed_at = race.view.time
         clock_left = race.view.rules.time_limit - race.cur_t
@@ -243,7 +269,7 @@ def test_after_a_crash_in_a_match_the_race_goes_on_and_we_can_leave(app, tmp_pat
         assert race.view.rules.time_limit - race.cur_t < clock_left - 1.5
         _pump(app, lambda: race.watching == "Ada", 1, "watching the leader still racing")
         _pump(app, lambda: abs(race.cam_y - race.cur["Ada"].state.y) < 5, 2, "the camera on the leader")
-        app.draw()
+        Driver_shot(app, "lan_watching")
         app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RIGHT, mod=0, unicode="", scancode=0)], DT)
         assert race.follow == "Ada"
         app.frame([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="", scancode=0)], DT)

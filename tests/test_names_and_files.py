@@ -82,6 +82,7 @@ def test_peer_rows_are_terminal_safe() -> None:
     assert no_controls(terminal_safe({"x": "\x1b[2J"}))
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_peers_command_prints_no_escape_from_a_hostile_hello(tmp_path: Path) -> None:
     """The issue's case end to end: two modified clients (real discovery nodes) whose name
     or state carry raw ESC, C1 and bidi characters, met by a real `p2p-race peers`: the
@@ -202,6 +203,7 @@ def one_line_error(out: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_an_identity_key_others_can_read_is_refused_with_the_fix(tmp_path: Path) -> None:
     load_or_create(tmp_path)
     key = tmp_path / KEY_FILE
@@ -242,12 +244,14 @@ def test_every_config_value_is_checked_with_one_line(tmp_path: Path, key, value,
     assert "\n" not in str(err.value) and key in str(err.value)
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_chat_port_70000_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"chat_port": 70000}))
     line = one_line_error(run_cli(tmp_path, "chat", "--serve", "--no-discovery"))
     assert "chat_port" in line and "config.json" in line
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_a_corrupt_score_file_is_named_kept_and_explained(tmp_path: Path) -> None:
     path = tmp_path / "scores.sqlite3"
     path.write_bytes(b"garbage, not SQLite" * 200)
@@ -259,6 +263,7 @@ def test_a_corrupt_score_file_is_named_kept_and_explained(tmp_path: Path) -> Non
     assert path.read_bytes() == before  # never deleted nor replaced
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_a_corrupt_chat_history_is_rebuilt_by_the_service(tmp_path: Path) -> None:
     from tests.test_chat_procs import Svc
 
@@ -275,6 +280,7 @@ def test_a_corrupt_chat_history_is_rebuilt_by_the_service(tmp_path: Path) -> Non
     sqlite3.connect(tmp_path / "a" / "chat.sqlite3").execute("SELECT COUNT(*) FROM messages")
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_no_temp_file_is_left_when_the_disk_is_full(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a tmpfs")

@@ -9,6 +9,8 @@ import pytest
 from p2p_race.sim import (
     DT,
     MAX_SPEED,
+    MIN_SPEED,
+    ROAD_WIDTH,
     START_SPEED,
     CarSim,
     CarState,
@@ -19,6 +21,7 @@ from p2p_race.sim import (
     lerp_state,
 )
 from p2p_race.sim.car import X_MAX, X_MIN
+from p2p_race.sim.rules import LAT_ACCEL, LAT_SPEED
 
 
 class EmptyRoad:
@@ -86,17 +89,60 @@ def test_steering_is_limited_by_the_guard_rails():
     assert c.state.x == X_MAX
 
 
-def test_leaving_the_asphalt_is_a_heavy_slowdown_not_a_crash():
+def test_the_shoulder_is_soft_not_a_wall():
+    """Clipping the shoulder costs a little speed; staying on it keeps costing, down to the
+    floor. It never crashes the car."""
     rules = Rules(1)
-    c = car(rules)
+    c = car(rules, x=ROAD_WIDTH - 1.0)
     for _ in range(60 * 6):
         c.step(Inputs(throttle=1))
     assert c.state.speed == MAX_SPEED and not c.offroad
-    for _ in range(60 * 3):  # onto the gravel, foot down: speed still drops
-        c.step(Inputs(steer=-1, throttle=1))
-    assert c.offroad
-    assert not c.state.crashed
+    kmh = c.state.speed * 3.6
+    while not c.offroad:  # drift right onto the shoulder, foot down
+        c.step(Inputs(steer=1, throttle=1))
+    for _ in range(30):
+        c.step(Inputs(steer=1, throttle=1))
+    assert c.offroad and not c.state.crashed
+    assert kmh - c.state.speed * 3.6 < 15.0  # half a second on it: under 15 km/h lost
+    for _ in range(60 * 20):
+        c.step(Inputs(steer=1, throttle=1))
     assert c.state.speed == pytest.approx(rules.min_speed(c.time))
+
+
+def test_steering_has_lateral_inertia():
+    c = car()
+    x0 = c.state.x
+    c.step(Inputs(steer=1))
+    assert c.vx == pytest.approx(LAT_ACCEL * DT)  # a run-up, not a jump to full speed
+    for _ in range(int(LAT_SPEED / LAT_ACCEL / DT) + 1):
+        c.step(Inputs(steer=1))
+    assert c.vx == LAT_SPEED
+    xs = []
+    for _ in range(20):  # let go: the car drifts on and settles
+        c.step(Inputs())
+        xs.append(c.state.x)
+    assert xs[5] > xs[0] and c.vx == 0.0 and xs[-1] == xs[-2] > x0
+    # counter-steering stops a drift faster than letting go
+    a, b = CarSim(Rules(1), "a", traffic=EmptyRoad()), CarSim(Rules(1), "b", traffic=EmptyRoad())
+    for sim in (a, b):
+        for _ in range(30):
+            sim.step(Inputs(steer=1))
+    a.step(Inputs(steer=-1))
+    b.step(Inputs())
+    assert 0 < a.vx < b.vx < LAT_SPEED
+
+
+def test_the_minimum_pace_rises_and_stays_below_top_speed():
+    for diff in ("easy", "normal", "hard"):
+        rules = Rules(1, difficulty=diff)
+        floors = [rules.min_speed(t) for t in range(0, 600, 10)]
+        assert all(b >= a for a, b in zip(floors, floors[1:], strict=False))
+        assert floors[-1] - rules.flow_speed(590) > 5 * (floors[0] - rules.flow_speed(0))
+        assert floors[-1] < MAX_SPEED and floors[0] >= MIN_SPEED
+    passive = car(Rules(1, time_limit=240.0))
+    while not passive.finished:
+        passive.step(Inputs(throttle=-1))
+    assert passive.state.speed == pytest.approx(Rules(1).min_speed(240.0))
 
 
 def test_out_of_range_inputs_are_clamped():
@@ -119,7 +165,25 @@ def test_score_is_distance_points_when_nothing_is_passed():
     c = car()
     for _ in range(600):
         c.step(Inputs(throttle=1))
-    assert c.state.score == int(c.state.distance * 0.1)
+    assert c.state.score == c.distance_points
+    fast = car()
+    for _ in range(60 * 10):  # at top speed a metre is worth POINTS_PER_METRE
+        fast.step(Inputs(throttle=1))
+    before = (fast.state.score, fast.state.distance)
+    for _ in range(60 * 10):
+        fast.step(Inputs(throttle=1))
+    assert fast.state.score - before[0] == pytest.approx((fast.state.distance - before[1]) * 0.1, abs=1)
+
+
+def test_crawling_does_not_pay():
+    """Points per second grow with the square of the speed: over the same time the car at
+    the minimum pace scores far less than the one at top speed."""
+    slow, quick = car(Rules(1, time_limit=120.0)), car(Rules(1, time_limit=120.0))
+    while not slow.finished:
+        slow.step(Inputs(throttle=-1))
+        quick.step(Inputs(throttle=1))
+    assert slow.state.score < 0.6 * quick.state.score
+    assert slow.state.score / slow.state.distance < 0.7 * quick.state.score / quick.state.distance
 
 
 def test_race_runs_cars_in_lock_step_and_finishes_at_the_limit():

@@ -10,6 +10,7 @@ import pytest
 from p2p_race.bots import BotDriver
 from p2p_race.sim import DT, MAX_SPEED, Inputs, Race, Rules, plausible
 from p2p_race.sim.car import X_MAX
+from p2p_race.sim.plausible import TOP_SPEED
 
 RULES = Rules(21, time_limit=60.0)
 
@@ -58,7 +59,8 @@ def mid(seqs):
 
 def test_rejects_speed_over_max(seqs):
     a, b = mid(seqs)
-    assert not plausible(a, dataclasses.replace(b, speed=MAX_SPEED + 1), RULES)
+    assert not plausible(a, dataclasses.replace(b, speed=TOP_SPEED + 1), RULES)
+    assert not plausible(a, dataclasses.replace(b, speed=a.speed + 2.0), RULES)  # too sudden
     assert not plausible(None, dataclasses.replace(b, speed=MAX_SPEED * 2), RULES)
 
 
@@ -71,7 +73,7 @@ def test_rejects_distance_beyond_max_speed(seqs):
     a, b = mid(seqs)
     far = a.distance + MAX_SPEED * DT * 3
     assert not plausible(a, dataclasses.replace(b, distance=far, y=far), RULES)
-    huge = MAX_SPEED * b.time + 10
+    huge = TOP_SPEED * b.time + 10
     assert not plausible(None, dataclasses.replace(b, distance=huge, y=huge), RULES)
 
 
@@ -152,3 +154,23 @@ def test_garbage_reports_are_rejected_without_raising(seqs):
         bad = dataclasses.replace(base, **{field: rng.choice(weird)})
         assert plausible(None, bad, RULES) in (True, False)
         assert plausible(base, bad, RULES) in (True, False)
+
+
+def test_boosted_and_multiplied_honest_states_are_plausible():
+    """A driver that goes for every pickup: boosts above top speed and doubled points stay
+    inside the envelope."""
+    from tests.test_sim_pickups import seek
+
+    taken = set()
+    for seed in (4, 8):
+        race = Race(Rules(seed, time_limit=40.0), ["seeker"])
+        car = race.cars["seeker"]
+        prev = car.state
+        while not car.finished:
+            race.step({"seeker": seek(car, race.traffic)})
+            st = car.state
+            assert plausible(prev, st, race.rules), (prev, st)
+            assert plausible(None, st, race.rules)
+            prev = st
+        taken.update(car.pickups_taken)
+    assert {"boost", "multiplier"} <= taken

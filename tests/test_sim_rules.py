@@ -82,14 +82,14 @@ def test_passing_a_vehicle_is_an_overtake():
     st = sim.state
     assert not st.crashed
     assert sim.overtakes == 1 and sim.near_misses == 0
-    assert st.score == int(st.distance * 0.1) + OVERTAKE_BONUS
+    assert st.score == sim.distance_points + OVERTAKE_BONUS
 
 
 def test_a_close_pass_is_a_near_miss():
     sim = pass_at(CAR_W / 2 + SEDAN_W / 2 + 0.5)  # body gap 0.5 m < NEAR_MISS_GAP
     st = sim.state
     assert sim.overtakes == 1 and sim.near_misses == 1
-    assert st.score == int(st.distance * 0.1) + OVERTAKE_BONUS + NEAR_MISS_BONUS
+    assert st.score == sim.distance_points + OVERTAKE_BONUS + NEAR_MISS_BONUS
 
 
 def test_a_vehicle_is_counted_once():
@@ -98,7 +98,7 @@ def test_a_vehicle_is_counted_once():
                  traffic=ScriptedTraffic([(1, x + 3.5, 30.0, SEDAN_W, SEDAN_H), (2, x - 3.5, 60.0, SEDAN_W, SEDAN_H)]))
     drive(sim, 8.0)
     assert sim.overtakes == 2
-    bonus = sim.state.score - int(sim.state.distance * 0.1)
+    bonus = sim.state.score - sim.distance_points
     assert bonus == 2 * OVERTAKE_BONUS
 
 
@@ -106,4 +106,21 @@ def test_a_vehicle_not_yet_reached_gives_nothing():
     x = lane_center(1)
     sim = CarSim(Rules(1), "c", start_x=x, traffic=ScriptedTraffic([(1, x + 3.5, 500.0, SEDAN_W, SEDAN_H)]))
     drive(sim, 3.0)
-    assert sim.overtakes == 0 and sim.state.score == int(sim.state.distance * 0.1)
+    assert sim.overtakes == 0 and sim.state.score == sim.distance_points
+
+
+def test_braking_buys_time_behind_a_vehicle():
+    """Early in a race the minimum pace is just above the traffic: braking hard behind a
+    vehicle turns a crash in ~1 s into seconds of waiting for a gap."""
+    x = lane_center(1)
+    flow = Rules(1).flow_speed(0.0)
+
+    def crash_time(throttle):
+        sim = CarSim(Rules(1), "c", start_x=x,
+                     traffic=ScriptedTraffic([(7, x, 30.0, SEDAN_W, SEDAN_H)], speed=flow))
+        while not sim.state.crashed and sim.time < 20.0:
+            sim.step(Inputs(throttle=throttle))
+        return sim.time
+
+    assert crash_time(1) < 2.5
+    assert crash_time(-1) > 8.0

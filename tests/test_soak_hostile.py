@@ -1,8 +1,11 @@
 """A chat service and a game peer under mixed hostile traffic (bench/soak_hostile.py) keep
 serving honest peers and stay within +20 MB RSS. Short by default; the issue's 10-minute
-run under the `slow` marker (and `python -m bench.soak_hostile 600` for the figures)."""
+run with P2P_RACE_LONG_TESTS=1 (`make test` runs `slow` tests too), or
+`python -m bench.soak_hostile 600` for the figures."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -29,5 +32,6 @@ def test_soak_short(tmp_path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("P2P_RACE_LONG_TESTS"), reason="10 minutes: P2P_RACE_LONG_TESTS=1")
 def test_soak_ten_minutes(tmp_path) -> None:
     check(run(600.0, tmp_path))

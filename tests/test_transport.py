@@ -154,3 +154,33 @@ def test_async_handlers_run() -> None:
         b.close()
 
     asyncio.run(main())
+
+
+def test_a_burst_is_read_whole_and_a_loop_without_readers_still_works() -> None:
+    """Every queued datagram is read per wake-up (asyncio's datagram transport reads one per
+    loop turn, so a junk burst made the kernel drop honest datagrams); an event loop without
+    `add_reader` (Windows' proactor) falls back to asyncio's own transport."""
+    async def main(readers: bool) -> int:
+        loop = asyncio.get_running_loop()
+        if not readers:
+            def no_readers(*_a, **_k):
+                raise NotImplementedError
+            loop.add_reader = no_readers  # type: ignore[method-assign]
+        a_id, b_id, a, b = await _pair()
+        b.set_key(a_id.peer_id, a_id.public_key)
+        got: list = []
+        b.on(SampleState, lambda p, addr: got.append(p.msg.tick))
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for _ in range(1000):
+            raw.sendto(b"junk" * 10, (LO, b.port))  # queued while the loop is busy here
+        a.send(state(7), (LO, b.port))
+        raw.close()
+        await _until(lambda: got == [7], 10.0)
+        n = b.stats["received"]
+        a.close()
+        b.close()
+        assert b.closed
+        return n
+
+    assert asyncio.run(main(True)) == 1001
+    assert asyncio.run(main(False)) >= 1

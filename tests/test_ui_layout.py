@@ -138,3 +138,60 @@ def test_the_overlap_check_finds_overlapping_labels(app: App) -> None:
     assert text_overlaps(app) == [("first label", "second label")]
     s.pos = (100, 130)
     assert text_overlaps(app) == []
+
+
+def test_spectate_screen_with_eight_drivers(app: App) -> None:
+    from p2p_race.ui.spectate import SpectateScreen
+    from tests.test_ui_screens import SpectatorView
+
+    d = Driver(app)
+    app.push(IntroScreen(app))
+    view = SpectatorView(PracticeView(Rules(seed=5, time_limit=60.0), "Zed", "red", bots=7, autopilot=True))
+    spec = SpectateScreen(app, view)
+    app.push(spec)
+    d.run(3.2)
+    for _ in range(4):
+        d.run(1.5, step=4 * DT)
+        no_overlaps(app, f"spectating at {view.time:.1f} s")
+    d.press(pygame.K_RIGHT)
+    assert spec.follow is not None
+    d.run(0.5)
+    no_overlaps(app, "spectating a chosen car")
+    d.shot("spectate")
+
+
+def test_lobby_host_dialog_and_match_result_are_tidy(app: App, tmp_path: Path) -> None:
+    from p2p_race.identity import Identity
+    from p2p_race.runtime import PeerRuntime
+    from p2p_race.ui.lobby import LobbyScreen, MatchResultScreen
+    from replication.fixtures import make_result
+
+    d = Driver(app)
+    app.push(IntroScreen(app))
+    (tmp_path / "rt").mkdir()
+    rt = PeerRuntime(Identity.from_seed(b"layout"), "Maximilian", data_dir=tmp_path / "rt", host="127.0.0.1",
+                     port=0, mdns=False).start_thread()
+    try:
+        lobby = LobbyScreen(app, runtime=rt)
+        app.push(lobby)
+        d.run(0.2)
+        no_overlaps(app, "lobby")
+        d.press(pygame.K_h)
+        no_overlaps(app, "host dialog")
+        d.press(pygame.K_RETURN)
+        d.run(0.5, until=lambda: lobby.snap.match is not None)
+        assert lobby.snap.match is not None and lobby.listings()
+        no_overlaps(app, "lobby, hosting")
+        players = ("Maximilian", "Ada", "Blaze", "Comet", "Dash", "Echo", "Flint", "Gale")
+        result = make_result(3, players=players)
+        me = next(r for r in result.racers if r.name == "Maximilian")
+        app.push(MatchResultScreen(app, result, me.peer_id))
+        d.run(0.2)
+        no_overlaps(app, "match result, 8 racers")
+        spectator = MatchResultScreen(app, result, "ff" * 16)
+        app.replace(spectator)
+        assert spectator.title == "MATCH OVER"
+        d.press(pygame.K_d)
+        no_overlaps(app, "match result details")
+    finally:
+        rt.stop_thread()

@@ -417,7 +417,10 @@ def test_cars_lean_into_lane_changes_and_show_brake_lights(app: App) -> None:
     d.send(keyup(pygame.K_RIGHT), keyup(pygame.K_DOWN))
     d.run(0.1)
     me = next(c for c in race.cars(0.5) if c.local)
-    assert me.tilt == 0.0 and not me.braking
+    assert 0.0 < me.tilt < 0.5 and not me.braking  # lateral inertia: it drifts on a moment
+    d.run(0.4)
+    me = next(c for c in race.cars(0.5) if c.local)
+    assert me.tilt == 0.0
 
 
 def test_enter_on_any_practice_row_starts_the_race(app: App) -> None:

@@ -28,8 +28,10 @@ from p2p_race.match.events import (
     Event,
     HostChanged,
     Joined,
+    Kicked,
     Left,
     Refused,
+    RematchOffered,
     ResultAdopted,
     Started,
     SteppedDown,
@@ -44,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", action="store_true", help="create the match(es) instead of joining one")
     parser.add_argument("--racers", type=int, default=2,
                         help="host: start the countdown once this many racers are ready (default 2)")
-    parser.add_argument("--matches", type=int, default=1, help="race this many matches, then exit (default 1)")
+    parser.add_argument("--matches", type=int, default=1,
+                        help="race this many matches, then exit (default 1; 0: until stopped or kicked). "
+                             "Between them it follows its host's rematch; a hosting bot hosts its rematches")
     parser.add_argument("--time-limit", type=float, default=60.0, help="host: seconds per race (default 60)")
     parser.add_argument("--difficulty", choices=("easy", "normal", "hard"), default="normal")
     parser.add_argument("--seed", type=int, default=None, help="host: traffic seed of the first match")
@@ -66,8 +70,8 @@ def validate(args: argparse.Namespace) -> None:
         raise UserError(f"--racers must be 1-{m.MAX_RACERS}")
     if not 1 <= args.max_racers <= m.MAX_RACERS:
         raise UserError(f"--max-racers must be 1-{m.MAX_RACERS}")
-    if args.matches < 1:
-        raise UserError("--matches must be at least 1")
+    if args.matches < 0:
+        raise UserError("--matches must be 0 (no limit) or more")
     if not 1.0 <= args.time_limit <= 3600.0:
         raise UserError("--time-limit must be 1-3600 seconds")
     if not 0.05 <= args.skill <= 1.0:
@@ -122,7 +126,7 @@ LOGGED = (Joined, HostChanged, CountdownSet, Crashed, ResultAdopted, ElectionSta
 
 
 def event_fields(ev: Event, wall_offset: float) -> dict:
-    """The JSON shape of a core event (docs/ARCHITECTURE.md)."""
+    """The JSON shape of a core event (docs/ARCHITECTURE.md section 10)."""
     match ev:
         case ResultAdopted(result=r):
             return {"match_id": r.match_id, "winner": r.winner_name, "winner_id": r.winner_id, "scores": r.scores,
@@ -163,19 +167,41 @@ class Bot:
         args = self.args
         seed = args.seed if args.seed is not None else random.getrandbits(48)
         results = 0
-        while results < args.matches:
-            if args.host:
+        more = (lambda: True) if args.matches == 0 else (lambda: results < args.matches)
+        while more():
+            if args.host and results and self.rt.core.is_host:
+                self.rt.rematch()  # the group follows its host into the next match
+            elif args.host:
                 rules = MatchRules(seed=seed + results, time_limit=args.time_limit, difficulty=args.difficulty,
                                    max_racers=args.max_racers)
                 self.rt.host(rules)
-            else:
+            elif not self._in_next_match():
                 await self._join()
-            if await self._race():
+            raced = await self._race()
+            if raced is None:
+                return 0  # kicked: told to go
+            if raced:
                 results += 1
-                await asyncio.sleep(args.linger)
-            if results < args.matches:
+                await self._linger(args.linger)
+            if more() and not self._in_next_match() and not args.host:
                 self.rt.leave()
         return 0
+
+    def _in_next_match(self) -> bool:
+        """In a match we have not raced yet (the host's rematch, which the core follows)."""
+        with self.rt.lock:
+            mt = self.rt.core.match
+            return mt is not None and mt.match_id not in self.done
+
+    async def _linger(self, seconds: float) -> None:
+        """Stay after a result (late peers get it) until a rematch takes us on: then ready."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            if self._in_next_match() and not self.args.host:
+                self.rt.ready(True)
+                return
+            await asyncio.sleep(0.05)
 
     async def _join(self) -> None:
         """Wait for a match in its lobby (or the one asked for) and join it as a racer."""
@@ -189,8 +215,9 @@ class Bot:
                 return
             await asyncio.sleep(0.05)
 
-    async def _race(self) -> bool:
-        """Follow one match to its result; False when we were refused or left it."""
+    async def _race(self) -> bool | None:
+        """Follow one match to its result; False when we were refused or left it, None when
+        its host removed us."""
         while True:
             ev = await self.queue.get()
             if isinstance(ev, LOGGED):
@@ -200,10 +227,18 @@ class Bot:
                     mt = self.rt.core.match
                     if mt is not None and mt.member == m.ROLE_RACER:
                         self.drive_task = asyncio.ensure_future(self._drive(mt.match_id, mt.rules, at))
-                case ResultAdopted(result=result):
+                case ResultAdopted(result=result) if result.match_id not in self.done:
                     self.done.add(result.match_id)
                     self._stop_driving()
                     return True
+                case Kicked():
+                    self.log.emit(ev.name, **event_fields(ev, self.wall_offset))
+                    self._stop_driving()
+                    return None
+                case RematchOffered():
+                    self.log.emit(ev.name, **event_fields(ev, self.wall_offset))
+                case Joined(match_id=match_id) if match_id not in self.done and not self.args.host:
+                    self.rt.ready(True)  # (a rematch we followed before our old result arrived)
                 case Refused(match_id=match_id, reason=reason):
                     self.done.add(match_id)
                     if self.args.host:

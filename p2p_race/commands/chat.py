@@ -2,7 +2,7 @@
 
     p2p-race chat                      interactive: type lines, see everyone's
     p2p-race chat --say TEXT           send one line, exit once a service accepted it
-    p2p-race chat --history [--json]   print the log (DESIGN.md section 3 shape)
+    p2p-race chat --history [--json]   print the log (docs/ARCHITECTURE.md section 10 shape)
     p2p-race chat --serve              run only this peer's chat service, headless
     p2p-race chat --status / --stop    is the background service up (pid, port)? stop it
 """

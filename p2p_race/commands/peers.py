@@ -2,7 +2,7 @@
 
 `peers [--wait S]` joins the LAN as a peer for S seconds and prints who is there;
 `--watch` stays a peer and prints one line per change until SIGINT/SIGTERM, then leaves
-cleanly (signed Leave + DNS-SD goodbye). With `--json` the shapes are DESIGN.md section 3.
+cleanly (signed Leave + DNS-SD goodbye). With `--json` the shapes are docs/ARCHITECTURE.md section 10.
 Life-cycle milestones (listening, browsing, registered, left + drop counters) go to stderr
 as JSON lines when `--json` is given, so tests and benchmarks can time them.
 """

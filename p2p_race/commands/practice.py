@@ -65,7 +65,7 @@ def player_name(args: argparse.Namespace) -> str:
 
 def run_headless(seed: int, bots: int, seconds: float, difficulty: str = "normal",
                  name: str = "You", bot_skill: float | None = None) -> dict:
-    """Run a practice race to the end; return the DESIGN.md section 3 outcome dict."""
+    """Run a practice race to the end; return the docs/ARCHITECTURE.md section 10 outcome dict."""
     from p2p_race.bots import BOT_NAMES, BotDriver, practice_skills
     from p2p_race.sim import Race, Rules
 

@@ -22,6 +22,8 @@ only ever sees messages that are allowed. Threat model: docs/ARCHITECTURE.md.
 | RacerState      | a racer of the roster           | countdown, racing      | -                          |
 | FinalReport     | a racer of the roster           | countdown, racing      | -                          |
 | Result          | a member; signed by the host    | any                    | its term's proven host     |
+| Kick            | the proven host of the term     | lobby                  | ours, or a proven newer    |
+| Rematch         | the proven host of the term     | racing, finished       | ours, or a proven newer    |
 
 Proven host: term 1 is the match creator (the match id is bound to its key, see
 `p2p_race.match.proof`); a term t >= 2 is believed only with a quorum of signed votes of the
@@ -90,6 +92,8 @@ RULES: dict[type, Rule] = {
     m.RacerState: Rule(Who.RACER, _RACE),
     m.FinalReport: Rule(Who.RACER, _RACE),
     m.Result: Rule(Who.MEMBER),
+    m.Kick: Rule(Who.HOST, frozenset({Phase.LOBBY}), termed=True),
+    m.Rematch: Rule(Who.HOST, frozenset({Phase.RACING, Phase.FINISHED}), termed=True),  # (result may lag)
 }
 
 # Silently ignored outside their phases (late or early honest traffic, not an attack).

@@ -47,6 +47,7 @@ from p2p_race.match.events import (
     Send,
     Started,
 )
+from p2p_race.match.group import GroupDuty
 from p2p_race.match.machine import Membership, Phase, Role, advance_phase
 from p2p_race.match.proof import NONCE_BYTES, Verify, creator_proof
 from p2p_race.match.result import ResultDuty
@@ -77,7 +78,7 @@ class Signer(Protocol):
     def sign(self, data: bytes) -> bytes: ...
 
 
-class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
+class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
     """One peer: lobby listings plus at most one match it is a member of."""
 
     def __init__(
@@ -116,6 +117,8 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
         self._turb_at = 0.0
         self._due = NEVER  # the deadline we last reported
         self._seen = NEVER  # the last time any call told us the time
+        self.rematch_to: tuple[str, str, str, int] | None = None  # (next match, its host, old match, role)
+        self.kicked_from: set[str] = set()  # matches whose host removed us
 
     # ================================================================== intents
     def host(self, rules: MatchRules, now: float, role: int = m.ROLE_RACER) -> list[Action]:
@@ -166,6 +169,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
         if mt.joined:
             out.append(Send(self._others(mt), m.Leave(mid_bytes(mt.match_id))))
         self.match = None
+        self.rematch_to = None  # leaving the group: no rematch to follow
         out.append(Left(mt.match_id))
         return out
 
@@ -197,10 +201,12 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
             return []
         self._observe(now)
         if isinstance(msg, m.Announce):
-            return self._on_announce(sender, msg, now)
+            return self._on_announce(sender, msg, now) + self._follow_rematch(now)
         mt = self.match
         if mt is None or msg.match_id != mt.mid:
             return []
+        if sender in mt.kicked and mt.role == Role.HOST:
+            return self._kicked_reply(mt, sender)  # whatever it says: you are out
         r = mt.racers.get(sender)  # a member's signed word is a sign of life, whatever it says
         if r is not None:
             if type(msg) is m.RacerState and r.last_heard != NEVER:
@@ -262,9 +268,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty):
     def _host_tick(self, mt: Match, now: float) -> list[Action]:
         cfg = self.cfg
         out, changed = self._membership_tick(mt, now)
-        if mt.phase == Phase.LOBBY and cfg.auto_start and len(mt.racers) >= cfg.auto_start and all(
-                r.ready for r in mt.racers.values()):
-            out += self._begin_countdown(mt, now)
+        out += self._group_tick(mt, now)  # auto-start, rematch pointer
         duty, duty_changed = self._result_duty(mt, now)
         if changed or duty_changed:
             out += self._bump(mt, now)
@@ -406,6 +410,8 @@ _HANDLERS: dict[type, Callable[..., list[Action]]] = {
     m.RacerState: MatchCore._on_state,
     m.FinalReport: MatchCore._on_final,
     m.Result: MatchCore._on_result,
+    m.Kick: MatchCore._on_kick,
+    m.Rematch: MatchCore._on_rematch,
 }
 
 __all__ = ["Action", "Broadcast", "CarReport", "Event", "MatchConfig", "MatchCore", "MatchRules", "Send",

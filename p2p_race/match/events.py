@@ -195,5 +195,24 @@ class Won(Announcement):
     result: MatchResult
 
 
+@dataclass(frozen=True, slots=True)
+class Kicked(MatchEvent):
+    """The host removed us from its match."""
+
+    name: ClassVar[str] = "kicked"
+    match_id: str
+    host_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RematchOffered(MatchEvent):
+    """The host of our finished match hosts the next one; we follow it (not ready yet)."""
+
+    name: ClassVar[str] = "rematch"
+    match_id: str
+    next_id: str
+    host_name: str
+
+
 Event = MatchEvent
 Action = Send | Broadcast | MatchEvent

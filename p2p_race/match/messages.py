@@ -296,3 +296,23 @@ class HostProof:
 
     match_id: MID
     proof: Annotated[WireProof, WireProof]
+
+
+@message(0x28)
+@dataclass(frozen=True, slots=True)
+class Kick:
+    """The host removes `peer` from the match (lobby only); sent to that peer."""
+
+    match_id: MID
+    term: Annotated[int, U32]
+    peer: PID
+
+
+@message(0x29)
+@dataclass(frozen=True, slots=True)
+class Rematch:
+    """The host of a finished match points its group at the next match it hosts."""
+
+    match_id: MID
+    term: Annotated[int, U32]
+    next_id: MID

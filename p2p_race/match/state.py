@@ -65,6 +65,7 @@ class MatchConfig:
     join_retry: float = 0.3
     listing_ttl: float = 3.5
     auto_start: int | None = None  # host counts down once this many racers are all ready
+    auto_start_delay: float = 0.0  # ... this long after they all became ready (a visible countdown)
     max_term_jump: int = 64  # a term further above ours than this is ignored (never believed)
     stall: float = 0.05  # called this much later than our deadline: we were not running
     patience_max: float = 4.0  # the longest a loaded machine makes us wait before an election
@@ -178,6 +179,9 @@ class Match:
     countdown_emitted: bool = False
     want_ready: bool = False
     left: set[str] = field(default_factory=set)  # members that said goodbye
+    kicked: dict[str, float] = field(default_factory=dict)  # host view: removed peer -> repeat its Kick until
+    auto_start_at: float | None = None  # host view: when the auto-start counts down (everyone ready)
+    rematch_notice: tuple | None = None  # host view: (old group, Rematch pointer, repeat until)
     suspects: set[str] = field(default_factory=set)  # host view: silent until heard again
     proof_shown: dict[str, float] = field(default_factory=dict)  # host: stale host -> when told
 

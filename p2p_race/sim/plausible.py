@@ -12,13 +12,17 @@ import math
 
 from p2p_race.sim.car import X_MAX, X_MIN, CarState
 from p2p_race.sim.rules import (
-    ACCEL,
+    BOOST_ACCEL,
+    BOOST_SPEED,
     BRAKE,
     DT,
     LANES,
     LAT_SPEED,
     MAX_SPEED,
+    MIN_SPEED,
+    MULT,
     NEAR_MISS_BONUS,
+    OVERSPEED_DRAG,
     OVERTAKE_BONUS,
     POINTS_PER_METRE,
     Rules,
@@ -30,17 +34,25 @@ _PASS_POINTS = OVERTAKE_BONUS + NEAR_MISS_BONUS
 _MIN_BODY = min(h for _, h in KINDS.values())
 
 
+# The fastest a car can go (a boost pickup lifts it above MAX_SPEED for a while) and the
+# fastest its speed can change in a tick either way.
+TOP_SPEED = BOOST_SPEED
+MAX_DV = BOOST_ACCEL
+MIN_DV = -(BRAKE + OVERSPEED_DRAG)
+
+
 def max_score_rate(rules: Rules) -> float:
-    """Upper bound on points per second: distance points at top speed plus every vehicle of
-    the densest traffic passed with a near miss."""
+    """Upper bound on points per second: distance points at boosted top speed plus every
+    vehicle of the densest traffic passed with a near miss, all under a score multiplier."""
     p = rules.params
-    rows_per_s = (MAX_SPEED - min(p.speed0, p.speed1)) / (p.gap1 + _MIN_BODY)
-    return MAX_SPEED * POINTS_PER_METRE + rows_per_s * (LANES - 1) * _PASS_POINTS
+    rows_per_s = (TOP_SPEED - min(p.speed0, p.speed1)) / (min(p.gap1, p.gap2) + _MIN_BODY)
+    return MULT * (TOP_SPEED * POINTS_PER_METRE * TOP_SPEED / MAX_SPEED
+                   + rows_per_s * (LANES - 1) * _PASS_POINTS)
 
 
 def _slack(rules: Rules) -> float:
     # Integer flooring and a pass landing on a tick boundary: a burst of one full row.
-    return 2.0 + (LANES - 1) * _PASS_POINTS
+    return 2.0 + MULT * (LANES - 1) * _PASS_POINTS
 
 
 def _real(v) -> bool:
@@ -92,12 +104,12 @@ def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
         return False
     if not (X_MIN - EPS <= new.x <= X_MAX + EPS) or abs(new.y - new.distance) > EPS * (1 + abs(new.y)):
         return False
-    if not (-EPS <= new.distance <= MAX_SPEED * t + EPS * (1 + new.distance)):
+    if not (-EPS <= new.distance <= TOP_SPEED * t + EPS * (1 + new.distance)):
         return False
     if new.score > max_score_rate(rules) * t + _slack(rules):
         return False
-    if new.score < int(new.distance * POINTS_PER_METRE) - 1:  # distance points are always there
-        return False
+    if new.score < int(new.distance * POINTS_PER_METRE * MIN_SPEED / MAX_SPEED) - 1:
+        return False  # distance points are always there, at the lowest speed's rate at least
     if new.crashed:
         ct = new.crash_time
         if ct is None or not (0.0 < ct <= t + EPS):
@@ -105,7 +117,7 @@ def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
         if new.speed != 0.0:
             return False
     else:
-        if _crash_time(new) is not None or not (rules.min_speed(t) - EPS <= new.speed <= MAX_SPEED + EPS):
+        if _crash_time(new) is not None or not (rules.min_speed(t) - EPS <= new.speed <= TOP_SPEED + EPS):
             return False
     if prev is None:
         return True
@@ -120,7 +132,7 @@ def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
     if abs(new.x - prev.x) > LAT_SPEED * dt + EPS:
         return False
     dd = new.distance - prev.distance
-    if dd > MAX_SPEED * dt + EPS * (1 + new.distance):
+    if dd > TOP_SPEED * dt + EPS * (1 + new.distance):
         return False
     if new.score < prev.score or new.score - prev.score > max_score_rate(rules) * dt + _slack(rules):
         return False
@@ -130,4 +142,4 @@ def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
     if dd < rules.min_speed(prev.tick * DT) * dt - EPS * (1 + new.distance):
         return False
     dv = new.speed - prev.speed
-    return -BRAKE * dt - EPS <= dv <= ACCEL * dt + EPS
+    return MIN_DV * dt - EPS <= dv <= MAX_DV * dt + EPS

@@ -99,6 +99,7 @@ class LeaderboardScreen(Screen):
         self.bot_ids = bot_identities(getattr(app, "data_dir", None))
         self.chart: MatchResult | None = None
         self.chart_scores: dict[str, int] = {}
+        self.chart_t = 0.0  # when the charted match finished (its name when the record is not here)
         self.boards: dict[str | None, dict] = {}
         self._lock = threading.Lock()
         self._loading: set[str | None] = set()
@@ -384,7 +385,7 @@ class LeaderboardScreen(Screen):
         panel = style.panel(surface, (style.WIDTH // 2 - 340, 110, 680, 450))
         r = self.chart
         names = [n for n, _s in sorted(self.chart_scores.items(), key=lambda kv: -kv[1])]
-        title = match_name(r.started_at if r else getattr(self, "chart_t", 0.0), names, most=4)
+        title = match_name(r.finished_at if r else self.chart_t, names, most=4)  # as Recent names it
         winner = r.winner_name if r else names[0]
         style.text(surface, f"{title}: {winner} won", (panel.centerx, panel.top + 12), 24, style.ACCENT,
                    anchor="midtop")

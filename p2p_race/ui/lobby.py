@@ -14,6 +14,7 @@ X leave the match, I details (ids, terms), Esc back to the menu.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import subprocess
 import sys
@@ -23,7 +24,15 @@ from typing import Any
 import pygame
 
 from p2p_race.match import messages as m
-from p2p_race.match.events import CountdownSet, HostChanged, Joined, Refused, Started
+from p2p_race.match.events import (
+    CountdownSet,
+    HostChanged,
+    Joined,
+    Kicked,
+    Refused,
+    RematchOffered,
+    Started,
+)
 from p2p_race.match.state import Listing, MatchRules
 from p2p_race.ranking import pick_match, ranked
 from p2p_race.ui import style
@@ -51,7 +60,12 @@ def make_runtime(app: Any, args: Any = None) -> Any:
     cfg = app.config
     interface = (getattr(args, "interface", None) or cfg.interface) or None
     peers = [*(getattr(args, "peer", None) or []), *cfg.peers]
+    from p2p_race.match.state import MatchConfig
+
+    # the host starts by itself once at least two racers are all ready, after a countdown
+    # everyone sees in the lobby (so a latecomer can still join); G starts at once
     rt = PeerRuntime(load_or_create(app.data_dir), app.player_name, data_dir=app.data_dir,
+                     config=MatchConfig(auto_start=2, auto_start_delay=AUTO_START_DELAY),
                      host=bind_host(interface), port=cfg.game_port or netinfo.DEFAULT_GAME_PORT, interface=interface,
                      peers=peers, mdns=not getattr(args, "no_mdns", False),
                      mongodb_uri=getattr(args, "mongodb_uri", None) or cfg.mongodb_uri or None, plausible=plausible,
@@ -87,6 +101,7 @@ def _chat_notifier(app: Any) -> Any:
 
 PHASE_WORDS = {"lobby": "open", "countdown": "starting", "racing": "racing", "finished": "over"}
 STATE_WORDS = {"lobby": "in the lobby", "hosting": "hosting", "racing": "in a match", "spectating": "watching"}
+AUTO_START_DELAY = 5.0  # s from "everyone is ready" to the host's countdown
 QUICK_WAIT = 1.5  # s a quick play waits for the LAN's announcements before hosting its own
 PANEL_H = 334  # the three panels; under them the status lines and the chat feed
 ROWS = 12
@@ -111,7 +126,10 @@ class LobbyScreen(Screen):
         self.quick_at: float | None = QUICK_WAIT if quick else None  # `play --join`: quick play then
         self.details = False
         self.clock = 0.0
+        self.kick_sel = 0
+        self._all_ready_since: float | None = None  # members' estimate of the host's auto-start
         self._host_seen: tuple[Any, Any] = (None, None)  # (match, host) of the last host event
+        self._rematching = False  # our rematch is on its way (its Joined says so)
         self.mode = "browse"
         self.sel = 0
         self.host_field = 0
@@ -139,6 +157,9 @@ class LobbyScreen(Screen):
         if self.mode == "host":
             self._host_keys(ev)
             return
+        if self.mode == "kick":
+            self._kick_keys(ev)
+            return
         k = ev.key
         listings = self.listings()
         if k in (pygame.K_UP, pygame.K_DOWN) and listings:
@@ -165,6 +186,11 @@ class LobbyScreen(Screen):
             self.rt.ready(not (me.ready if me else False))
         elif k == pygame.K_g:
             self.rt.start_match()
+        elif k == pygame.K_k:
+            if self.kick_choices():
+                self.mode, self.kick_sel = "kick", 0
+            else:
+                self.message = "only the host can kick, and only someone else in the match"
         elif k == pygame.K_b:
             self.add_bot()
         elif k == pygame.K_x:
@@ -193,6 +219,28 @@ class LobbyScreen(Screen):
             self.host_match()
             self.mode = "browse"
         elif k == pygame.K_ESCAPE:
+            self.mode = "browse"
+
+    def kick_choices(self) -> list[tuple[str, str]]:
+        """(peer id, name) of whom the host may kick: everyone else in the match, in its lobby."""
+        ms = self.snap.match
+        if ms is None or not ms.is_host or ms.phase != "lobby":
+            return []
+        names = {p.id: p.name for p in self.snap.peers}
+        return [(r.peer_id, r.name) for r in ms.racers if r.peer_id != self.snap.peer_id] + [
+            (sid, names.get(sid, sid[:8])) for sid in ms.spectators if sid != self.snap.peer_id]
+
+    def _kick_keys(self, ev: pygame.event.Event) -> None:
+        choices = self.kick_choices()
+        k = ev.key
+        if not choices or k == pygame.K_ESCAPE:
+            self.mode = "browse"
+        elif k in (pygame.K_UP, pygame.K_DOWN):
+            self.kick_sel = (self.kick_sel + (1 if k == pygame.K_DOWN else -1)) % len(choices)
+        elif k == pygame.K_RETURN:
+            pid, name = choices[self.kick_sel % len(choices)]
+            self.rt.kick(pid)
+            self.message = f"{name} was removed from the match"
             self.mode = "browse"
 
     # -- actions ---------------------------------------------------------------------------
@@ -233,8 +281,10 @@ class LobbyScreen(Screen):
         name = BOT_NAMES[n % len(BOT_NAMES)] + ("" if n < len(BOT_NAMES) else str(n))
         data = Path(self.app.data_dir) / "bots" / name
         data.mkdir(parents=True, exist_ok=True)
+        # it stays for the rematches (it follows the host's rematch) until kicked or the lobby closes
         cmd = [sys.executable, "-m", "p2p_race", "bot", "--name", name, "--data-dir", str(data),
-               "--match-id", ms.match_id, "--peer", f"127.0.0.1:{self.rt.transport.port}", "--matches", "1"]
+               "--match-id", ms.match_id, "--peer", f"127.0.0.1:{self.rt.transport.port}",
+               "--matches", "0", "--linger", "3600"]
         if not self.rt._discovery_args.get("mdns", True):
             cmd += ["--no-mdns", "--interface", "127.0.0.1"]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -257,6 +307,12 @@ class LobbyScreen(Screen):
         self.clock += dt
         self.snap = self.rt.snapshot()
         self._sync_chat_channel()
+        ms = self.snap.match
+        everyone = ms is not None and ms.phase == "lobby" and len(ms.racers) >= 2 and all(r.ready for r in ms.racers)
+        if not everyone:
+            self._all_ready_since = None
+        elif self._all_ready_since is None:
+            self._all_ready_since = self.clock
         if self.quick_at is not None and (self.clock >= self.quick_at or quick_pick(self.snap.listings)):
             self.quick_at = None
             self.quick_play()
@@ -290,8 +346,18 @@ class LobbyScreen(Screen):
         match ev:
             case Refused(reason=reason):
                 self.message = f"refused: {reason}"
-            case Joined(role=role):
-                self.message = f"joined as {role}"
+            case Joined(role=role, host=created):
+                if self._rematching and created:
+                    self.message = "rematch: the group follows you here; R when ready"
+                elif created:
+                    self.message = "you host this match (B adds a bot)"
+                else:
+                    self.message = f"you joined as a {role}" + (": R when ready" if role == "racer" else "")
+                self._rematching = False
+            case Kicked(host_name=host_name):
+                self.message = f"{host_name or 'the host'} removed you from the match"
+            case RematchOffered(host_name=host_name):
+                self.app.toast(f"{host_name or 'the host'} starts a rematch: you are in")
             case CountdownSet() | Started():
                 ms = self.rt.snapshot().match
                 if ms is not None and self.racing_match != ms.match_id:
@@ -344,7 +410,21 @@ class LobbyScreen(Screen):
         snap = self.app.logical.copy()
         screen.draw(snap)
         self._back_to_lobby()
-        self.app.push(MatchResultScreen(self.app, result, self.snap.peer_id, standings, backdrop=snap))
+        self.app.push(MatchResultScreen(self.app, result, self.snap.peer_id, standings, backdrop=snap,
+                                        on_rematch=self.rematch))
+
+    def rematch(self) -> None:
+        """Space on the result: the host opens the next match (same rules, a new road) and
+        the group follows it; anyone else waits for the host's rematch (they follow it)."""
+        ms = self.snap.match
+        if ms is not None and ms.is_host and ms.phase == "finished":
+            self._rematching = True
+            self.rt.rematch()
+            self.message = "rematch: the group follows you here; R when ready"
+        elif ms is not None and ms.phase == "finished":
+            self.message = f"waiting for {ms.host_name}'s rematch (X: leave)"
+        else:
+            self.message = "the rematch is on: R when ready"
 
     # -- drawing ----------------------------------------------------------------------------
     def chat_feed_rect(self) -> pygame.Rect:
@@ -373,7 +453,22 @@ class LobbyScreen(Screen):
             return "waiting for racers to join (B adds a bot)"
         if waiting:
             return f"waiting for {', '.join(waiting[:3])}" + (" ..." if len(waiting) > 3 else "")
+        left = self.auto_start_in()
+        if left is not None:
+            return f"everyone is ready: starting in {max(1, math.ceil(left))}" + ("  (G: now)" if ms.is_host else "")
         return "everyone is ready" + ("  (G: start now)" if ms.is_host else ": the host starts")
+
+    def auto_start_in(self) -> float | None:
+        """Seconds to the host's auto-start: its own timer on the host; on a member, counted
+        from when this lobby saw everyone ready (the same delay, so within a roster update)."""
+        ms = self.snap.match
+        at = getattr(ms, "auto_start_at", None) if ms is not None else None
+        if ms is not None and ms.is_host:
+            return None if at is None else at - self.snap.now
+        if self._all_ready_since is None or ms is None:
+            return None
+        delay = getattr(self.rt.cfg, "auto_start_delay", 0.0) if self.rt.cfg.auto_start else 0.0
+        return delay - (self.clock - self._all_ready_since) if delay else None
 
     def draw(self, surface: pygame.Surface) -> None:
         surface.fill(style.BG)
@@ -429,6 +524,9 @@ class LobbyScreen(Screen):
         if self.mode == "host":
             self._draw_host(surface)
             return
+        if self.mode == "kick":
+            self._draw_kick(surface)
+            return
         style.text(surface, self.message or self.status_line(), (style.WIDTH // 2, 426), 22, style.ACCENT2,
                    anchor="midtop")
         if self.message and self.message != self.status_line():
@@ -441,9 +539,21 @@ class LobbyScreen(Screen):
         if ms is None:
             return f"Space: quick play   Enter: join   S: watch   H: host   {details}   Esc: back"
         if ms.role == "racer" and ms.phase == "lobby":
-            host = "   G: start   B: bot" if ms.is_host else ""
+            host = "   G: start   B: bot   K: kick" if ms.is_host else ""
             return f"R: ready{host}   X: leave   {details}   T: chat   Esc: back"
         return f"X: leave   {details}   T: chat   Esc: back"
+
+    def _draw_kick(self, surface: pygame.Surface) -> None:
+        choices = self.kick_choices()
+        style.dim(surface, 150)
+        h = 110 + 30 * min(8, len(choices))
+        r = style.panel(surface, (220, 300 - h // 2, 360, h), edge=style.DANGER)
+        style.text(surface, "REMOVE FROM THE MATCH", (r.centerx, r.top + 14), 26, style.DANGER, anchor="midtop")
+        for i, (_pid, name) in enumerate(choices[:8]):
+            col = style.ACCENT if i == self.kick_sel % max(1, len(choices)) else style.TEXT
+            style.text(surface, name, (r.centerx, r.top + 56 + 30 * i), 24, col, anchor="midtop")
+        style.text(surface, "Enter: remove   Esc: cancel", (r.centerx, r.bottom - 14), 18, style.DIM,
+                   anchor="midbottom")
 
     def _draw_host(self, surface: pygame.Surface) -> None:
         style.dim(surface, 150)
@@ -466,9 +576,11 @@ class MatchResultScreen(Screen):
     name = "match_result"
     chat_enabled = True
 
-    def __init__(self, app, result: Any, my_id: str, standings: list | None = None, backdrop: Any = None) -> None:
+    def __init__(self, app, result: Any, my_id: str, standings: list | None = None, backdrop: Any = None,
+                 on_rematch: Any = None) -> None:
         super().__init__(app)
         self.result = result
+        self.on_rematch = on_rematch
         self.my_id = my_id
         self.backdrop = backdrop
         self.rows: list[tuple[str, int, bool, bool]] = []  # name, score, crashed, me
@@ -500,6 +612,9 @@ class MatchResultScreen(Screen):
     def handle_event(self, ev: pygame.event.Event) -> None:
         if ev.type == pygame.KEYDOWN and ev.key == pygame.K_d:
             self.details = not self.details
+        elif ev.type == pygame.KEYDOWN and ev.key == pygame.K_SPACE and self.on_rematch is not None:
+            self.app.pop()
+            self.on_rematch()
         elif ev.type == pygame.KEYDOWN and ev.key in (pygame.K_RETURN, pygame.K_ESCAPE, pygame.K_SPACE):
             self.app.pop()
 
@@ -524,4 +639,5 @@ class MatchResultScreen(Screen):
             style.text(surface, f"result {self.result.match_id} signed by host {self.result.host_id[:8]} "
                        f"(term {self.result.term})", (style.WIDTH // 2, style.HEIGHT - 70), 18, style.DIM,
                        anchor="midtop")
-        style.key_hint(surface, "Enter: back to the lobby   D: details")
+        rematch = "Space: rematch   " if self.on_rematch is not None else ""
+        style.key_hint(surface, f"{rematch}Enter: back to the lobby   D: details")

@@ -43,10 +43,20 @@ class RaceView(Protocol):
 
 
 def bot_colors(player_color: str, n: int) -> list[str]:
+    """Colours of the first `n` practice bots (BOT_NAMES order). Each bot owns a colour by
+    its name, the same on every screen and in every race whatever the player picked; a bot
+    whose colour the player drives takes the first colour nobody uses."""
     from assets.sprites import CAR_COLORS
 
-    others = [c for c in CAR_COLORS if c != player_color]
-    return [others[i % len(others)] for i in range(n)]
+    palette = list(CAR_COLORS)
+    own = [palette[(i + 1) % len(palette)] for i in range(n)]  # Ada blue, Blaze green, ...
+    out = []
+    for i, c in enumerate(own):
+        if c == player_color:
+            taken = {player_color, *own[:i], *own[i + 1:], *out}
+            c = next((x for x in palette if x not in taken), palette[(i + 2) % len(palette)])
+        out.append(c)
+    return out
 
 
 class PracticeView:

@@ -1,4 +1,4 @@
-"""LAN test hosts: network namespaces on one private bridge (DESIGN.md section 4).
+"""LAN test hosts: network namespaces on one private bridge (docs/ARCHITECTURE.md section 9).
 
     with TestLan(3) as lan:
         a, b, c = lan.hosts

@@ -78,9 +78,11 @@ class RaceScreen(Screen):
         self.on_leave = on_leave
         self.follow: str | None = None  # the car watched after a crash (a name); None = the leader
         self.resume_left = 0.0
+        self._paused = False  # the pause menu is open over us (practice resumes with a 3-2-1)
         self.live = mode == "match"  # keeps running under the pause menu (App.frame)
         self.chat_feed = mode == "match"  # offline practice: no chat lines beside the car
         self.renderer = RaceRenderer(app.sprites)
+        self.renderer.seed = view.rules.seed  # the road's themes come from the match seed
         self.local_name = getattr(view, "local_name", app.player_name)
         self.local_color = getattr(view, "local_color", app.config.car_color)
         self.phase = "countdown"
@@ -134,8 +136,26 @@ class RaceScreen(Screen):
                 braking = (c.state.speed - p.state.speed) / max(1, c.state.tick - p.state.tick) < -0.2
             else:
                 st, tilt, braking = c.state, 0.0, False
-            res.append(DrawCar(name, c.color, st, c.local, c.connected, tilt, braking))
+            res.append(DrawCar(name, c.color, st, c.local, c.connected, tilt, braking,
+                               self._effects() if c.local else {}))
         return res
+
+    def _sim(self):
+        """The local CarSim when the view has one (pickup effects, collected pickups)."""
+        return getattr(self.view, "local_sim", None) or getattr(self.view, "sim", None)
+
+    def _effects(self) -> dict[str, float]:
+        sim = self._sim()
+        return sim.effects() if sim is not None and hasattr(sim, "effects") else {}
+
+    def _pickups(self, y0: float, y1: float) -> list:
+        """Pickups on the visible road, without those the local car already took."""
+        sim = self._sim()
+        road = getattr(sim, "traffic", None)
+        if road is None or not hasattr(road, "pickups_between"):
+            return []
+        taken = set(getattr(sim, "collected", ()))
+        return [p for p in road.pickups_between(y0, y1) if p.id not in taken]
 
     @property
     def local_state(self):
@@ -177,7 +197,7 @@ class RaceScreen(Screen):
             self.phase = "spectating"
 
     def on_enter(self) -> None:
-        if getattr(self, "_paused", False):  # back from the pause menu
+        if self._paused:  # back from the pause menu
             self._paused = False
             if self.phase == "racing" and self.mode != "match":
                 self.resume_left = RESUME_COUNT
@@ -254,6 +274,7 @@ class RaceScreen(Screen):
             self.phase = "racing"
             self.go_time = self.app.time
             self.app.audio.play("go")
+            self.app.audio.music("race")
 
     def _update_resume(self, dt: float) -> None:
         self.resume_left = max(0.0, self.resume_left - dt)
@@ -333,6 +354,7 @@ class RaceScreen(Screen):
             return
         self.phase = "finished"
         self.app.audio.engine(None)
+        self.app.audio.music("menu")
         self.result = standings(list(self.cur.values()))
         if self.on_finish is not None:
             self.on_finish(self, self.result)
@@ -365,8 +387,12 @@ class RaceScreen(Screen):
             local = next((c.state for c in cars if c.name == self.watching), None)
         if local is not None and not local.crashed:
             speed = local.speed
-        traffic = self.view.traffic(t, cam - 45, cam + 80)  # beyond the top edge: warning marks
-        self.renderer.draw(surface, cam, t, cars, traffic, speed)
+        traffic = self.view.traffic(t, cam - 45, cam + 160)  # beyond the top edge: warning marks
+        self.renderer.keep_clear = []  # the renderer's name tags give way to the popups
+        for msg, (x, y), _col, _a in self._popup_layout(local if local is not None and not local.crashed else None):
+            w, h = style.font(30).size(msg)
+            self.renderer.keep_clear.append(pygame.Rect(int(x - w / 2), int(y - h / 2), w, h))
+        self.renderer.draw(surface, cam, t, cars, traffic, speed, self._pickups(cam - 45, cam + 45))
         self._own_label(surface, cars, cam)
         self._hud(surface, cars, local)
         self._overlays(surface, local)
@@ -388,6 +414,7 @@ class RaceScreen(Screen):
         dist = local.distance if local else 0.0
         style.text(surface, "DISTANCE", (r.left + 16, r.top + 130), 20, style.DIM, shadow=1)
         style.text(surface, f"{dist / 1000:.2f} km", (r.right - 16, r.top + 128), 26, style.TEXT, anchor="topright")
+        self._effect_badges(surface, r.left, r.bottom + 8)
         # right: time and best
         r2 = style.panel(surface, (style.WIDTH - 212, 12, 200, 96), alpha=200)
         left = max(0.0, self.view.rules.time_limit - self.cur_t)
@@ -424,15 +451,38 @@ class RaceScreen(Screen):
                                      (r3.left + 56 + style.font(20).size(name)[0], y + 8), 2)
                 style.text(surface, f"{s.score:,}", (r3.right - 14, y), 20, col, anchor="topright", shadow=1)
 
-    def _overlays(self, surface: pygame.Surface, local) -> None:
+    EFFECT_LABELS = (("boost", "BOOST", (255, 150, 40)), ("shield", "SHIELD", (90, 175, 255)),
+                     ("multiplier", "POINTS x2", (205, 110, 235)))
+
+    def _effect_badges(self, surface: pygame.Surface, x: int, y: int) -> None:
+        """The local car's active pickups with the seconds they have left."""
+        fx = self._effects()
+        for key, label, col in self.EFFECT_LABELS:
+            if key not in fx:
+                continue
+            r = style.panel(surface, (x, y, 200, 28), alpha=200, radius=8, edge=col)
+            style.text(surface, label, (r.left + 12, r.centery), 20, col, anchor="midleft", shadow=1)
+            style.text(surface, f"{fx[key]:.0f} s", (r.right - 12, r.centery), 20, style.TEXT, anchor="midright")
+            y += 34
+
+    def _popup_layout(self, local) -> list[tuple[str, tuple[float, float], tuple, int]]:
+        """Where the bonus popups go (text, centre, colour, alpha): above the local car."""
+        out = []
+        if local is None:
+            return out
         now = self.app.time
         for i, (label, points, count, col, t0) in enumerate(self.popups):
             msg = f"{label} +{points}" if count == 1 else f"{label} x{count} +{points * count}"
             k = (now - t0) / 1.4
-            if local is not None:
-                x = self.renderer.sx(local.x)
-                y = self.renderer.car_y - 80 - 50 * k - 30 * (len(self.popups) - 1 - i)  # older ones above
-                style.text(surface, msg, (x, y), 30, col, anchor="center", alpha=int(255 * (1 - k * k)))
+            x = self.renderer.sx(local.x)
+            y = self.renderer.car_y - 80 - 50 * k - 30 * (len(self.popups) - 1 - i)  # older ones above
+            out.append((msg, (x, y), col, int(255 * (1 - k * k))))
+        return out
+
+    def _overlays(self, surface: pygame.Surface, local) -> None:
+        now = self.app.time
+        for msg, (x, y), col, alpha in self._popup_layout(local):
+            style.text(surface, msg, (x, y), 30, col, anchor="center", alpha=alpha)
         cx, cy = style.WIDTH // 2, style.HEIGHT // 2 - 40
         if self.phase == "countdown":
             cy -= 65  # leave the cars on the start line in view
