@@ -18,7 +18,7 @@ from p2p_race import __version__
 from p2p_race.errors import UserError
 
 # Order is the order shown in --help; `play` is the default.
-COMMANDS = ("play", "practice", "bot", "spectate", "chat", "peers", "leaderboard", "doctor")
+COMMANDS = ("play", "practice", "bot", "spectate", "chat", "peers", "leaderboard", "replay", "doctor")
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

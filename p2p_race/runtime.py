@@ -15,6 +15,7 @@ configured), which also syncs them with other peers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import queue
 import random
@@ -35,6 +36,7 @@ from p2p_race.match.events import (
     Announcement,
     Broadcast,
     Event,
+    Excluded,
     HostChanged,
     Joined,
     Left,
@@ -139,8 +141,10 @@ class PeerRuntime:
         self.notify = notify  # posts a chat system notice: notify(text, channel)
         self.sync_port: int | None = None
         kw = {"plausible": plausible} if plausible is not None else {}
+        # Every real peer replays every racer from its inputs (p2p_race.match.replays).
         self.core = MatchCore(identity.peer_id, name, sign=lambda r: r.signed(identity), keys=identity,
-                              verify=Verifier().verify, rng=random.Random(), config=self.cfg,
+                              verify=Verifier().verify, rng=random.Random(),
+                              config=dataclasses.replace(self.cfg, verify_inputs=True),
                               wall_offset=time.time() - time.monotonic(), **kw)
         self.discovery: Any = None
         self.lock = threading.RLock()  # guards the core against the UI thread
@@ -410,6 +414,11 @@ class PeerRuntime:
 
     def _on_event(self, ev: Event) -> None:
         match ev:
+            case ResultAdopted(result=result) if self.scores is not None and not result.has_evidence:
+                # we could not rebuild its evidence (joined late, lost too much of a stream):
+                # the full record reaches this store through score sync, checked like any
+                log.info("result %s kept for display; its full record comes through score sync",
+                         result.match_id)
             case ResultAdopted(result=result) if self.scores is not None:
                 try:
                     self.scores.add(result)
@@ -457,6 +466,8 @@ def announcement_text(ev: Announcement) -> str:
         case Won(result=result):
             scores = ", ".join(f"{r.name} {r.score}" for r in ranked(result.racers))
             return f"{result.winner_name} wins the match ({scores})"
+        case Excluded(racer=racer, reason=reason):
+            return f"{racer} is out of the result: {reason}"
     return ""
 
 

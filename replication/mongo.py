@@ -3,7 +3,9 @@
 Every write is an upsert keyed by something unique to the result, so any number of retries,
 and any number of peers writing the same result, leave exactly one copy:
 
-    results         {_id: match_id, ...record}             $setOnInsert (first record wins)
+    results         {_id: match_id, ...record}             $setOnInsert (first record wins;
+                                                           with its evidence: term proof,
+                                                           attestations, input logs)
     player_matches  {_id: "<peer_id>:<match_id>", ...}     $setOnInsert (one doc per player
                                                            and match: counts are computed,
                                                            never $inc'ed)
@@ -29,6 +31,7 @@ from bson.errors import InvalidDocument
 from pymongo import ReadPreference, errors
 from pymongo.uri_parser import parse_uri
 
+from replication.evidence import accept_problem
 from replication.records import MatchResult
 from replication.store import recent_json
 
@@ -168,9 +171,13 @@ class MongoSink:
             query = {"name_key": {"$regex": "\\|" + re.escape(player) + "$"}}
         players = []
         cursor = db.players.find(query).sort([("best", pymongo.DESCENDING), ("_id", pymongo.ASCENDING)])
-        for doc in cursor.limit(limit):
+        for doc in cursor.limit(limit * 3):  # room for entries that do not verify
+            if len(players) >= limit:
+                break
             pid = doc["_id"]
             name = str(doc.get("name_key", "|?")).split("|", 1)[1]
+            if not self._best_backed(db, pid, doc.get("best")):
+                continue
             players.append({
                 "name": name, "best": int(doc.get("best", 0)),
                 "matches": db.player_matches.count_documents({"peer_id": pid}),
@@ -188,13 +195,21 @@ class MongoSink:
         return {"source": "mongodb", "players": players,
                 "recent": [recent_json(r) for r in self._verified(docs)]}
 
+    def _best_backed(self, db: Any, peer_id: Any, best: Any) -> bool:
+        """A player's best counts only when a stored result that verifies records it."""
+        pm = db.player_matches.find_one({"peer_id": peer_id, "score": best})
+        if not pm:
+            return False
+        return bool(self._verified(list(db.results.find({"_id": pm.get("match_id")}))))
+
     def get(self, match_id: str) -> MatchResult | None:
         docs = self._verified(list(self.db.results.find({"_id": match_id})))
         return docs[0] if docs else None
 
     @staticmethod
     def _verified(docs: list[dict]) -> list[MatchResult]:
-        """Anyone with the URI can write: only show records whose host signature checks out."""
+        """Anyone with the URI can write: only show records whose evidence checks out (proven
+        host, racers' signatures, replay of the input logs the document carries)."""
         out = []
         for d in docs:
             d = dict(d)
@@ -203,8 +218,8 @@ class MongoSink:
                 d.pop(k, None)
             try:
                 r = MatchResult.from_json(d)
-            except ValueError:
+            except (ValueError, TypeError):
                 continue
-            if r.verify():
+            if accept_problem(r) is None:
                 out.append(r)
         return out

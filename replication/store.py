@@ -5,6 +5,11 @@ a process crash (results are rare, a few per minute, so one fsync per commit cos
 Every `add` is one transaction that writes the result, its racers, the per-player stats, the
 sync digest bucket *and* the MongoDB outbox entry: a crash leaves all or none of them.
 
+A record is stored only when its evidence checks out (replication.evidence: proven host,
+racers' signatures, replay of the input logs, sane times); its input logs are kept in
+`input_logs` beside it. Rows from before records carried evidence are moved to
+`legacy_results` when the store is opened (see `_migrate`).
+
 One match id holds one result. The first valid record wins. A later record with the same
 outcome (another host after a failover signs the same adjudication) is an equivalent copy
 and ignored; one with a different outcome is a conflict: refused and logged.
@@ -21,6 +26,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Iterable
@@ -29,6 +35,7 @@ from pathlib import Path
 
 from p2p_race import reconcile
 from p2p_race.errors import UserError
+from replication.evidence import accept_problem
 from replication.records import MatchResult, preferred
 
 log = logging.getLogger(__name__)
@@ -102,7 +109,26 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 CREATE INDEX IF NOT EXISTS racers_score ON racers(score DESC);
 CREATE INDEX IF NOT EXISTS racers_name ON racers(name, score);
+CREATE TABLE IF NOT EXISTS input_logs (
+    match_id TEXT NOT NULL,
+    peer_id  TEXT NOT NULL,
+    log      BLOB NOT NULL,
+    PRIMARY KEY (match_id, peer_id)
+);
+CREATE TABLE IF NOT EXISTS ghosts (
+    name  TEXT NOT NULL,
+    road  TEXT NOT NULL,
+    score INTEGER NOT NULL,
+    log   BLOB NOT NULL,
+    PRIMARY KEY (name, road)
+);
+CREATE TABLE IF NOT EXISTS legacy_results (
+    match_id    TEXT PRIMARY KEY,
+    record      TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
 """
+SCHEMA_VERSION = 2  # 2: results carry evidence (input logs, attestations, term proof)
 
 
 class AddStatus(enum.Enum):
@@ -167,6 +193,7 @@ class ResultStore:
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -184,6 +211,34 @@ class ResultStore:
         with self._lock:
             self._db.close()
 
+    def _migrate(self) -> None:
+        """Results stored before records carried evidence cannot be verified by replay: they
+        move to `legacy_results` (kept, readable with `legacy()`), out of the leaderboard,
+        the stats, score sync and the MongoDB outbox."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            return
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                n = db.execute("SELECT count(*) FROM results").fetchone()[0]
+                db.execute("INSERT OR IGNORE INTO legacy_results SELECT match_id, record, received_at FROM results")
+                for table in ("results", "racers", "players", "buckets", "outbox", "samples"):
+                    db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        if n:
+            log.warning("%d result(s) stored before results carried evidence were moved to legacy_results: "
+                        "they cannot be verified by replay and no longer count on the leaderboard", n)
+
+    def legacy(self) -> list[dict]:
+        """Records kept from before evidence existed (unverified, excluded from everything)."""
+        return [json.loads(row[0]) for row in self._query("SELECT record FROM legacy_results ORDER BY match_id")]
+
     # -- writing --------------------------------------------------------------------
     def add(self, result: MatchResult) -> bool:
         """Store a signed result; True when it was new. Invalid or conflicting ones are refused."""
@@ -195,7 +250,11 @@ class ResultStore:
 
     def offer_many(self, results: Iterable[MatchResult]) -> list[AddStatus]:
         """Verify and store several results in one transaction (sync batches, benchmarks)."""
-        checked: list[tuple[MatchResult, str | None]] = [(r, r.problem()) for r in results]
+        results = list(results)
+        held = self._outcomes([r.match_id for r in results if isinstance(r, MatchResult)])
+        # An equivalent copy of what we hold changes nothing: it is not worth a replay.
+        checked: list[tuple[MatchResult, str | None]] = [
+            (r, None if held.get(r.match_id) == _outcome_or_none(r) else accept_problem(r)) for r in results]
         statuses: list[AddStatus] = []
         new: list[MatchResult] = []
         now = time.time()
@@ -225,13 +284,25 @@ class ResultStore:
                     log.exception("result listener failed")
         return statuses
 
+    def holds(self, r: MatchResult) -> bool:
+        """We hold a result of this match with the same outcome (an offer of it changes nothing)."""
+        return self._outcomes([r.match_id]).get(r.match_id) == _outcome_or_none(r)
+
+    def _outcomes(self, match_ids: list[str]) -> dict[str, bytes]:
+        out = {}
+        for mid in set(match_ids):
+            rows = self._query("SELECT outcome FROM results WHERE match_id=?", (mid,))
+            if rows:
+                out[mid] = bytes(rows[0][0])
+        return out
+
     def _insert(self, cur: sqlite3.Cursor, r: MatchResult, now: float) -> AddStatus:
         outcome = r.outcome_hash()
         row = cur.execute("SELECT outcome, record FROM results WHERE match_id=?", (r.match_id,)).fetchone()
         if row is not None:
             if bytes(row[0]) == outcome:
                 return AddStatus.DUPLICATE
-            held = MatchResult.from_json(json.loads(row[1]))
+            held = self._load(row[1])
             if preferred(held, r) is r:
                 log.warning("result %s: host %s (term %d) outranks the stored one of host %s (term %d); "
                             "replacing it", r.match_id, r.host_id, r.term, held.host_id, held.term)
@@ -246,9 +317,13 @@ class ResultStore:
         cur.execute(
             "INSERT INTO results VALUES (?,?,?,?,?,?,?,?)",
             (r.match_id, outcome, r.finished_at, r.winner_id, r.winner_name,
-             json.dumps(r.to_json(), separators=(",", ":")), now, b),
+             json.dumps(r.to_json(logs=False), separators=(",", ":")), now, b),
         )
+        cur.executemany("INSERT OR REPLACE INTO input_logs VALUES (?,?,?)",
+                        [(r.match_id, x.peer_id, lg) for x, lg in zip(r.racers, r.logs, strict=True)])
         for racer in r.racers:
+            if racer.abandoned:
+                continue  # unsigned (the racer went silent): shown with the match, not in its stats
             won = 1 if racer.peer_id == r.winner_id else 0
             cur.execute("INSERT INTO racers VALUES (?,?,?,?,?,?,?)",
                         (r.match_id, racer.peer_id, racer.name, racer.score, racer.distance, won,
@@ -276,7 +351,10 @@ class ResultStore:
         them (recomputed: `best` cannot be un-maxed), and its term in the bucket digest."""
         cur.execute("DELETE FROM results WHERE match_id=?", (r.match_id,))
         cur.execute("DELETE FROM racers WHERE match_id=?", (r.match_id,))
+        cur.execute("DELETE FROM input_logs WHERE match_id=?", (r.match_id,))
         for racer in r.racers:
+            if racer.abandoned:
+                continue
             agg = cur.execute("SELECT max(score), count(*), sum(won), sum(distance) FROM racers WHERE peer_id=?",
                               (racer.peer_id,)).fetchone()
             if not agg[1]:
@@ -318,9 +396,17 @@ class ResultStore:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
+    def _load(self, record: str) -> MatchResult:
+        """A stored record with its input logs (they live in their own table)."""
+        r = MatchResult.from_json(json.loads(record))
+        logs = dict(self._query("SELECT peer_id, log FROM input_logs WHERE match_id=?", (r.match_id,)))
+        if len(logs) == len(r.racers):
+            r = replace(r, logs=tuple(bytes(logs[x.peer_id]) for x in r.racers))
+        return r
+
     def get(self, match_id: str) -> MatchResult | None:
         rows = self._query("SELECT record FROM results WHERE match_id=?", (match_id,))
-        return MatchResult.from_json(json.loads(rows[0][0])) if rows else None
+        return self._load(rows[0][0]) if rows else None
 
     def get_many(self, match_ids: Iterable[str]) -> list[MatchResult]:
         out = []
@@ -332,7 +418,7 @@ class ResultStore:
 
     def all(self) -> list[MatchResult]:
         rows = self._query("SELECT record FROM results ORDER BY finished_at, match_id")
-        return [MatchResult.from_json(json.loads(row[0])) for row in rows]
+        return [self._load(row[0]) for row in rows]
 
     def count(self) -> int:
         return self._query("SELECT count(*) FROM results")[0][0]
@@ -385,6 +471,19 @@ class ResultStore:
                              (name, int(score), time.time() if t is None else t, mode, float(distance)))
         return int(score) > before
 
+    def save_ghost(self, name: str, road: str, score: int, log: bytes) -> bool:
+        """Keep a practice run's inputs as the ghost of `road` when it beats the kept one."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO ghosts VALUES (?,?,?,?) ON CONFLICT(name, road) DO UPDATE SET "
+                "score=excluded.score, log=excluded.log WHERE excluded.score > ghosts.score",
+                (name, road, int(score), bytes(log)))
+            return cur.rowcount > 0
+
+    def ghost(self, name: str, road: str) -> tuple[int, bytes] | None:
+        rows = self._query("SELECT score, log FROM ghosts WHERE name=? AND road=?", (name, road))
+        return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
+
     def top_runs(self, n: int = 10) -> list[tuple[str, int, float, str, float]]:
         """The best single runs, matches and practice: (name, score, t, mode, distance)."""
         return [tuple(row) for row in self._query(  # type: ignore[misc]
@@ -413,7 +512,7 @@ class ResultStore:
         rows = self._query(
             "SELECT r.record FROM outbox o JOIN results r ON r.match_id=o.match_id "
             "WHERE o.next_try <= ? ORDER BY o.seq LIMIT ?", (now, limit))
-        return [MatchResult.from_json(json.loads(row[0])) for row in rows]
+        return [self._load(row[0]) for row in rows]
 
     def outbox_count(self) -> int:
         return self._query("SELECT count(*) FROM outbox")[0][0]
@@ -434,6 +533,13 @@ class ResultStore:
     def outbox_retry_now(self) -> None:
         with self._lock:
             self._db.execute("UPDATE outbox SET next_try=0")
+
+
+def _outcome_or_none(r: MatchResult) -> bytes | None:
+    try:
+        return r.outcome_hash()
+    except (ValueError, TypeError, AttributeError, struct.error):
+        return None
 
 
 def _safe_id(r: object) -> str:

@@ -10,8 +10,11 @@ cost only a retry at the next round; nothing can wedge. One round, started by ei
     A -> B  Records  A's results in those buckets that B did not offer (push)
     B -> A  Records  what A requested
 
-Records are self-authenticating (signed by the match host), so the channel needs no trust:
-each one is checked by `ResultStore.offer` and bad ones are dropped and counted.
+Records are self-authenticating (signed by the match host, proven by their evidence: term
+proof, racers' signatures, input logs that replay to every score), so the channel needs no
+trust: each one is checked by `ResultStore.offer` and bad ones are dropped and counted. A
+record's input logs travel inside it. One connection gets at most `MAX_PER_KEY` records per
+signing key and `MAX_VERIFIED` in all checked: each costs a replay.
 
 Frames are JSON objects `{"t": kind, ...}` with hard bounds on every list and on the frame
 size; `decode` raises ValueError for anything else and never anything worse.
@@ -36,6 +39,8 @@ MAX_IDS = 20_000  # per Offer / Request frame
 MAX_RECORDS_BYTES = 512 * 1024  # a Records frame is cut after about this much JSON
 MAX_RECORDS = 2_000
 MAX_ID_LEN = 64
+MAX_PER_KEY = 200  # records one signing key (a host) may get verified per sync connection
+MAX_VERIFIED = 2_000  # records verified (each a replay of its logs) per sync connection
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,7 @@ class SyncPeer:
     def __init__(self, store: ResultStore) -> None:
         self.store = store
         self.stats: Counter[str] = Counter()
+        self._per_key: Counter[bytes] = Counter()  # records checked per host key, this connection
 
     def start(self) -> list[Msg]:
         """Open a round: send this to the other peer."""
@@ -231,10 +237,24 @@ class SyncPeer:
         parsed: list[MatchResult] = []
         for d in msg.records:
             try:
-                parsed.append(MatchResult.from_json(d))
+                r = MatchResult.from_json(d)
             except (ValueError, TypeError) as exc:
                 self.stats["rejected"] += 1
                 log.info("refused synced record: %s", exc)
+                continue
+            # Bound the work one key (or one connection) can make us do: every record is
+            # replayed before it is stored, and keys cost nothing to make.
+            if self.store.holds(r):
+                parsed.append(r)  # a copy of what we hold: no replay, no quota
+                continue
+            if self._per_key[r.signer_key] >= MAX_PER_KEY or sum(self._per_key.values()) >= MAX_VERIFIED:
+                self.stats["over_limit"] += 1
+                continue
+            self._per_key[r.signer_key] += 1
+            parsed.append(r)
+        if self.stats["over_limit"]:
+            log.info("sync: %d record(s) over the per-key / per-connection limit were dropped",
+                     self.stats["over_limit"])
         for status in self.store.offer_many(parsed):
             if status is AddStatus.NEW:
                 self.stats["added"] += 1

@@ -65,8 +65,11 @@ def test_largest_messages_fit_one_datagram():
     racers = [RacerResult(f"{i:016x}", "ü" * 8, 10_000 + i, 1234.5, True, 12.5) for i in range(16)]
     res = adjudicate("ab" * 8, 1, 180.0, ident.peer_id, 3, 1.8e9, 1.8e9 + 100, racers).signed(ident)
     assert len(codec.encode(result_to_wire(res), 1.0)) <= MAX_DATAGRAM
-    state = m.RacerState(b"\x01" * 8, 1, 1, 1.0, 2.0, 3.0, 4, 5.0, False, -1.0)
-    assert len(codec.encode(state, 1.0)) <= 160  # the 60 Hz message stays small
+    state = m.RacerState(b"\x01" * 8, 240, 1, 1.0, 2.0, 3.0, 4, 5.0, False, -1.0, 1, bytes(m.INPUT_WINDOW_BYTES))
+    assert len(codec.encode(state, 1.0)) <= 300  # the state stream stays small, 4 s of inputs included
+    final = m.FinalReport(b"\x01" * 8, 240, 1, 1.0, 2.0, 3.0, 4, 5.0, True, 4.0, 1, bytes(m.INPUT_WINDOW_BYTES),
+                          bytes(32), bytes(64))
+    assert len(codec.encode(final, 1.0)) <= MAX_DATAGRAM
 
 
 def test_messages_round_trip_through_the_signed_codec():

@@ -170,11 +170,21 @@ def test_runtime_history_holds_only_states_the_core_accepted():
     t0 = _t.monotonic()
     rt.core.tick(t0 + 10)  # past the countdown (the core clock is the monotonic one)
     mid = rt.core.match.mid
-    ok = m.RacerState(mid, 60, 60, 5.0, 20.0, 20.0, 1, 20.0, False, -1.0)
-    teleport = m.RacerState(mid, 61, 61, 5.0, 9000.0, 20.0, 1, 9000.0, False, -1.0)
+    # a real drive (the runtime replays every racer from its inputs): 60 ticks of throttle
+    from p2p_race.replay.codec import encode_log
+    from p2p_race.replay.verify import start_x
+    from p2p_race.sim import CarSim, Inputs, Rules
+
+    car = CarSim(Rules(3, rt.core.match.rules.time_limit), racer.peer_id, start_x=start_x(racer.peer_id))
+    for _ in range(60):
+        car.step(Inputs(0, 1))
+    st = car.state
+    window = encode_log(bytes([5]) * 60)
+    ok = m.RacerState(mid, 60, 60, st.x, st.y, st.speed, st.score, st.distance, False, -1.0, 1, window)
+    teleport = m.RacerState(mid, 61, 61, st.x, 9000.0, st.speed, st.score, 9000.0, False, -1.0, 2, window)
     rt._apply = lambda acts: PeerRuntime._apply(rt, [a for a in acts if not isinstance(a, Send)])
     for msg in (ok, teleport):
         rt._on_packet(Packet(racer.peer_id, racer.public_key, 0, 1, 0.0, msg), ("127.0.0.1", 1))
-    assert [rep.y for _t, rep in rt.history[racer.peer_id]] == [20.0]
-    assert rt.core.rejected == {RejectReason.IMPLAUSIBLE_STATE.value: 1}
-    assert rt.samples[racer.peer_id] == [0, 1]  # second 1 of the race: the accepted score
+    assert [rep.y for _t, rep in rt.history[racer.peer_id]] == [st.y]
+    assert rt.core.rejected == {RejectReason.DIVERGED.value: 1}
+    assert rt.samples[racer.peer_id] == [0, st.score]  # second 1 of the race: the accepted score

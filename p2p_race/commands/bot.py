@@ -24,6 +24,7 @@ from p2p_race.match.events import (
     ConnectionChanged,
     CountdownSet,
     Crashed,
+    Diverged,
     ElectionStarted,
     Event,
     HostChanged,
@@ -122,7 +123,7 @@ def _human(ev: dict) -> str:
 
 
 LOGGED = (Joined, HostChanged, CountdownSet, Crashed, ResultAdopted, ElectionStarted, ConnectionChanged, Refused,
-          Left, SteppedDown)
+          Left, SteppedDown, Diverged)
 
 
 def event_fields(ev: Event, wall_offset: float) -> dict:
@@ -142,6 +143,8 @@ def event_fields(ev: Event, wall_offset: float) -> dict:
                     "abandoned": ev.abandoned}
         case ConnectionChanged():
             return {"peer": ev.peer, "name": ev.racer, "connected": ev.connected}
+        case Diverged():
+            return {"peer": ev.peer, "name": ev.racer, "reason": ev.reason}
     out = {}
     for f in dataclasses.fields(ev):
         v = getattr(ev, f.name)
@@ -254,12 +257,13 @@ class Bot:
     async def _drive(self, match_id: str, rules: MatchRules, start: float) -> None:
         """Our car: a CarSim stepped at 60 Hz from the agreed start, steered by BotDriver."""
         from p2p_race.bots import BotDriver
-        from p2p_race.sim import DT, CarSim, Rules, lane_center
+        from p2p_race.replay.codec import code_of
+        from p2p_race.replay.verify import start_x
+        from p2p_race.sim import DT, CarSim, Rules
 
         sim_rules = Rules(rules.seed, rules.time_limit, rules.difficulty)
         car_id = self.rt.identity.peer_id
-        lane = int(car_id, 16) % 4
-        sim = CarSim(sim_rules, car_id, start_x=lane_center(lane))
+        sim = CarSim(sim_rules, car_id, start_x=start_x(car_id))
         driver = BotDriver(car_id, self.args.skill)
         traffic = sim.traffic
         while True:  # the estimate sharpens with every ping until the start
@@ -274,11 +278,14 @@ class Bot:
         self.log.emit("start", match_id=match_id, at=round(start + self.wall_offset, 6))
         while True:
             due = int((time.monotonic() - start) / DT) + 1
+            codes = bytearray()  # the inputs every peer replays (p2p_race.match.replays)
             while sim.tick < due and not sim.finished:
-                sim.step(driver.decide(sim, traffic))
+                move = driver.decide(sim, traffic)
+                codes.append(code_of(move))
+                sim.step(move)
             st = sim.state
             self.rt.post_state(CarReport(st.tick, st.x, st.y, st.speed, st.score, st.distance, st.crashed,
-                                         st.crash_time if st.crashed else -1.0, st.tick))
+                                         st.crash_time if st.crashed else -1.0, st.tick, bytes(codes)))
             if sim.finished:
                 return
             wait = start + sim.tick * DT - time.monotonic()

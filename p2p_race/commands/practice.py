@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--difficulty", choices=("easy", "normal", "hard"), default="normal")
     parser.add_argument("--bot-skill", type=float, default=None,
                         help="skill of the bot cars, 0.05-1 (default: by difficulty)")
+    parser.add_argument("--ghost", action="store_true",
+                        help="window: race a ghost of your best run on this road (use with --seed)")
 
 
 def validate(args: argparse.Namespace) -> None:

@@ -20,7 +20,7 @@ only ever sees messages that are allowed. Threat model: docs/ARCHITECTURE.md.
 | Ping            | a member, to the host           | any                    | -                          |
 | Pong            | the host we pinged              | any                    | -                          |
 | RacerState      | a racer of the roster           | countdown, racing      | -                          |
-| FinalReport     | a racer of the roster           | countdown, racing      | -                          |
+| FinalReport     | a racer of the roster           | countdown .. finished  | -                          |
 | Result          | a member; signed by the host    | any                    | its term's proven host     |
 | Kick            | the proven host of the term     | lobby                  | ours, or a proven newer    |
 | Rematch         | the proven host of the term     | racing, finished       | ours, or a proven newer    |
@@ -90,7 +90,7 @@ RULES: dict[type, Rule] = {
     m.Ping: Rule(Who.MEMBER),
     m.Pong: Rule(Who.HOST),
     m.RacerState: Rule(Who.RACER, _RACE),
-    m.FinalReport: Rule(Who.RACER, _RACE),
+    m.FinalReport: Rule(Who.RACER, _RACE | {Phase.FINISHED}),  # late ones complete our record
     m.Result: Rule(Who.MEMBER),
     m.Kick: Rule(Who.HOST, frozenset({Phase.LOBBY}), termed=True),
     m.Rematch: Rule(Who.HOST, frozenset({Phase.RACING, Phase.FINISHED}), termed=True),  # (result may lag)

@@ -260,7 +260,8 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
                 mt.start_local = at
                 advance_phase(mt, Phase.RACING)
                 out.append(Started(at))
-        if mt.my_final is not None and mt.result is None and now >= mt.next_final:
+        # (a while past the result too: members rebuild the record from our attestation)
+        if mt.my_final is not None and (mt.result is None or now < mt.result_until) and now >= mt.next_final:
             mt.next_final = now + self.cfg.final_every
             out.append(Send(self._others(mt), mt.my_final))
         return out

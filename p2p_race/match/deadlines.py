@@ -62,7 +62,7 @@ class Deadlines:
             at = self._countdown_at(mt)
             if at is not None:
                 due.append(at if mt.countdown_emitted else self._seen)
-            if mt.my_final is not None and mt.result is None:
+            if mt.my_final is not None and (mt.result is None or mt.next_final < mt.result_until):
                 due.append(mt.next_final)
         if not due:
             self._due = NEVER

@@ -46,6 +46,8 @@ class RejectReason(Enum):
     BAD_PROOF = "term proof that does not verify"
     NOT_THE_CREATOR = "announcement not bound to the match creator"
     BAD_VOTE = "vote that does not verify"
+    DIVERGED = "state its inputs do not produce (racer excluded)"
+    RESULT_COUNTS_DIVERGED = "result that counts a racer whose inputs diverged"
 
     @property
     def quiet(self) -> bool:
@@ -173,6 +175,17 @@ class StateAccepted(MatchEvent):
     report: Any  # state.CarReport
 
 
+@dataclass(frozen=True, slots=True)
+class Diverged(MatchEvent):
+    """A racer streamed a state its inputs do not produce (p2p_race.match.replays): it is
+    out of this match's result on this peer, for good. Shown to the user, never silent."""
+
+    name: ClassVar[str] = "diverged"
+    peer: str
+    racer: str
+    reason: str
+
+
 class Announcement(MatchEvent):
     """Something the match's chat should hear; emitted once, by the peer in charge."""
 
@@ -193,6 +206,16 @@ class Won(Announcement):
     name: ClassVar[str] = "won"
     match_id: str
     result: MatchResult
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded(Announcement):
+    """The host tells the match's chat that a racer is out of the result (once)."""
+
+    name: ClassVar[str] = "excluded"
+    match_id: str
+    racer: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from p2p_race.match.proof import MAX_VOTES, SignedVote, TermProof
-from p2p_race.schema import BOOL, F32, F64, U8, U16, U32, U64, Fixed, ListOf, Str
+from p2p_race.schema import BOOL, F32, F64, U8, U16, U32, U64, Bytes, Fixed, ListOf, Str
 from p2p_race.wire import message
 
 MID = Annotated[bytes, Fixed(8)]  # match id
@@ -19,6 +19,8 @@ PID = Annotated[bytes, Fixed(8)]  # peer id (wire form of the 16-hex-digit id)
 NAME_BYTES = 16  # keeps a full roster (16 racers + 32 spectators) in one datagram
 MAX_RACERS = 16
 MAX_SPECTATORS = 32
+INPUT_WINDOW_BYTES = 123  # p2p_race.match.replays: 240 ticks of inputs, two a byte at worst
+INPUTS = Annotated[bytes, Bytes(INPUT_WINDOW_BYTES)]
 
 # Roles and phases are small ints on the wire.
 ROLE_RACER = 0
@@ -240,13 +242,19 @@ class RacerState:
     distance: Annotated[float, F64]
     crashed: Annotated[bool, BOOL]
     crash_time: Annotated[float, F64]  # -1 when not crashed
+    # The inputs of ticks first_tick..tick (replay.codec log encoding): every peer replays
+    # them and accepts the state only when the replay produces it (p2p_race.match.replays).
+    first_tick: Annotated[int, U32] = 0
+    inputs: INPUTS = b""
 
 
 @message(0x1D)
 @dataclass(frozen=True, slots=True)
 class FinalReport:
     """A racer's final state: its crash (crashed=True) or the time limit. Repeated until
-    a result is seen, so a new host has it too; the result is made of these."""
+    a result is seen, so a new host has it too; the result is made of these. It carries the
+    last inputs (as a RacerState does) and the racer's attestation: its key and its own
+    signature over (match, hash of its input log, its outcome), for the result record."""
 
     match_id: MID
     tick: Annotated[int, U32]
@@ -258,6 +266,10 @@ class FinalReport:
     distance: Annotated[float, F64]
     crashed: Annotated[bool, BOOL]
     crash_time: Annotated[float, F64]
+    first_tick: Annotated[int, U32] = 0
+    inputs: INPUTS = b""
+    key: Annotated[bytes, Fixed(32)] = bytes(32)
+    attestation: Annotated[bytes, Fixed(64)] = bytes(64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +280,7 @@ class WireRacerResult:
     distance: Annotated[float, F64]
     crashed: Annotated[bool, BOOL]
     crash_time: Annotated[float, F64]
+    abandoned: Annotated[bool, BOOL] = False
 
 
 @message(0x1E)
@@ -287,6 +300,10 @@ class Result:
     winner_name: Annotated[str, Str(NAME_BYTES)]
     signer_key: Annotated[bytes, Fixed(32)]
     signature: Annotated[bytes, Fixed(64)]
+    # The rest of the record (attestations, term proof, log hashes) is too big for one
+    # datagram: members rebuild it from their own replays and check it against this digest.
+    difficulty: Annotated[str, Str(8)] = "normal"
+    evidence: Annotated[bytes, Fixed(32)] = bytes(32)
 
 
 @message(0x1F)

@@ -25,6 +25,8 @@ from dataclasses import replace
 from p2p_race.match import messages as m
 from p2p_race.match.events import (
     Action,
+    Diverged,
+    Excluded,
     RejectReason,
     ResultAdopted,
     Send,
@@ -57,23 +59,40 @@ class ResultDuty:
         """This racer's car after a sim tick: stream it; report the crash / time limit."""
         self._observe(now)
         mt = self.match
-        if mt is None or mt.member != m.ROLE_RACER or not mt.started or mt.result is not None:
+        if mt is None or mt.member != m.ROLE_RACER or mt.result is not None:
             return []
+        if not mt.started:  # our car may start a moment before the core: keep its inputs
+            if mt.phase >= Phase.COUNTDOWN:
+                mt.pending_inputs += rep.inputs
+            return []
+        if mt.pending_inputs:
+            rep = replace(rep, inputs=bytes(mt.pending_inputs) + rep.inputs)
+            mt.pending_inputs.clear()
         me = mt.racers.get(self.id)
         if me is None or me.final is not None:
             return []
         me.last, me.state_at, me.last_heard = rep, now, now
         mb = mid_bytes(mt.match_id)
-        out: list[Action] = [Send(self._others(mt), m.RacerState(
-            mb, rep.tick, rep.input_seq, rep.x, rep.y, rep.speed, rep.score, rep.distance,
-            rep.crashed, rep.crash_time)), StateAccepted(self.id, rep)]
+        first, window, key, attest = 0, b"", bytes(32), bytes(64)
+        mv = self._verifier(mt)
+        out: list[Action] = [StateAccepted(self.id, rep)]
+        if mv is not None:
+            due, first, window = mv.local(rep.tick, rep.inputs)
+            if not due:
+                return out  # several ticks per datagram: the window carries the ticks between
         if rep.crashed or rep.tick >= mt.rules.limit_ticks:
+            if mv is not None:
+                key, attest = self.keys.public_key, mv.attest()
             final = m.FinalReport(mb, rep.tick, rep.input_seq, rep.x, rep.y, rep.speed, rep.score, rep.distance,
-                                  rep.crashed, rep.crash_time if rep.crashed else -1.0)
+                                  rep.crashed, rep.crash_time if rep.crashed else -1.0, first, window, key, attest)
             mt.my_final = final
             out += self._accept_final(mt, self.id, final, now)
             out.append(Send(self._others(mt), final))
             mt.next_final = now + self.cfg.final_every
+        else:
+            out.insert(0, Send(self._others(mt), m.RacerState(
+                mb, rep.tick, rep.input_seq, rep.x, rep.y, rep.speed, rep.score, rep.distance,
+                rep.crashed, rep.crash_time, first, window)))
         return out
 
     # ------------------------------------------------------------------ others' cars
@@ -84,7 +103,12 @@ class ResultDuty:
             return []  # reordered: older than what we have
         if r.final is not None or r.status != m.ST_RACING:
             return []
-        if not self.plausible(r.last, rep, mt.rules):
+        mv = self._verifier(mt)
+        if mv is not None:
+            why = mv.on_state(sender, msg)
+            if why is not None:
+                return self._diverged(mt, sender, why)
+        if (mv is None or mv.unverifiable(sender)) and not self.plausible(r.last, rep, mt.rules):
             return self._reject(sender, RejectReason.IMPLAUSIBLE_STATE)
         r.last, r.state_at, r.last_heard = rep, now, now
         return [StateAccepted(sender, rep)]
@@ -95,13 +119,22 @@ class ResultDuty:
 
     def _accept_final(self, mt: Match, sender: str, msg: m.FinalReport, now: float) -> list[Action]:
         r = mt.racers[sender]
+        mv = self._verifier(mt)
+        if mv is not None and sender != self.id and not mv.attested(sender):
+            # checked even when the host's roster already told us the racer is done: the
+            # attestation and the last inputs are what our copy of the record needs
+            why = mv.on_final(sender, msg, self.verify)
+            if why is not None:
+                return self._diverged(mt, sender, why)
+            if mt.result is not None and not mt.result.has_evidence:
+                return self._complete(mt, mt.result)  # a late final: maybe the last piece
         if r.final is not None or r.status != m.ST_RACING:
             return []
         rep = report_of(msg)
         if not msg.crashed and msg.tick < mt.rules.limit_ticks:
             return self._reject(sender, RejectReason.EARLY_FINAL)
         prev = r.last if r.last is not None and r.last.tick <= rep.tick else None
-        if sender != self.id and not self.plausible(prev, rep, mt.rules):
+        if mv is None and sender != self.id and not self.plausible(prev, rep, mt.rules):
             return self._reject(sender, RejectReason.IMPLAUSIBLE_FINAL)
         r.final = rep
         r.last = rep
@@ -134,7 +167,8 @@ class ResultDuty:
                 changed = True
                 out.append(self._crash_event(r, abandoned=True))
         if mt.racers and now >= mt.adjudicate_after and all(
-                r.status != m.ST_RACING or r.final is not None for r in mt.racers.values()):
+                r.status != m.ST_RACING or r.final is not None or self._is_diverged(mt, r.peer_id)
+                for r in mt.racers.values()):
             if changed:
                 out += self._bump(mt, now)
                 changed = False
@@ -142,6 +176,8 @@ class ResultDuty:
         return out, changed
 
     def _adjudicate(self, mt: Match, now: float) -> list[Action]:
+        if mt.verifier is not None:
+            return self._adjudicate_verified(mt, now)
         racers = []
         end = 0.0
         for r in mt.racers.values():
@@ -157,11 +193,76 @@ class ResultDuty:
         except ValueError as exc:  # cannot happen with accepted reports; never wedge the match
             log.error("adjudication failed: %s", exc)
             return []
-        result = self.sign(unsigned)
+        return self._publish(mt, self.sign(unsigned), now)
+
+    def _publish(self, mt: Match, result: MatchResult, now: float) -> list[Action]:
         out = self._adopt_result(mt, result, now)
         if out:  # the host tells the match's chat who won (members do not repeat it)
             out.append(Won(mt.match_id, result))
         return out
+
+    # ------------------------------------------------------------------ input-verified racing
+    def _verifier(self, mt: Match):
+        """The match's replay verifier (cfg.verify_inputs), made when the race starts."""
+        if not self.cfg.verify_inputs or not mt.started:
+            return None
+        if mt.verifier is None:
+            from p2p_race.match.replays import MatchVerifier
+            from p2p_race.sim.rules import Rules
+
+            rules = Rules(mt.rules.seed, mt.rules.time_limit, mt.rules.difficulty)
+            mt.verifier = MatchVerifier(mt.match_id, rules, self.id, self.keys.public_key, self.keys.sign)
+        return mt.verifier
+
+    def _is_diverged(self, mt: Match, peer_id: str) -> bool:
+        return mt.verifier is not None and mt.verifier.diverged(peer_id) is not None
+
+    def _diverged(self, mt: Match, sender: str, why: str) -> list[Action]:
+        """A racer's stream is not what its inputs drive: it is out of this match's result,
+        and the UI says so (once per racer; the host tells the match's chat)."""
+        out = self._reject(sender, RejectReason.DIVERGED)
+        mv = mt.verifier
+        if mv is not None and sender not in mv.reported:
+            mv.reported.add(sender)
+            r = mt.racers.get(sender)
+            name = r.name if r is not None else sender
+            log.warning("racer %s (%s) excluded from match %s: %s", name, sender, mt.match_id, why)
+            out.append(Diverged(sender, name, why))
+            if mt.role == Role.HOST:
+                out.append(Excluded(mt.match_id, name, why))
+        return out
+
+    def _adjudicate_verified(self, mt: Match, now: float) -> list[Action]:
+        """The result from the replayed outcomes, with its evidence (p2p_race.match.replays):
+        diverged racers are left out; a racer that signed nothing counts as abandoned."""
+        entries, logs = mt.verifier.entries([(r.peer_id, r.name) for r in mt.racers.values()])
+        if not entries:
+            log.error("no racer of match %s drove verifiably: no result", mt.match_id)
+            return []
+        end = max((x.crash_time if x.crashed else mt.rules.time_limit) for x in entries)
+        try:
+            unsigned = adjudicate(mt.match_id, mt.rules.seed, mt.rules.time_limit, self.id, mt.term,
+                                  mt.started_at, mt.started_at + end, entries, difficulty=mt.rules.difficulty,
+                                  term_proof=self._proof_bytes(mt, mt.term, self.id), logs=logs)
+        except ValueError as exc:
+            log.error("adjudication failed: %s", exc)
+            return []
+        return self._publish(mt, self.sign(unsigned), now)
+
+    def _complete(self, mt: Match, result: MatchResult) -> list[Action]:
+        """Our adopted result, now with its evidence rebuilt (adapters store it again)."""
+        full = mt.verifier.complete(result, self._proof_bytes(mt, result.term, result.host_id))
+        if full is None or mt.result is None or full.signature != mt.result.signature:
+            return []
+        mt.result = full
+        return [ResultAdopted(full, mt.proofs.get(full.term))]
+
+    def _proof_bytes(self, mt: Match, term: int, host: str) -> bytes:
+        """The verified proof of `host`'s `term` in the record's form, or b"" when we lack it."""
+        from replication.evidence import proof_bytes
+
+        proof = mt.proofs.get(term)
+        return proof_bytes(proof) if proof is not None and proof.host == host else b""
 
     def _adopt_result(self, mt: Match, result: MatchResult, now: float) -> list[Action]:
         if mt.result is not None:
@@ -189,10 +290,20 @@ class ResultDuty:
         if result is None or result.match_id != mt.match_id:
             return self._reject(sender, RejectReason.BAD_RESULT)
         if mt.result is not None and mt.result.signature == result.signature:
-            return []
+            if mt.verifier is None or mt.result.has_evidence:
+                return []
+            return self._complete(mt, result)  # again, while we lacked some evidence
         proof = mt.proofs.get(result.term)
         if proof is None or proof.host != result.host_id:
             return self._reject(sender, RejectReason.RESULT_NOT_HOST)
+        if mt.verifier is not None:
+            # A racer we caught lying may appear only as abandoned (unsigned, the honest prefix
+            # of its drive: a host that missed the lie stopped hearing it); never as a driver.
+            if any(self._is_diverged(mt, x.peer_id) and not x.abandoned for x in result.racers):
+                return self._reject(sender, RejectReason.RESULT_COUNTS_DIVERGED)
+            full = mt.verifier.complete(result, self._proof_bytes(mt, result.term, result.host_id))
+            if full is not None:
+                result = full  # the whole record (evidence rebuilt from our replays): any store checks it
         before = mt.result
         out = self._adopt_result(mt, result, now)
         if before is not None and mt.result is before and sender != self.id:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from p2p_race.match import messages as m
 from p2p_race.match.machine import Membership, Phase, Role
@@ -65,6 +66,10 @@ class MatchConfig:
     join_retry: float = 0.3
     listing_ttl: float = 3.5
     auto_start: int | None = None  # host counts down once this many racers are all ready
+    # Replay every racer from its streamed inputs (p2p_race.match.replays) and accept only
+    # the states the replay produces. The runtime always turns it on; off, states pass the
+    # physics envelope `plausible` only (unit tests that stream made-up cars).
+    verify_inputs: bool = False
     auto_start_delay: float = 0.0  # ... this long after they all became ready (a visible countdown)
     max_term_jump: int = 64  # a term further above ours than this is ignored (never believed)
     stall: float = 0.05  # called this much later than our deadline: we were not running
@@ -85,6 +90,9 @@ class CarReport:
     crashed: bool
     crash_time: float
     input_seq: int = 0
+    # Local car only: the input codes of the ticks since the previous report (replay.codec),
+    # which the core streams and replays (p2p_race.match.replays).
+    inputs: bytes = b""
 
 
 StateCheck = Callable[[CarReport | None, CarReport, MatchRules], bool]
@@ -183,6 +191,8 @@ class Match:
     auto_start_at: float | None = None  # host view: when the auto-start counts down (everyone ready)
     rematch_notice: tuple | None = None  # host view: (old group, Rematch pointer, repeat until)
     suspects: set[str] = field(default_factory=set)  # host view: silent until heard again
+    verifier: Any = None  # p2p_race.match.replays.MatchVerifier once the race runs (verify_inputs)
+    pending_inputs: bytearray = field(default_factory=bytearray)  # our inputs from before the start
     proof_shown: dict[str, float] = field(default_factory=dict)  # host: stale host -> when told
 
     @property
@@ -225,9 +235,11 @@ def result_to_wire(r: MatchResult) -> m.Result:
     return m.Result(
         mid_bytes(r.match_id), r.seed, r.time_limit, pid_bytes(r.host_id), r.term, r.started_at,
         r.finished_at,
-        tuple(m.WireRacerResult(pid_bytes(x.peer_id), x.name, x.score, x.distance, x.crashed, x.crash_time)
+        tuple(m.WireRacerResult(pid_bytes(x.peer_id), x.name, x.score, x.distance, x.crashed, x.crash_time,
+                                x.abandoned)
               for x in r.racers),
-        pid_bytes(r.winner_id), r.winner_name, r.signer_key, r.signature,
+        pid_bytes(r.winner_id), r.winner_name, r.signer_key, r.signature, r.difficulty,
+        r.evidence_digest or r.evidence_hash(),
     )
 
 
@@ -235,10 +247,13 @@ def result_from_wire(w: m.Result) -> MatchResult | None:
     try:
         r = MatchResult(
             w.match_id.hex(), w.seed, w.time_limit, w.host_id.hex(), w.term, w.started_at, w.finished_at,
-            tuple(RacerResult(x.peer_id.hex(), x.name, x.score, x.distance, x.crashed, x.crash_time)
+            tuple(RacerResult(x.peer_id.hex(), x.name, x.score, x.distance, x.crashed, x.crash_time,
+                              abandoned=x.abandoned)
                   for x in w.racers),
-            w.winner_id.hex(), w.winner_name, w.signer_key, w.signature,
+            w.winner_id.hex(), w.winner_name, w.signer_key, w.signature, difficulty=w.difficulty,
         )
+        if r.evidence_hash() != w.evidence:  # the evidence is not in the datagram: keep its digest
+            r = replace(r, evidence_digest=w.evidence)
     except (TypeError, ValueError):
         return None
     return r if r.verify() else None

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from p2p_race.match.core import CarReport
+from p2p_race.replay.codec import code_of
+from p2p_race.replay.verify import start_x
 from p2p_race.sim import DT, CarSim, CarState, Inputs, Rules, Traffic, TrafficCar, lane_center
 
 INTERP_DELAY = 0.1  # s behind the match clock: covers jitter and a lost datagram or two
@@ -76,7 +78,7 @@ class NetworkRaceView:
         self.racing = ms.role == "racer"
         self.sim: CarSim | None = None
         if self.racing:
-            self.sim = CarSim(self.rules, self.my_id, start_x=lane_center(int(self.my_id, 16) % 4))
+            self.sim = CarSim(self.rules, self.my_id, start_x=start_x(self.my_id))
         self._traffic = self.sim.traffic if self.sim is not None else Traffic(self.rules)
         others = [c for c in COLORS if c != local_color]
         self.colors = {r.peer_id: others[i % len(others)] for i, r in enumerate(ms.racers) if r.peer_id != self.my_id}
@@ -137,8 +139,9 @@ class NetworkRaceView:
             sim.step(inputs)
         if sim.tick != before:
             st = sim.state
+            code = bytes((code_of(inputs),)) * (sim.tick - before)  # every peer replays these
             self.rt.post_state(CarReport(st.tick, st.x, st.y, st.speed, st.score, st.distance, st.crashed,
-                                         st.crash_time if st.crashed else -1.0, st.tick))
+                                         st.crash_time if st.crashed else -1.0, st.tick, code))
             self._final_sent = sim.finished
 
     def local_car(self) -> CarState | None:

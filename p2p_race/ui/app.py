@@ -418,5 +418,5 @@ def run_practice(args: argparse.Namespace) -> int:
     app.push(IntroScreen(app, skip_to_menu=True))
     start_practice(app, bots=int(getattr(args, "bots", 3) or 0), seed=getattr(args, "seed", None),
                    seconds=getattr(args, "seconds", None), difficulty=getattr(args, "difficulty", None) or "normal",
-                   bot_skill=getattr(args, "bot_skill", None))
+                   bot_skill=getattr(args, "bot_skill", None), ghost=bool(getattr(args, "ghost", False)))
     return app.run()

@@ -222,6 +222,17 @@ class LeaderboardScreen(Screen):
             self.index = 0
         elif ev.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
             self.open_selected()
+        elif ev.key == pygame.K_r:
+            self.watch_selected()
+
+    def watch_selected(self) -> None:
+        """R: watch the selected match again (p2p_race.ui.screens.replay)."""
+        from p2p_race.ui.screens.replay import open_replay
+
+        rows = self.rows()
+        row = rows[min(self.index, len(rows) - 1)] if rows else {}
+        if "match_id" in row and open_replay(self.app, row["match_id"]):
+            self._sound("select")
 
     def open_selected(self) -> None:
         rows = self.rows()
@@ -279,16 +290,16 @@ class LeaderboardScreen(Screen):
         panel = style.panel(surface, (style.WIDTH // 2 - 340, 150, 680, 410))
         if self.player:
             self.draw_player(surface, panel, self.player)
-            hint = "Up/Down: select   Enter: chart   Esc: back to LAN"
+            hint = "Up/Down: select   Enter: chart   R: replay   Esc: back to LAN"
         elif TABS[self.tab] == "Mine":
             self.draw_mine(surface, panel)
-            hint = "Left/Right: tab   Up/Down: select   Enter: chart   Esc: back"
+            hint = "Left/Right: tab   Up/Down: select   Enter: chart   R: replay   Esc: back"
         elif TABS[self.tab] == "LAN":
             self.draw_players(surface, panel, self.players())
             hint = f"Left/Right: tab   Enter: player   B: {'hide' if self.show_bots else 'show'} bots   Esc: back"
         else:
             self.draw_recent(surface, panel, b["recent"], 12)
-            hint = "Left/Right: tab   Up/Down: select   Enter: chart   Esc: back"
+            hint = "Left/Right: tab   Up/Down: select   Enter: chart   R: replay   Esc: back"
         style.key_hint(surface, hint)
 
     def _highlight(self, surface: pygame.Surface, panel: pygame.Rect, y: int, i: int) -> None:

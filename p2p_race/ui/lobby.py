@@ -26,6 +26,7 @@ import pygame
 from p2p_race.match import messages as m
 from p2p_race.match.events import (
     CountdownSet,
+    Diverged,
     HostChanged,
     Joined,
     Kicked,
@@ -365,6 +366,9 @@ class LobbyScreen(Screen):
 
     def _toast_for(self, ev: Any) -> None:
         """A new host mid-match is news for a moment, not a chat line: a toast."""
+        if isinstance(ev, Diverged):  # a racer whose states its inputs do not produce: never silent
+            self.app.toast(f"{ev.racer} is out of the result: {ev.reason}")
+            return
         if not isinstance(ev, HostChanged):
             return
         match_id, host, host_name = ev.match_id, ev.host, ev.host_name or "someone"
@@ -612,6 +616,12 @@ class MatchResultScreen(Screen):
     def handle_event(self, ev: pygame.event.Event) -> None:
         if ev.type == pygame.KEYDOWN and ev.key == pygame.K_d:
             self.details = not self.details
+        elif ev.type == pygame.KEYDOWN and ev.key == pygame.K_r and self.result is not None:
+            from p2p_race.ui.screens.replay import open_replay  # R: watch the replay
+
+            if not open_replay(self.app, self.result.match_id):
+                self.details = True  # (the details line then says why)
+                self.replay_missing = True
         elif ev.type == pygame.KEYDOWN and ev.key == pygame.K_SPACE and self.on_rematch is not None:
             self.app.pop()
             self.on_rematch()
@@ -636,8 +646,9 @@ class MatchResultScreen(Screen):
             style.text(surface, f"{i + 1}. {name}", (r.left + 20, y), 22, col)
             style.text(surface, f"{score:,}", (r.right - 20, y), 22, col, anchor="topright")
         if self.result is not None and self.details:
+            note = "  - no replay: this peer lacks its inputs" if getattr(self, "replay_missing", False) else ""
             style.text(surface, f"result {self.result.match_id} signed by host {self.result.host_id[:8]} "
-                       f"(term {self.result.term})", (style.WIDTH // 2, style.HEIGHT - 70), 18, style.DIM,
+                       f"(term {self.result.term}){note}", (style.WIDTH // 2, style.HEIGHT - 70), 18, style.DIM,
                        anchor="midtop")
         rematch = "Space: rematch   " if self.on_rematch is not None else ""
-        style.key_hint(surface, f"{rematch}Enter: back to the lobby   D: details")
+        style.key_hint(surface, f"{rematch}Enter: back to the lobby   R: watch replay   D: details")

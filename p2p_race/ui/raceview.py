@@ -63,7 +63,8 @@ class PracticeView:
     """A local race: the player's car plus `bots` BotDriver cars, all in one `Race`."""
 
     def __init__(self, rules: Rules, player_name: str = "You", player_color: str = "red",
-                 bots: int = 3, bot_skill: float | None = None, autopilot: bool = False) -> None:
+                 bots: int = 3, bot_skill: float | None = None, autopilot: bool = False,
+                 ghost=None, on_run_end=None) -> None:
         from p2p_race.bots import BotDriver, practice_skills
 
         if not 0 <= bots <= 15:
@@ -83,6 +84,13 @@ class PracticeView:
         self.race = Race(rules, [LOCAL_ID, *self.bot_ids])
         self.drivers = {bid: BotDriver(bid, skills[i]) for i, bid in enumerate(self.bot_ids)}
         self.autopilot = BotDriver(LOCAL_ID, 1.0) if autopilot else None
+        # Ghost of the best run on this road (p2p_race.replay.ghosts): the player's inputs are
+        # recorded and handed to `on_run_end(codes, score)` when the car's drive ends.
+        self.ghost = ghost
+        if ghost is not None:
+            ghost.place(self.race.cars[LOCAL_ID].state.x)
+        self.on_run_end = on_run_end
+        self.codes = bytearray()
 
     @property
     def time(self) -> float:
@@ -100,7 +108,10 @@ class PracticeView:
         return self.race.cars[LOCAL_ID].state
 
     def remote_cars(self) -> list[tuple[str, str, CarState, bool]]:
-        return [(self.names[b], self.colors[b], self.race.cars[b].state, True) for b in self.bot_ids]
+        cars = [(self.names[b], self.colors[b], self.race.cars[b].state, True) for b in self.bot_ids]
+        if self.ghost is not None:
+            cars.append((self.ghost.name, "white", self.ghost.advance_to(self.race.tick), True))
+        return cars
 
     def traffic(self, t: float, y0: float | None = None, y1: float | None = None) -> list[TrafficCar]:
         if y0 is None or y1 is None:
@@ -115,7 +126,15 @@ class PracticeView:
         if self.autopilot is not None:
             inputs = self.autopilot.decide(cars[LOCAL_ID], tr)
         moves[LOCAL_ID] = inputs
+        me = cars[LOCAL_ID]
+        was_done = me.finished
         self.race.step(moves)
+        if not was_done and self.on_run_end is not None:
+            from p2p_race.replay.codec import code_of
+
+            self.codes.append(code_of(inputs))
+            if me.finished:
+                self.on_run_end(bytes(self.codes), me.state.score)
 
     def fast_forward(self, ticks: int) -> None:
         """Advance up to `ticks` ticks with the player's car idle (after it crashed)."""

@@ -558,16 +558,25 @@ class RaceScreen(Screen):
 
 
 def start_practice(app, *, bots: int = 3, seed: int | None = None, seconds: float | None = None,
-                   difficulty: str = "normal", bot_skill: float | None = None, replace: bool = False) -> RaceScreen:
-    """Push (or replace the top with) a practice race; restarting draws a new seed unless fixed."""
+                   difficulty: str = "normal", bot_skill: float | None = None, replace: bool = False,
+                   ghost: bool = False) -> RaceScreen:
+    """Push (or replace the top with) a practice race; restarting draws a new seed unless fixed.
+    `ghost`: race your own best run on this road (p2p_race.replay.ghosts)."""
     fixed_seed = seed
     use_seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
     rules = Rules(int(use_seed), time_limit=float(seconds or 180.0), difficulty=difficulty)
-    view = PracticeView(rules, app.player_name, app.config.car_color, bots=int(bots), bot_skill=bot_skill)
+    extra = {}
+    if ghost:
+        from p2p_race.replay.ghosts import keep_run, load_ghost
+
+        store = getattr(app.scores, "store", None)
+        extra = {"ghost": load_ghost(store, app.player_name, rules),
+                 "on_run_end": lambda codes, score: keep_run(store, app.player_name, rules, codes, score)}
+    view = PracticeView(rules, app.player_name, app.config.car_color, bots=int(bots), bot_skill=bot_skill, **extra)
 
     def again() -> None:
         start_practice(app, bots=bots, seed=fixed_seed, seconds=seconds, difficulty=difficulty,
-                       bot_skill=bot_skill, replace=True)
+                       bot_skill=bot_skill, replace=True, ghost=ghost)
 
     screen = RaceScreen(app, view, restart=again)
     if replace:

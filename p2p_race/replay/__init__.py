@@ -1,0 +1,1 @@
+"""Input logs and replay verification: every score is what the racer's inputs drive."""

@@ -1,0 +1,168 @@
+"""Match simulator with input-verified racing: real match cores (verify_inputs on), real
+cars driven by bots, an in-memory network with loss. A client that streams states its
+inputs do not produce, or a later crash time, is excluded by every peer; every honest peer
+ends with the same result, whose record verifies in any store. Many seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+
+from p2p_race.bots import BotDriver
+from p2p_race.identity import Identity, verify
+from p2p_race.match import CarReport, MatchConfig, MatchCore, MatchRules
+from p2p_race.match import messages as m
+from p2p_race.match.events import Broadcast, Diverged, Excluded, ResultAdopted, Send, Started
+from p2p_race.replay.codec import code_of
+from p2p_race.replay.verify import start_x
+from p2p_race.sim import DT, CarSim, Inputs, Rules
+from replication.evidence import accept_problem
+
+DT_NET = 1 / 120  # simulation step (s)
+
+
+def _more_points(rep: CarReport) -> CarReport:
+    return dataclasses.replace(rep, score=rep.score + rep.tick // 30)
+
+
+def _later_crash(rep: CarReport) -> CarReport:
+    return dataclasses.replace(rep, crash_time=rep.crash_time + 3.0) if rep.crashed else rep
+
+
+def _never_crashes(rep: CarReport) -> CarReport:
+    return dataclasses.replace(rep, crashed=False, crash_time=-1.0)
+
+
+class Peer:
+    def __init__(self, i: int, seed: int, cheat=None) -> None:
+        self.ident = Identity.from_seed(f"vsim-{seed}-{i}".encode())
+        self.id = self.ident.peer_id
+        cfg = MatchConfig(countdown=0.5, auto_start=None, verify_inputs=True)
+        self.core = MatchCore(self.id, f"p{i}", sign=lambda r: r.signed(self.ident), keys=self.ident,
+                              verify=verify, rng=random.Random(seed * 10 + i), config=cfg)
+        self.cheat = cheat
+        self.events: list = []
+        self.car: CarSim | None = None
+        self.bot: BotDriver | None = None
+        self.start: float | None = None
+
+
+def _run(seed: int, cheat, loss: float = 0.1):
+    rng = random.Random(seed)
+    peers = [Peer(i, seed, cheat if i == 2 else None) for i in range(3)]
+    by_id = {p.id: p for p in peers}
+    queue: list[tuple[float, str, str, object]] = []
+    now = 0.0
+
+    def act(p: Peer, actions) -> None:
+        for a in actions:
+            if isinstance(a, Send):
+                for dst in a.to:
+                    if rng.random() >= loss:
+                        queue.append((now + rng.uniform(0.001, 0.01), p.id, dst, a.msg))
+            elif isinstance(a, Broadcast):
+                for q in peers:
+                    if q is not p:
+                        queue.append((now + 0.002, p.id, q.id, a.msg))
+            else:
+                p.events.append(a)
+                if isinstance(a, Started):
+                    p.start = a.at
+
+    host = peers[0]
+    act(host, host.core.host(MatchRules(seed=seed, time_limit=10.0), now))
+    mid = host.core.match.match_id
+    joined = set()
+    while now < 40.0:
+        now += DT_NET
+        due = [x for x in queue if x[0] <= now]
+        queue[:] = [x for x in queue if x[0] > now]
+        for _t, src, dst, msg in due:
+            act(by_id[dst], by_id[dst].core.on_message(src, msg, now))
+        for p in peers:
+            if p is not host and p.id not in joined and mid in p.core.listings:
+                joined.add(p.id)
+                act(p, p.core.join(mid, now))
+                act(p, p.core.set_ready(True, now))
+            act(p, p.core.tick(now))
+        mt = host.core.match
+        if mt is not None and mt.phase == m.PHASE_LOBBY and len(mt.racers) == 3 and all(r.ready for r in mt.racers.values()):
+            act(host, host.core.start(now))
+        for p in peers:
+            if p.start is None or now < p.start:
+                continue
+            mt = p.core.match
+            if p.car is None:
+                rules = Rules(mt.rules.seed, mt.rules.time_limit, mt.rules.difficulty)
+                p.car, p.bot = CarSim(rules, p.id, start_x=start_x(p.id)), BotDriver(p.id, 0.6)
+            due_tick = int((now - p.start) / DT)
+            codes = bytearray()
+            while p.car.tick < due_tick and not p.car.finished:
+                # the cheater floors it down its lane: it meets the traffic (and claims otherwise)
+                move = Inputs(0, 1) if p.cheat is not None else p.bot.decide(p.car, p.car.traffic)
+                codes.append(code_of(move))
+                p.car.step(move)
+            if codes:
+                st = p.car.state
+                rep = CarReport(st.tick, st.x, st.y, st.speed, st.score, st.distance, st.crashed,
+                                st.crash_time if st.crashed else -1.0, st.tick, bytes(codes))
+                if p.cheat is not None:
+                    rep = p.cheat(rep)
+                act(p, p.core.local_state(rep, now))
+        if all(p.core.match is not None and p.core.match.result is not None
+               and p.core.match.result.has_evidence for p in peers[:2]) and not queue:
+            break
+    return peers
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("cheat", [_more_points, _later_crash, _never_crashes, None],
+                         ids=["more-points", "later-crash", "never-crashes", "honest"])
+def test_a_cheater_is_excluded_everywhere_and_the_honest_result_verifies(seed, cheat):
+    peers = _run(seed, cheat)
+    honest = peers[:2]
+    results = [p.core.match.result for p in honest]
+    assert all(r is not None for r in results)
+    assert results[0] == results[1], "every honest peer holds the same record"
+    assert accept_problem(results[0]) is None
+    cheater = peers[2].id
+    crashed = peers[2].car is not None and peers[2].car.state.crashed
+    caught = cheat is _more_points or (cheat is not None and crashed)
+    flagged = [[e.peer for e in p.events if isinstance(e, Diverged)] for p in honest]
+    entry = results[0].racer(cheater)
+    if not caught:
+        assert flagged == [[], []]  # honest (or a lie this drive never needed) is never flagged
+        assert entry is not None and entry.attestation
+        return
+    assert all(f in ([], [cheater]) for f in flagged) and [cheater] in flagged
+    excluded = [e for e in honest[0].events if isinstance(e, Excluded)]
+    if flagged[0]:  # the host caught it: out of the result, and the chat hears it once
+        assert entry is None and len(excluded) == 1
+    else:  # only a member saw the lie (its last datagram): the host has it abandoned, unsigned
+        assert entry.abandoned and not entry.attestation
+    assert any(isinstance(e, ResultAdopted) and e.result.has_evidence for e in honest[1].events)
+
+
+def test_the_crash_lies_are_exercised():
+    """The straight-driving cheater does meet the traffic on these seeds (else the crash-time
+    and never-crashes cases above would prove nothing)."""
+    crashed = [_run(seed, _later_crash)[2].car.state.crashed for seed in range(5)]
+    assert sum(crashed) >= 3, crashed
+
+
+def test_the_lobby_shows_a_diverged_racer_as_a_toast(data_dir):
+    """The UI side of 'never silently': the event becomes a toast over any screen."""
+    from p2p_race.config import Config
+    from p2p_race.ui.app import App
+    from p2p_race.ui.lobby import LobbyScreen
+
+    app = App(Config(), data_dir)
+    try:
+        lobby = LobbyScreen.__new__(LobbyScreen)  # only its event handling, no runtime
+        lobby.app = app
+        lobby._toast_for(Diverged("00" * 8, "Mallory", "drove through traffic: its inputs crash"))
+        assert app.toasts and "Mallory is out of the result" in app.toasts[-1][0]
+    finally:
+        app.close()
