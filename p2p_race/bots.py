@@ -192,9 +192,14 @@ class BotDriver:
             d2 = rem - d1 - vp * vp / (2 * a)
             t2 = d2 / vp if vp > 0 else 0.0
         t3 = vp / a
+        t_end = t0 + t1 + t2 + t3
         out = []
         for i in range(n + 1):
             t = i * PLAN_STEP
+            if t >= t_end and out:  # arrived: the car stays where the last phase ends
+                q = p0 + d1 + vp * t2 + (vp * t3 - 0.5 * a * t3 * t3)
+                out.extend([x0 + s * q] * (n + 1 - i))
+                break
             if t < t0:
                 q = u0 * t + 0.5 * a * t * t  # drifting away, slowing down
             else:
@@ -284,10 +289,17 @@ class BotDriver:
                 row.append(self._lon_window(tr, yf, box, half_len, n))
             lon[thr] = row
         hits = {}
+        relevant = [k for k in range(len(boxes)) if lon[1][k] is not None or lon[0][k] is not None
+                    or lon[-1][k] is not None]
         for lane in self._lane_order(cur_lane):
             xs = lats[lane]
-            lat = [self._lat_window(xs, box, half_w) if any(w is not None for w in (lon[1][k], lon[0][k], lon[-1][k]))
-                   else None for k, box in enumerate(boxes)]
+            lo_x, hi_x = min(xs), max(xs)
+            lat: list = [None] * len(boxes)
+            for k in relevant:  # only boxes met lengthwise, and within the path's sideways span
+                box = boxes[k]
+                r = half_w + box[4] * HITBOX_W / 2
+                if box[2] + r > lo_x and box[2] - r < hi_x:
+                    lat[k] = self._lat_window(xs, box, half_w)
             for thr in (1, 0, -1):
                 hit = _INF
                 for lw, tw, box in zip(lat, lon[thr], boxes, strict=True):
