@@ -15,6 +15,7 @@ from assets import ASSET_VERSION, sounds
 from assets import sprites as sp
 
 
+@pytest.mark.slow  # synthesizes whole tracks
 def test_sounds_are_written_once_and_valid(tmp_path: Path) -> None:
     paths = sounds.ensure_sounds(tmp_path, ASSET_VERSION)
     assert set(paths) == set(sounds.SOUNDS)
@@ -34,6 +35,7 @@ def test_sounds_are_written_once_and_valid(tmp_path: Path) -> None:
         {n: t for n, t in mtimes.items() if n != "music"}
 
 
+@pytest.mark.slow  # synthesizes whole tracks
 def test_loops_meet_their_start_without_a_click() -> None:
     for gen in (sounds.engine, sounds.music, sounds.menu_music):
         s = gen()
@@ -44,6 +46,7 @@ def test_loops_meet_their_start_without_a_click() -> None:
         assert jump <= biggest * 1.05, getattr(gen, "__name__", gen)
 
 
+@pytest.mark.slow  # synthesizes whole tracks
 def test_menu_and_race_tracks_differ_and_last_longer_than_15_s() -> None:
     race, menu = sounds.music(), sounds.menu_music()
     assert len(race) > 25 * sounds.RATE and len(menu) > 25 * sounds.RATE

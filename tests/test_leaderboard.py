@@ -33,6 +33,7 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_leaderboard_json_shape_from_local_store(data_dir):
     results = fill(data_dir, range(12), players=("ann", "bob", "cyd"))
     out = cli(data_dir, "--json", "--recent", "5")
@@ -51,6 +52,7 @@ def test_leaderboard_json_shape_from_local_store(data_dir):
     assert m["t"] == newest[0].finished_at
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_leaderboard_limit_player_and_text_output(data_dir):
     fill(data_dir, range(20))
     board = json.loads(cli(data_dir, "--json", "--limit", "3").stdout)
@@ -64,6 +66,7 @@ def test_leaderboard_limit_player_and_text_output(data_dir):
     assert "source: local" in text.stdout and "Recent matches" in text.stdout
 
 
+@pytest.mark.lan  # runs the CLI as a real process
 def test_leaderboard_empty_and_bad_flags(data_dir):
     board = json.loads(cli(data_dir, "--json").stdout)
     assert board == {"source": "local", "players": [], "recent": []}
