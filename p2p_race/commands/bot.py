@@ -318,7 +318,8 @@ async def _main(args: argparse.Namespace) -> int:
         st = rt.transport.stats
         log.emit("stats", elapsed=round(time.monotonic() - started, 3), cpu=round(time.process_time(), 3),
                  sent=st["sent"], sent_bytes=st["sent_bytes"], received=st["received"],
-                 drops=dict(rt.transport.codec.drops), rejected=dict(rt.core.rejected))
+                 drops=dict(rt.transport.codec.drops), rejected=dict(rt.core.rejected),
+                 stalled=round(rt.core.stalled, 3), longest_host_gap=round(rt.core.longest_host_gap, 3))
         await rt.close()
         log.close()
 

@@ -112,6 +112,9 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
         self.peer_names: dict[str, str] = {}
         self.pending_listings: dict[str, tuple[str, int, float]] = {}  # match -> (host, term, first seen)
         self.stalled = 0.0  # seconds of our own stalls not counted as peers' silence
+        self.longest_host_gap = 0.0  # the longest silence of a proven host we lived through
+        self._turb = 0.0  # see `deadlines.turbulence`
+        self._turb_at = 0.0
         self._due = NEVER  # the deadline we last reported
         self._seen = NEVER  # the last time any call told us the time
         self.rematch_to: tuple[str, str, str, int] | None = None  # (next match, its host, old match, role)
@@ -206,6 +209,8 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
             return self._kicked_reply(mt, sender)  # whatever it says: you are out
         r = mt.racers.get(sender)  # a member's signed word is a sign of life, whatever it says
         if r is not None:
+            if type(msg) is m.RacerState and r.last_heard != NEVER:
+                self._rough(now - r.last_heard - 1.0 / 60, now)
             r.last_heard = now
             mt.suspects.discard(sender)
         elif sender in mt.spectators:
@@ -214,6 +219,10 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
         why = authz.authorize(mt, self.id, sender, msg, self.cfg.max_term_jump)
         if why is authz.Drop.STALE:
             return self._correct_stale_host(mt, sender, msg, now)
+        if why is RejectReason.NOT_A_MEMBER and isinstance(msg, m.VoteRequest):
+            # a member we dropped while it still followed the old host: our proof lets it
+            # follow us and rejoin (one datagram to its known address, rate-limited)
+            return self._reject(sender, why) + self._show_proof(mt, sender, now)
         if why is not None:
             return self._reject(sender, why)
         if sender == mt.host and mt.role != Role.HOST and sender not in mt.left and \
@@ -227,7 +236,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
     def tick(self, now: float) -> list[Action]:
         self._observe(now)
         out: list[Action] = []
-        for k in [k for k, v in self.listings.items() if now - v.seen > self.cfg.listing_ttl]:
+        for k in [k for k, v in self.listings.items() if now - v.seen >= self.cfg.listing_ttl]:
             del self.listings[k]
         mt = self.match
         if mt is None:
@@ -297,8 +306,11 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
                 mt.pings.pop(next(iter(mt.pings)))
             out.append(Send((mt.host,), m.Ping(mid_bytes(mt.match_id), mt.ping_nonce, now)))
         out += self._election_tick(mt, now)
-        # a racer that vanished from the roster (host restarted the lobby) rejoins
-        if not mt.is_member(self.id) and mt.joined:
+        # a racer that vanished from the roster (host restarted the lobby) rejoins; so does a
+        # member whose new host sends it no roster (it dropped us while we followed the old one)
+        no_roster = mt.host not in (None, self.id) and mt.proofs.get(mt.term) is not None and \
+            mt.roster_term < mt.term and now - mt.followed_at > 2 * cfg.roster_every
+        if (not mt.is_member(self.id) or no_roster) and mt.joined:
             mt.joined = False
             out += self._send_join(mt, now)
         return out
@@ -311,11 +323,13 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
         return [Send(members, self._heartbeat(mt)), Send(members, self._roster(mt)), self._broadcast_announce(mt)]
 
     def _heartbeat(self, mt: Match) -> m.Heartbeat:
+        stalls = min(int(self.turbulence(self._seen) * 1000), 65535)
         return m.Heartbeat(mid_bytes(mt.match_id), mt.term, mt.phase, mt.version,
-                           mt.start_at_host if mt.phase >= Phase.COUNTDOWN else 0.0, mt.result is not None)
+                           mt.start_at_host if mt.phase >= Phase.COUNTDOWN else 0.0, mt.result is not None, stalls)
 
     # ================================================================== small handlers
     def _on_heartbeat(self, mt: Match, sender: str, msg: m.Heartbeat, now: float) -> list[Action]:
+        self._rough(min(msg.stalls_ms / 1000, self.cfg.patience_max), now)  # the host's own stalls
         out = self._follow(mt, sender, msg.term, now)
         if msg.phase >= Phase.COUNTDOWN and mt.start_host_id != sender:
             mt.start_at_host = msg.start_at
@@ -329,11 +343,15 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
     def _correct_stale_host(self, mt: Match, sender: str, msg: Any, now: float) -> list[Action]:
         """A member still acting as host of an older term (it was cut off or paused): show
         it our proof, at most every `heartbeat` per member (never to a non-member)."""
-        if mt.role != Role.HOST or mt.term < 2 or not mt.is_member(sender) or \
-                not isinstance(msg, (m.Heartbeat, m.Roster, m.CountdownStart)):
+        if not mt.is_member(sender) or not isinstance(msg, (m.Heartbeat, m.Roster, m.CountdownStart)):
             return []
-        if now - mt.proof_shown.get(sender, NEVER) < self.cfg.heartbeat:
+        return self._show_proof(mt, sender, now)
+
+    def _show_proof(self, mt: Match, sender: str, now: float) -> list[Action]:
+        if mt.role != Role.HOST or mt.term < 2 or now - mt.proof_shown.get(sender, NEVER) < self.cfg.heartbeat:
             return []
+        if len(mt.proof_shown) >= 256:
+            mt.proof_shown.clear()
         mt.proof_shown[sender] = now
         return [Send((sender,), self._host_proof(mt))]
 

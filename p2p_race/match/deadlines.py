@@ -6,17 +6,40 @@ its loop was starved, it was suspended, or the machine slept. That gap is credit
 silence timer (the election deadline, the host's last word, each member's last word, lobby
 listings) before anything is judged, so a starved peer neither starts an election nor drops
 peers because of its own stall. Queued datagrams then arrive and are judged normally.
+
+Turbulence: how unevenly this machine and its peers run lately, in seconds: the longest
+recent excess gap (over 0.1 s beyond the expected interval) in our own calls, in the host's
+words and in racers' 60 Hz states, decaying with a 10 s time constant. The election waits
+twice that before calling the host gone (`Election._patience`): on a calm LAN it is 0 and
+failover stays at 150-300 ms; on a starved machine, where every process stalls now and then,
+the host's stall is not taken for its death.
 """
 
 from __future__ import annotations
+
+import math
 
 from p2p_race.match.events import Action
 from p2p_race.match.machine import Role
 from p2p_race.match.state import NEVER
 
+TURBULENCE_FLOOR = 0.1  # excess gaps below this are ordinary loss and jitter
+TURBULENCE_TAU = 10.0  # seconds: how long a stall keeps us patient
+
 
 class Deadlines:
     """Mixin of `MatchCore`."""
+
+    def _rough(self, excess: float, now: float) -> None:
+        """A gap of `excess` seconds beyond the expected interval was seen at `now`."""
+        if excess >= TURBULENCE_FLOOR:
+            self._turb = max(self.turbulence(now), excess)
+            self._turb_at = now
+
+    def turbulence(self, now: float) -> float:
+        if self._turb <= 0.0:
+            return 0.0
+        return self._turb * math.exp(-max(0.0, now - self._turb_at) / TURBULENCE_TAU)
 
     def get_timer(self) -> float | None:
         """When `handle_timer` must next run (our clock), or None when nothing is pending."""
@@ -56,6 +79,7 @@ class Deadlines:
         if self._seen != NEVER and late > self.cfg.stall and now - self._seen > self.cfg.stall:
             gap = min(late, now - self._seen)
             self._credit(gap)
+            self._rough(gap, now)
         self._seen = now
         self._due = NEVER
 

@@ -47,11 +47,10 @@ class Election:
 
     def _patience(self, mt: Match) -> float:
         """How long a silence of our host means it is gone: `election_min`, or twice the
-        longest gap between its words lately if that is longer (a host on a loaded machine
-        speaks unevenly; a dead one stops), at most `disconnect_after`. On a calm LAN the
-        gaps are ~50 ms and failover stays at 150-300 ms."""
-        longest = max(mt.host_gaps, default=0.0)
-        return min(max(self.cfg.election_min, 2.0 * longest), self.cfg.disconnect_after)
+        turbulence (`deadlines`) if that is longer (on a loaded machine every process stalls
+        now and then; a dead host stops for good), at most `patience_max`. On a calm LAN
+        the turbulence is 0 and failover stays at 150-300 ms."""
+        return min(max(self.cfg.election_min, 2.0 * self.turbulence(self._seen)), self.cfg.patience_max)
 
     def _election_tick(self, mt: Match, now: float) -> list[Action]:
         if now >= mt.deadline:
@@ -80,6 +79,8 @@ class Election:
             return []
         # A non-voter campaigns too: its own vote does not count, but voters that already
         # hold the result answer with it, and the electorate may still choose it.
+        log.info("host %s silent %.3f s (patience %.3f s, our stalls %.3f s): campaigning for term %d",
+                 mt.host, now - mt.last_host_at, self._patience(mt), self.stalled, mt.term + 1)
         move(mt, role=Role.PRE_CANDIDATE)
         mt.votes = {self.id: True}
         mt.next_vote_resend = now + self.cfg.heartbeat
@@ -208,8 +209,8 @@ class Election:
         mt.votes = {}
         mt.deadline = self._new_deadline(now)
         if host is not None and host != mt.host:
+            mt.followed_at = now
             self._reset_clock(mt, host)
-            mt.host_gaps.clear()
             mt.last_host_at = NEVER
             mt.host = host
             mt.host_name = self.peer_names.get(host, host)
@@ -233,7 +234,9 @@ class Election:
 
     def _heard_host(self, mt: Match, now: float) -> None:
         if mt.last_host_at != NEVER and now > mt.last_host_at:
-            mt.host_gaps.append(now - mt.last_host_at)
+            gap = now - mt.last_host_at
+            self.longest_host_gap = max(self.longest_host_gap, gap)
+            self._rough(gap - self.cfg.heartbeat, now)
         mt.last_host_at = now
 
     def _host_event(self, mt: Match) -> HostChanged:
@@ -274,6 +277,8 @@ class Election:
         if self.id not in authz.election_electorate(mt, msg.term) and self.id not in authz.live_electorate(
                 mt, msg.term, self.id, now, self.cfg.disconnect_after):
             return out + deny  # not a voter: our vote would prove nothing
+        log.info("%s vote to %s for term %d: host %s silent %.3f s (patience %.3f s)", "pre" if msg.pre else "real",
+                 sender, msg.term, mt.host, now - mt.last_host_at, self._patience(mt))
         if msg.pre:
             return out + [Send((sender,), m.Vote(mb, msg.term, True, True))]
         if msg.term > mt.term:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from p2p_race.match.proof import MAX_VOTES, SignedVote, TermProof
-from p2p_race.schema import BOOL, F32, F64, U8, U32, U64, Bytes, Fixed, ListOf, Str
+from p2p_race.schema import BOOL, F32, F64, U8, U16, U32, U64, Bytes, Fixed, ListOf, Str
 from p2p_race.wire import message
 
 MID = Annotated[bytes, Fixed(8)]  # match id
@@ -158,7 +158,9 @@ class Vote:
 @message(0x17)
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """The host is alive (every ~50 ms). `start_at` is in the host's clock (0 = not set)."""
+    """The host is alive (every ~50 ms). `start_at` is in the host's clock (0 = not set).
+    `stalls_ms`: how long the host itself stalled lately (its turbulence): members wait
+    at least twice that before calling it gone."""
 
     match_id: MID
     term: Annotated[int, U32]
@@ -166,6 +168,7 @@ class Heartbeat:
     roster_version: Annotated[int, U32]
     start_at: Annotated[float, F64]
     has_result: Annotated[bool, BOOL]
+    stalls_ms: Annotated[int, U16] = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ Split from `core.py` so the state machine there reads as protocol logic only.
 from __future__ import annotations
 
 import struct
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -74,6 +73,7 @@ class MatchConfig:
     auto_start_delay: float = 0.0  # ... this long after they all became ready (a visible countdown)
     max_term_jump: int = 64  # a term further above ours than this is ignored (never believed)
     stall: float = 0.05  # called this much later than our deadline: we were not running
+    patience_max: float = 4.0  # the longest a loaded machine makes us wait before an election
 
 
 # -- state -------------------------------------------------------------------------------
@@ -155,7 +155,6 @@ class Match:
     votes: dict[str, object] = field(default_factory=dict)  # voter -> SignedVote (or True: pre-vote)
     deadline: float = 0.0
     last_host_at: float = NEVER
-    host_gaps: deque[float] = field(default_factory=lambda: deque(maxlen=40))  # between host words
     failed_host: str | None = None  # host whose silence we are electing past
     proofs: dict[int, TermProof] = field(default_factory=dict)  # term -> verified proof
     # replicated
@@ -180,6 +179,7 @@ class Match:
     result_until: float = NEVER
     next_result: float = NEVER
     adjudicate_after: float = NEVER  # a new host first hears whether a result exists already
+    followed_at: float = NEVER  # when we began to follow the current host
     ping_nonce: int = 0
     pings: dict[int, float] = field(default_factory=dict)
     my_final: m.FinalReport | None = None
