@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from discovery.txt import SERVICE_TYPE, instance_name
+from p2p_race import PROTOCOL_VERSION
 from tests.support.proc import PYTHON, LineReader, cli_env, p2p_race_cmd, spawn, wait_until
 
 pytestmark = pytest.mark.lan
@@ -117,7 +118,7 @@ def test_discovery_both_ways_state_in_heartbeats_and_txt(make_lan, tmp_path: Pat
     assert rec["server"].endswith(".local.")
     txt = rec["txt"]
     assert (txt["id"], txt["name"], txt["gp"], txt["st"], txt["mid"], txt["v"]) == (
-        p0.id, "ann", str(p0.info["port"]), "racing", "m-77", "1")
+        p0.id, "ann", str(p0.info["port"]), "racing", "m-77", str(PROTOCOL_VERSION))
     for p in (p0, p1, p2):
         p.stop()
 
