@@ -19,6 +19,9 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from discovery.txt import TxtRecord, parse_txt
 
+_TYPE_SRV = 33  # DNS record type SRV (RFC 2782)
+_CLASS_IN = 1  # DNS class IN
+
 log = logging.getLogger(__name__)
 
 RecordCallback = Callable[[str, TxtRecord, list[str], int], None]  # instance, record, addrs, port
@@ -140,10 +143,24 @@ class MdnsAdapter:
     # -- browsing -----------------------------------------------------------------------
     def _on_change(self, zeroconf: Any, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         if self.info is not None and name.lower() == self.info.name.lower():
+            if state_change is not ServiceStateChange.Removed and self._foreign_srv(name):
+                self._spawn_resolve(name)  # a twin under our own name: the service warns
             return
         if state_change is ServiceStateChange.Removed:
             self.on_removed(name)
             return
+        self._spawn_resolve(name)
+
+    def _foreign_srv(self, name: str) -> bool:
+        """A cached SRV record of our own instance name that is not ours: another process
+        registered the same name (our peer id, so the same identity) and zeroconf's name
+        probe did not catch it, as it can miss when both start at nearly the same time."""
+        assert self.info is not None and self.azc is not None
+        srvs = self.azc.zeroconf.cache.async_all_by_details(name, _TYPE_SRV, _CLASS_IN)
+        ours = (self.info.port, (self.info.server or "").lower())
+        return any((r.port, r.server.lower()) != ours for r in srvs)
+
+    def _spawn_resolve(self, name: str) -> None:
         if name in self._resolving:
             return
         self._resolving.add(name)
