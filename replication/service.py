@@ -110,9 +110,13 @@ class ScoreService:
     async def stop_serving(self) -> None:
         task, server = getattr(self, "_sync_task", None), getattr(self, "_server", None)
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # cancel until it ends: on Python 3.11 `asyncio.wait_for` can swallow a
+            # cancellation that lands as its inner await completes, and the loop would go on
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
         if server is not None:
             server.close()
             await server.wait_closed()
