@@ -31,6 +31,24 @@ async def _slow_client(port: int, source: str, stop: asyncio.Event) -> None:
     writer.close()
 
 
+async def _honest_round_then_stop(b: ResultStore, port: int, deadline: float, server,
+                                  stop: asyncio.Event, attackers: list) -> tuple:
+    """An honest peer retries one sync round until the deadline; then the attackers stop."""
+    loop = asyncio.get_running_loop()
+    report = None
+    while report is None and loop.time() < deadline:
+        try:
+            report = await sync_with(b, "127.0.0.1", port, timeout=5)
+        except (ConnectionError, OSError, TimeoutError):
+            await asyncio.sleep(0.2)
+    stats = dict(server.sync_stats)
+    stop.set()
+    await asyncio.gather(*attackers, return_exceptions=True)
+    server.close()
+    await server.wait_closed()
+    return report, stats
+
+
 def test_slow_clients_on_every_slot_do_not_keep_sync_refused(tmp_path) -> None:
     a = ResultStore(path=str(tmp_path / "a.sqlite3"))
     b = ResultStore(path=str(tmp_path / "b.sqlite3"))
@@ -48,18 +66,7 @@ def test_slow_clients_on_every_slot_do_not_keep_sync_refused(tmp_path) -> None:
         while server.sync_stats["busy"] < MAX_SESSIONS and loop.time() < deadline:
             await asyncio.sleep(0.05)  # every slot is held, the rest were refused
         assert server.sync_stats["busy"] >= MAX_SESSIONS
-        report = None
-        while report is None and loop.time() < deadline:
-            try:
-                report = await sync_with(b, "127.0.0.1", port, timeout=5)
-            except (ConnectionError, OSError, TimeoutError):
-                await asyncio.sleep(0.2)
-        stats = dict(server.sync_stats)
-        stop.set()
-        await asyncio.gather(*attackers, return_exceptions=True)
-        server.close()
-        await server.wait_closed()
-        return report, stats
+        return await _honest_round_then_stop(b, port, deadline, server, stop, attackers)
 
     report, stats = asyncio.run(go())
     assert report is not None and report.added == 30
@@ -118,18 +125,7 @@ def test_chatty_clients_on_every_slot_do_not_keep_sync_refused(tmp_path) -> None
                      for i in range(MAX_SESSIONS)]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
-        report = None
-        while report is None and loop.time() < deadline:
-            try:
-                report = await sync_with(b, "127.0.0.1", port, timeout=5)
-            except (ConnectionError, OSError, TimeoutError):
-                await asyncio.sleep(0.2)
-        stats = dict(server.sync_stats)
-        stop.set()
-        await asyncio.gather(*attackers, return_exceptions=True)
-        server.close()
-        await server.wait_closed()
-        return report, stats
+        return await _honest_round_then_stop(b, port, deadline, server, stop, attackers)
 
     report, stats = asyncio.run(go())
     assert report is not None and report.added == 10
