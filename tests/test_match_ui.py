@@ -302,8 +302,12 @@ def test_quick_play_joins_the_busiest_open_match_not_ready_and_lists_our_own(app
     try:
         small.host(MatchRules(seed=1, time_limit=30.0))
         big.host(MatchRules(seed=2, time_limit=30.0))
-        wait_until(lambda: friend.snapshot().listings, 10, what="the friend sees the big match")
-        friend.join(friend.snapshot().listings[0].match_id)
+        # the friend may hear of the small match too (peer lists travel), so pick Big's by host
+        def big_listing():
+            return next((li for li in friend.snapshot().listings if li.host_id == big.identity.peer_id), None)
+
+        wait_until(big_listing, 10, what="the friend sees the big match")
+        friend.join(big_listing().match_id)
         wait_until(lambda: len(big.snapshot().match.racers) == 2, 10, what="the friend in the big match")
         lobby = LobbyScreen(app, runtime=me)
         app.push(lobby)

@@ -179,8 +179,7 @@ def test_lobby_host_dialog_and_match_result_are_tidy(app: App, tmp_path: Path) -
         d.press(pygame.K_h)
         no_overlaps(app, "host dialog")
         d.press(pygame.K_RETURN)
-        d.run(0.5, until=lambda: lobby.snap.match is not None)
-        assert lobby.snap.match is not None and lobby.listings()
+        assert d.wait_for(lambda: lobby.snap.match is not None and bool(lobby.listings())), "hosting never showed"
         no_overlaps(app, "lobby, hosting")
         players = ("Maximilian", "Ada", "Blaze", "Comet", "Dash", "Echo", "Flint", "Gale")
         result = make_result(3, players=players)

@@ -57,6 +57,23 @@ class Driver:
                 return True
         return until is None
 
+    def wait_for(self, until, timeout: float = 20.0, step: float = DT) -> bool:
+        """Advance frames until `until()`, giving up after `timeout` seconds of wall time.
+
+        For conditions another thread settles (a runtime's loop): simulated frames run far
+        faster than that thread may be scheduled on a starved CPU, so a game-time budget
+        would be timing luck.
+        """
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.app.frame([], step)
+            if until():
+                return True
+            time.sleep(0.005)  # yield the GIL to the runtime's thread
+        return False
+
     def shot(self, name: str, directory: Path | None = None) -> Path:
         """Save the logical surface as `<name>.png` under docs/screens/_tmp (ignored by git),
         and into docs/screens/ itself when P2P_RACE_UPDATE_SCREENS=1."""
