@@ -9,7 +9,9 @@ ARGS   ?=
 PYTEST_ARGS ?=
 # pytest-xdist workers for `make test` and `make test-fast` (auto: one per core).
 TEST_WORKERS ?= auto
-TEST_ENV := SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
+# PYTHONDONTWRITEBYTECODE= (empty: unset) lets the test processes cache bytecode: hundreds of
+# peer and CLI processes otherwise recompile the project on every start.
+TEST_ENV := SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy PYTHONDONTWRITEBYTECODE=
 # install-user: where the private venv and the `p2p-race` link go when pipx is missing
 USER_VENV ?= $(HOME)/.local/share/p2p-race/venv
 USER_BIN  ?= $(HOME)/.local/bin

@@ -46,10 +46,8 @@ TIMEOUT = 1.1  # > 4 beats: tolerates 3 lost in a row; SIGKILL detected in ~0.85
 GREET_BACKOFF = (0.0, *(round(t, 6) for t in accumulate(backoff_delay(n, 0.1, 1.5) for n in range(1, 6))))
 REGREET = 5.0
 STATIC_REGREET = 1.0  # --peer addresses: retried every second until they answer
-SHARED_TRIES = 4  # greetings to a candidate from someone's peer list (on a lossy LAN) ...
-SHARED_RETRY = 0.5  # ... this far apart; it is dropped SHARED_TTL after the last
-SHARED_TTL = 3.0
-SHARED_WAIT = 10.0  # ... and one not greeted yet (its source's rate) after this
+SHARED_TTL = 3.0  # a candidate from someone's peer list gets ONE greeting, and is dropped this
+SHARED_WAIT = 10.0  # long after it; one not greeted yet (its source's rate) after this
 SHARED_PER_SOURCE = 16  # pending shared candidates per source address
 SHARED_MAX = 64  # pending shared candidates in all
 SHARED_BURST = 8.0  # greetings to shared candidates per source address: burst ...
@@ -451,7 +449,7 @@ class PeerTable:
 
     def add_shared(self, public_key: bytes, host: str, port: int, now: float, via: str = "") -> None:
         """A peer another peer (at host `via`) told us about: greeted once, when that source's
-        rate allows, then forgotten unless it answers."""
+        rate allows, then forgotten (and not greeted again for SHARED_FORGET) unless it answers."""
         pid = peer_id_of(public_key)
         addr = (host, port)
         if pid == self.self_id or pid in self.peers or addr in self._candidates or port == 0:
@@ -544,19 +542,19 @@ class PeerTable:
                 del self._candidates[addr]
                 continue
             if cand.source == "shared":
-                gone = (now - cand.next_try > SHARED_TTL) if cand.tries >= SHARED_TRIES else (
-                    not cand.tries and now - cand.since > SHARED_WAIT)
+                # one greeting, never a retry: a dead or spoofed address named in peer lists
+                # costs one hello per SHARED_FORGET; a real peer answers it, or greets us
+                # (the sharer tells both sides), so only a loss both ways waits for gossip
+                gone = (now - cand.next_try > SHARED_TTL) if cand.tries else now - cand.since > SHARED_WAIT
                 if gone:
                     del self._candidates[addr]
                     _remember(self._share_failed, addr, now)
                     continue
-                if cand.tries >= SHARED_TRIES or now < cand.next_try or not (
-                        _loopback(cand.via) or self._share_token(cand.via, now)):
+                if cand.tries or not (_loopback(cand.via) or self._share_token(cand.via, now)):
                     continue
                 out.append(Greet(addr, self.cookies.make(addr, now)))
                 self.stats["greeted_shared"] += 1
-                cand.tries += 1
-                cand.next_try = now + SHARED_RETRY if cand.tries < SHARED_TRIES else now
+                cand.tries, cand.next_try = 1, now
                 continue
             if now < cand.next_try:
                 continue
@@ -618,6 +616,7 @@ class PeerTable:
                         peer.addresses.append(host)
 
     def _drop_candidates_for(self, peer: Peer) -> None:
+        self._share_failed.pop(peer.addr, None)  # it proved itself there: a later list may name it
         for addr, cand in list(self._candidates.items()):
             if cand.source in ("shared", "lost") and (cand.peer_id == peer.id or addr == peer.addr):
                 del self._candidates[addr]

@@ -368,3 +368,11 @@ class BotDriver:
             t_in = (i_in - 1 + ((lo - y0) / (y1 - y0) if y1 > y0 else 0.0)) * PLAN_STEP
         t_out = i_out * PLAN_STEP if i_out <= n else _INF
         return t_in, t_out
+
+
+class PassiveDriver(BotDriver):
+    """Steers like a full-skill bot but always brakes: the passive play the rules must not
+    reward (tests and `make bench` race it against the bot on the same seeds)."""
+
+    def decide(self, sim: CarSim, traffic: Traffic) -> Inputs:
+        return Inputs(super().decide(sim, traffic).steer, -1)

@@ -22,10 +22,22 @@ from tests.support.lanhosts import LanUnavailable, TestLan, lan_unavailable_reas
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that builds LAN test hosts is a `lan` test even when its module forgot to say so."""
+    """A test that builds LAN test hosts is a `lan` test even when its module forgot to say so.
+
+    Then the long tests go first (stable order otherwise): pytest-xdist hands out tests in
+    collection order, and a 20 s LAN match dealt out last keeps one worker busy while the
+    others idle; dealt out first, the short tests fill in around it.
+    """
     for item in items:
         if "make_lan" in getattr(item, "fixturenames", ()) and item.get_closest_marker("lan") is None:
             item.add_marker(pytest.mark.lan)
+
+    def weight(item: pytest.Item) -> int:
+        if item.get_closest_marker("lan") is not None:
+            return 0
+        return 1 if item.get_closest_marker("slow") is not None else 2
+
+    items.sort(key=weight)
 
 
 def _pids_mentioning(text: str) -> list[int]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from p2p_race.bots import BotDriver, Personality, practice_skills
-from p2p_race.sim import LANES, Inputs, Race, Rules
+from p2p_race.bots import BotDriver, PassiveDriver, Personality, practice_skills
+from p2p_race.sim import LANES, CarSim, Inputs, Race, Rules, lane_center
+from p2p_race.sim.rules import ONCOMING
 
 
 def run_bot(seed, seconds, skill=1.0, difficulty="normal"):
@@ -44,6 +45,32 @@ def test_bot_beats_driving_straight():
     assert straight.cars["s"].state.crashed
     t, _, _ = run_bot(3, 60.0)
     assert t > straight.cars["s"].state.crash_time
+
+
+def test_passive_play_loses_to_the_bot_on_every_seed():
+    """Braking all the time never beats the default bot, on the seeds of `make bench`: not
+    dodging like the bot (which outlasted and outscored it on 2 of these 6 seeds before the
+    sweeper), not parked in any lane. Riding the minimum pace, the sweeper ends the race
+    within about a minute; scores only grow, so the bot wins once it is ahead of the best."""
+    for seed in range(1000, 1006):
+        rules = Rules(seed, time_limit=300.0)  # normal, as long as the bench's races
+        race = Race(rules, ["p"])
+        dodger, car = PassiveDriver(f"b{seed}"), race.cars["p"]
+        while not race.finished:
+            race.step({"p": dodger.decide(car, race.traffic)})
+        assert car.caught and car.state.crash_time < 90.0, (seed, car.state)
+        best = car.state.score
+        for lane in range(ONCOMING, LANES):
+            parked = CarSim(rules, "p", start_x=lane_center(lane))
+            while not parked.finished:
+                parked.step(Inputs(throttle=-1))
+            assert parked.state.crashed and parked.state.crash_time < 90.0
+            best = max(best, parked.state.score)
+        race = Race(rules, [f"b{seed}"])
+        bot, car = BotDriver(f"b{seed}"), race.cars[f"b{seed}"]
+        while not race.finished and car.state.score <= best:
+            race.step({car.car_id: bot.decide(car, race.traffic)})
+        assert car.state.score > best and not car.caught, (seed, car.state.score, best)
 
 
 def test_decisions_are_deterministic():

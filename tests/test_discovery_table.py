@@ -4,6 +4,7 @@ timeout expiry, TOFU pins, candidates (mDNS, --peer, shared) and their greeting 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from discovery.messages import GREETING_SIZE, Heartbeat
 from discovery.table import (
     GREET_BACKOFF,
+    SHARED_FORGET,
     SHARED_TTL,
     STALL,
     Answer,
@@ -273,6 +275,44 @@ def test_shared_peers_are_greeted_briefly_and_new_peers_get_our_table() -> None:
     assert t.candidate_count("shared") == 0
 
 
+def test_a_shared_candidate_that_never_answers_costs_one_hello() -> None:
+    """Before: each candidate from a peer list got 4 greetings. Now one: a dead address that a
+    listed peer names twice a second costs one hello per SHARED_TTL + SHARED_FORGET (8 s),
+    the next mention after that being a new candidate; a real peer named in the same lists
+    answers its one greeting and is listed."""
+    from discovery.messages import Hello, padded
+    from discovery.txt import SERVICE_TYPE
+
+    t = table()
+    meet(t, B, hello(B, "bob", reply=False), B_ADDR, 0.0)
+    dead, live = Identity.from_seed(b"dead"), Identity.from_seed(b"live")
+    dead_addr, live_addr = ("10.0.0.3", 47800), ("10.0.0.4", 47800)
+    refs = ((dead.public_key, *dead_addr), (live.public_key, *live_addr))
+    codec = Codec(ME)
+    sent: dict = {dead_addr: [], live_addr: []}  # (time, bytes) of each datagram, as the service sends it
+    now = 0.0
+    while now < 20.0:
+        t.on_packet(B.peer_id, B_ADDR, now)
+        t.on_packet(live.peer_id, live_addr, now)  # once listed, the live one keeps beating
+        out = t.tick(now)
+        if round(now * 20) % 10 == 0:  # bob names both twice a second, in hellos and lists
+            out += t.on_peerlist(B.peer_id, refs, B_ADDR, now)
+            out += t.on_hello(B.peer_id, hello(B, "bob", reply=False, known=refs), B_ADDR, now)
+        for g in of(out, Greet):
+            data = codec.encode(padded(Hello(ME.public_key, SERVICE_TYPE, "me", 1, 2, "lobby", "", True,
+                                             cookie=g.cookie)), now)
+            sent[g.addr].append((now, len(data)))
+            if g.addr == live_addr and live.peer_id not in t.peers:  # the live one answers
+                answer = dataclasses.replace(hello(live, "liv", reply=False), echo=g.cookie)
+                assert events(t.on_hello(live.peer_id, answer, live_addr, now)) == [("added", live.peer_id)]
+        now = round(now + 0.05, 6)
+    times = [when for when, _ in sent[dead_addr]]
+    assert len(times) == 3 and all(size == GREETING_SIZE for _, size in sent[dead_addr]), sent[dead_addr]
+    assert all(b - a >= SHARED_TTL + SHARED_FORGET for a, b in itertools.pairwise(times)), times
+    assert len(sent[live_addr]) == 1 and live.peer_id in t.peers
+    assert t.stats["shared_recent"] > 0
+
+
 def test_shared_candidate_stops_once_it_answers() -> None:
     t = table()
     t.add_shared(B.public_key, "10.0.0.2", 47800, 0.0)
@@ -369,7 +409,7 @@ def test_a_peers_address_moves_only_after_proof_and_copies_elsewhere_keep_nobody
 
 def test_only_a_listed_peer_at_its_address_may_share_and_candidates_are_capped_and_paced() -> None:
     """Before: one PeerList naming 24 ports made a peer send 62 KB of hellos in 4 s. Now at
-    most 16 candidates per source address, greeted at 8 + 4/s, each at most 4 times, then
+    most 16 candidates per source address, greeted at 8 + 4/s, each once, then
     forgotten for a while: a bounded multiple of what the source sends."""
     t = table()
     refs = tuple((Identity.from_seed(b"r%d" % i).public_key, "10.0.0.200", 50000 + i) for i in range(24))
@@ -385,7 +425,7 @@ def test_only_a_listed_peer_at_its_address_may_share_and_candidates_are_capped_a
         t.on_packet(B.peer_id, B_ADDR, now)
         greets += [(now, g) for g in of(t.tick(now), Greet)]
     per_addr = Counter(g.addr for _, g in greets)
-    assert len(per_addr) >= 12 and max(per_addr.values()) <= 4  # paced: some expire unGreeted
+    assert len(per_addr) >= 12 and max(per_addr.values()) == 1  # paced: some expire unGreeted
     for horizon in (0.5, 1.0, 5.0, now):
         assert sum(1 for when, _ in greets if when <= horizon) <= 8 + 4 * horizon + 1
     assert t.candidate_count("shared") == 0 and now < 15.0

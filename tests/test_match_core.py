@@ -62,6 +62,8 @@ def test_largest_messages_fit_one_datagram():
     ident = Identity.from_seed(b"size")
     codec = Codec(ident)
     assert len(codec.encode(_full_roster(), 1.0)) <= MAX_DATAGRAM
+    kicks = m.KickList(b"\x01" * 8, 2**32 - 1, tuple(bytes([i]) * 8 for i in range(m.MAX_KICKS)))
+    assert len(codec.encode(kicks, 1.0)) <= MAX_DATAGRAM
     racers = [RacerResult(f"{i:016x}", "ü" * 8, 10_000 + i, 1234.5, True, 12.5) for i in range(16)]
     res = adjudicate("ab" * 8, 1, 180.0, ident.peer_id, 3, 1.8e9, 1.8e9 + 100, racers).signed(ident)
     assert len(codec.encode(result_to_wire(res), 1.0)) <= MAX_DATAGRAM
@@ -78,7 +80,7 @@ def test_messages_round_trip_through_the_signed_codec():
     dec = Codec(b, key_lookup=lambda pid: a.public_key if pid == a.peer_id else None)
     samples = [_full_roster(), m.Join(b"\x02" * 8, m.ROLE_SPECTATOR, "zoë"),
                m.VoteRequest(b"\x02" * 8, 5, 4, 9, True), m.Heartbeat(b"\x02" * 8, 5, 2, 9, -12.5, False),
-               m.Ping(b"\x02" * 8, 1, -3.0), m.FinalReport(b"\x02" * 8, 600, 7, 3.0, 300.25, 0.0, 50, 300.25, True, 9.5)]
+               m.Ping(b"\x02" * 8, 1, -3.0), m.KickList(b"\x02" * 8, 3, (b"\x05" * 8, b"\x06" * 8)), m.FinalReport(b"\x02" * 8, 600, 7, 3.0, 300.25, 0.0, 50, 300.25, True, 9.5)]
     for i, msg in enumerate(samples):
         pkt = dec.decode(enc.encode(msg, 100.0 + i))
         assert pkt is not None and pkt.msg == msg and pkt.sender == a.peer_id

@@ -108,6 +108,80 @@ def test_a_kicked_peer_that_missed_the_kick_is_refused_when_it_rejoins():
     assert victim not in host.core.match.racers
 
 
+def kicked_in_the_lobby(seed: int, n: int, **cfg) -> tuple[SimMatch, str]:
+    """A lobby of n racers whose host kicked the last one; the kick list has reached the rest."""
+    sim = lobby(seed, n, **cfg)
+    host = host_of(sim)
+    victim = identity(n - 1).peer_id
+    sim.peers[victim].role = None  # (not rejoining yet)
+    host.do(host.core.kick(victim, host.local(sim.net.now)), sim.net.now)
+    sim.net.run_for(1.0)
+    for p in sim.peers.values():
+        if p.pid not in (victim, sim.host_pid):
+            assert victim in p.core.match.kicked and victim not in p.core.match.racers
+    return sim, victim
+
+
+def kicks_seen(peer, since: float) -> int:
+    return sum(1 for t, e in peer.events if isinstance(e, Kicked) and t > since)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_host_elected_after_a_failover_keeps_the_kicked_out(seed):
+    """The kick list travels with the host's roster: when the host dies, its successor
+    answers the kicked peer's joins with a Kick too, in the lobby and once the race runs."""
+    sim, victim = kicked_in_the_lobby(80 + seed, 4)
+    old = sim.host_pid
+    crash_at = sim.net.now
+    sim.net.crash(old)
+    sim.net.run_for(5.0, stop=lambda: any(t > crash_at for t, _p, _term in sim.host_changes))
+    new = sim.current_host()
+    assert new is not None and new.pid not in (old, victim)
+    mt = new.core.match
+    assert victim in mt.kicked and mt.phase == m.PHASE_LOBBY
+    bad = sim.peers[victim]
+    sim.net.run_for(1.5)  # the new host's announcement reaches the victim's lobby
+    bad.role = m.ROLE_RACER  # it tries to come back, again and again
+    t0 = sim.net.now
+    sim.net.run_for(3.0)
+    assert kicks_seen(bad, t0) >= 2
+    assert bad.core.match is None or not bad.core.match.joined
+    assert victim not in mt.racers and victim not in mt.spectators
+    for p in sim.alive():
+        if p.pid != victim and p.core.match is not None:
+            assert victim not in p.core.match.racers
+    # the kick never made the others unwelcome, and a stranger's KickList counts for nothing
+    racer = next(p for p in sim.alive() if p.pid not in (new.pid, victim))
+    out = racer.core.on_message(identity(99).peer_id, m.KickList(mt.mid, mt.term, (pid_bytes(new.pid),)),
+                                racer.local(sim.net.now))
+    assert events(out, Rejected) and new.pid not in racer.core.match.kicked
+    out = racer.core.on_message(victim, m.KickList(mt.mid, mt.term, (pid_bytes(new.pid),)), racer.local(sim.net.now))
+    assert events(out, Rejected) and new.pid not in racer.core.match.kicked
+    assert new.pid in mt.racers and racer.pid in mt.racers and not racer.core.match.kicked.keys() - {victim}
+
+
+def test_a_rematch_keeps_the_kicked_out_of_the_next_match():
+    sim, victim = kicked_in_the_lobby(90, 3)
+    host = host_of(sim)
+    host.do(host.core.start(host.local(sim.net.now)), sim.net.now)
+    sim.net.run_for(30, stop=sim.done)
+    old = host.core.match
+    assert old.result is not None and victim not in {r.peer_id for r in old.result.racers}
+    for p in sim.peers.values():
+        p.role = None
+    host.do(host.core.rematch(host.local(sim.net.now)), sim.net.now)
+    new = host.core.match
+    assert victim in new.kicked
+    sim.match_id = new.match_id  # the victim tries the next match (the harness joins it)
+    sim.net.run_for(1.5)
+    t0 = sim.net.now
+    sim.peers[victim].role = m.ROLE_RACER
+    sim.net.run_for(3.0)
+    assert kicks_seen(sim.peers[victim], t0) >= 1 and victim not in new.racers
+    other = sim.peers[identity(1).peer_id]
+    assert other.core.match.match_id == new.match_id and other.pid in new.racers  # the group followed
+
+
 def finished(seed: int, n: int) -> SimMatch:
     sim = SimMatch(seed, n, 1, Faults(loss=0.05, jitter=0.003), MatchConfig(auto_start=n, countdown=0.5,
                                                                              result_linger=1.0), 1.5, [None] * (n + 1))

@@ -21,7 +21,7 @@ from p2p_race.sim import (
     lerp_state,
 )
 from p2p_race.sim.car import X_MAX, X_MIN
-from p2p_race.sim.rules import LAT_ACCEL, LAT_SPEED
+from p2p_race.sim.rules import LAT_ACCEL, LAT_SPEED, SWEEPER_GAP, SWEEPER_MARGIN
 
 
 class EmptyRoad:
@@ -140,9 +140,46 @@ def test_the_minimum_pace_rises_and_stays_below_top_speed():
         assert floors[-1] - rules.flow_speed(590) > 5 * (floors[0] - rules.flow_speed(0))
         assert floors[-1] < MAX_SPEED and floors[0] >= MIN_SPEED
     passive = car(Rules(1, time_limit=240.0))
-    while not passive.finished:
+    for _ in range(60 * 30):
         passive.step(Inputs(throttle=-1))
-    assert passive.state.speed == pytest.approx(Rules(1).min_speed(240.0))
+    assert passive.state.speed == pytest.approx(Rules(1).min_speed(30.0))
+
+
+def test_the_sweeper_ends_a_car_that_rides_the_minimum_pace():
+    """Always braking on an empty road: the car holds the floor, loses ground to the sweeper
+    and is out within about a minute (a crash at that tick, scored as such)."""
+    for diff in ("easy", "normal", "hard"):
+        rules = Rules(1, difficulty=diff, time_limit=300.0)
+        passive = car(rules)
+        while not passive.finished:
+            passive.step(Inputs(throttle=-1))
+        st = passive.state
+        assert passive.caught and st.crashed and 40.0 < st.crash_time < 80.0, (diff, st)
+        assert rules.sweeper_y(st.crash_time) >= st.y - 4.4 / 2 > rules.sweeper_y(st.crash_time - DT) - 1.0
+        racer = car(rules)  # anyone who drove faster early on keeps well ahead of it
+        while not racer.finished:
+            racer.step(Inputs(throttle=1 if racer.time < 20.0 else -1))
+        assert not racer.state.crashed and not racer.caught and racer.tick == rules.limit_ticks
+
+
+def test_the_sweeper_moves_at_the_minimum_pace_plus_a_shrinking_margin():
+    """Its closed form is the integral of its speed, always a little above the floor (so the
+    floor alone loses ground) until the pace ramp ends, and never faster than a car can go."""
+    for diff in ("easy", "normal", "hard"):
+        rules = Rules(1, difficulty=diff)
+        ramp = rules.params.pace_ramp_s
+        assert rules.sweeper_y(0.0) == -SWEEPER_GAP
+        y, t = -SWEEPER_GAP, 0.0
+        while t < ramp + 60.0:
+            speed = (rules.sweeper_y(t + 0.01) - rules.sweeper_y(t)) / 0.01
+            assert speed < MAX_SPEED
+            if t < ramp - 1.0:
+                assert rules.min_speed(t) + 0.01 < speed < rules.min_speed(t + 0.01) + SWEEPER_MARGIN
+            else:
+                assert speed == pytest.approx(rules.min_speed(t), abs=SWEEPER_MARGIN / ramp * 1.1 + 1e-6)
+            y += speed * 0.01
+            t += 0.01
+        assert rules.sweeper_y(t) == pytest.approx(y, abs=0.5)
 
 
 def test_out_of_range_inputs_are_clamped():

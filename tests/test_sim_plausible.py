@@ -8,7 +8,7 @@ import random
 import pytest
 
 from p2p_race.bots import BotDriver
-from p2p_race.sim import DT, MAX_SPEED, Inputs, Race, Rules, plausible
+from p2p_race.sim import DT, MAX_SPEED, CarSim, Inputs, Race, Rules, plausible
 from p2p_race.sim.car import X_MAX
 from p2p_race.sim.plausible import TOP_SPEED
 
@@ -67,6 +67,27 @@ def test_rejects_speed_over_max(seqs):
 def test_rejects_speed_under_the_floor(seqs):
     _, b = mid(seqs)
     assert not plausible(None, dataclasses.replace(b, speed=1.0), RULES)
+
+
+def test_rejects_a_car_still_racing_behind_the_sweeper():
+    """A report of a car crawling on at the minimum pace after the sweeper reached it: out."""
+    rules = Rules(21, time_limit=120.0)
+    car = CarSim(rules, "p", traffic=EmptyRoad())
+    prev = car.state
+    while not car.caught:
+        prev = car.state
+        car.step(Inputs(throttle=-1))
+    assert plausible(prev, car.state, rules)  # the honest end: out at that tick
+    t = (prev.tick + 1) * DT
+    forged = dataclasses.replace(prev, tick=prev.tick + 1, y=prev.y + prev.speed * DT,
+                                 distance=prev.distance + prev.speed * DT, speed=rules.min_speed(t))
+    assert not plausible(prev, forged, rules)
+    assert not plausible(None, forged, rules)
+
+
+class EmptyRoad:
+    def near(self, t, y0, y1):
+        return []
 
 
 def test_rejects_distance_beyond_max_speed(seqs):

@@ -251,6 +251,34 @@ def test_game_over_against_time_when_alone(app: App) -> None:
     assert names(app) == ["intro"]
 
 
+def test_braking_all_race_long_the_hud_warns_of_the_sweeper_then_it_catches_you(app: App, monkeypatch) -> None:
+    """Seed 1001 leaves lane 0 clear long enough: holding the brake, the HUD shows the sweeper
+    closing in, then the race ends with "CAUGHT!" instead of "CRASHED!"."""
+    from p2p_race.ui import style
+
+    drawn: list[str] = []
+    real_text = style.text
+
+    def text(surf, msg, *a, **kw):
+        drawn.append(str(msg))
+        return real_text(surf, msg, *a, **kw)
+
+    monkeypatch.setattr(style, "text", text)
+    d = Driver(app)
+    to_menu(d)
+    race = start_practice(app, bots=0, seed=1001, seconds=120)
+    d.run(3.1)
+    d.send(key(pygame.K_DOWN))
+    assert d.run(70.0, step=10 * DT, until=lambda: race.view.local_car().crashed)
+    assert race.view.local_sim.caught and race.phase == "crashed"
+    warned = [m for m in drawn if m.endswith(" m") and m[:-2].isdigit()]
+    assert "SWEEPER" in drawn and len(warned) > 10 and int(warned[0][:-2]) > int(warned[-1][:-2])
+    drawn.clear()
+    d.run(0.2)
+    assert "CAUGHT!" in drawn and "CRASHED!" not in drawn and "SWEEPER" not in drawn
+    d.send(keyup(pygame.K_DOWN))
+
+
 def test_scores_screen_mine_tab_has_the_badges_best(app: App) -> None:
     """One scores screen: "Mine" shows the same best as the menu's badge (practice runs count)."""
     d = Driver(app)

@@ -23,6 +23,7 @@ only ever sees messages that are allowed. Threat model: docs/ARCHITECTURE.md.
 | FinalReport     | a racer of the roster           | countdown .. finished  | -                          |
 | Result          | a member; signed by the host    | any                    | its term's proven host (1) |
 | Kick            | the proven host of the term     | lobby                  | ours, or a proven newer    |
+| KickList        | the proven host of the term     | any                    | ours, or a proven newer    |
 | Rematch         | the proven host of the term     | racing, finished       | ours, or a proven newer    |
 
 (1) and what it says of a racer must agree with what that racer told us (below).
@@ -111,6 +112,7 @@ RULES: dict[type, Rule] = {
     m.FinalReport: Rule(Who.RACER, _RACE | {Phase.FINISHED}),  # late ones complete our record
     m.Result: Rule(Who.MEMBER),
     m.Kick: Rule(Who.HOST, frozenset({Phase.LOBBY}), termed=True),
+    m.KickList: Rule(Who.HOST, termed=True),
     m.Rematch: Rule(Who.HOST, frozenset({Phase.RACING, Phase.FINISHED}), termed=True),  # (result may lag)
 }
 

@@ -286,7 +286,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
             mt.next_roster = now + cfg.roster_every
             if mt.term > 1:
                 out.append(Send(members, self._host_proof(mt)))
-            out.append(Send(members, self._roster(mt)))
+            out += self._roster_sends(mt, members)
         if now >= mt.next_announce and live:
             mt.next_announce = now + cfg.announce_every
             out.append(self._broadcast_announce(mt))
@@ -323,7 +323,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
         mt.next_roster = now + self.cfg.roster_every
         mt.next_announce = now + self.cfg.announce_every
         members = self._others(mt)
-        return [Send(members, self._heartbeat(mt)), Send(members, self._roster(mt)), self._broadcast_announce(mt)]
+        return [Send(members, self._heartbeat(mt)), *self._roster_sends(mt, members), self._broadcast_announce(mt)]
 
     def _heartbeat(self, mt: Match) -> m.Heartbeat:
         stalls = min(int(self.turbulence(self._seen) * 1000), 65535)
@@ -415,6 +415,7 @@ _HANDLERS: dict[type, Callable[..., list[Action]]] = {
     m.FinalReport: MatchCore._on_final,
     m.Result: MatchCore._on_result,
     m.Kick: MatchCore._on_kick,
+    m.KickList: MatchCore._on_kick_list,
     m.Rematch: MatchCore._on_rematch,
 }
 

@@ -8,8 +8,11 @@ follows all the same, its record arrives by score sync).
 A kicked peer is out of the roster, so nothing it sends afterwards counts: the host that
 kicked it answers each of its messages (a join included) with the Kick again, one small
 datagram for one, and repeats it once a second for a while, so a peer that missed its Kick
-learns it and leaves. A rematch is only followed into a match whose proven announcement names the
-same host, so a stranger cannot lead a group elsewhere. The host's auto-start is the host's
+learns it and leaves. The kick list is part of the host's replicated state (`KickList`, sent with the
+roster, accepted from the proven host only): whoever hosts next after a failover keeps the
+kicked out the same way, and a rematch inherits the list. A rematch is only followed into
+a match whose proven announcement names the same host, so a stranger cannot lead a group
+elsewhere. The host's auto-start is the host's
 own timer (`MatchConfig.auto_start`, `auto_start_delay`); members show their own estimate
 of it (the roster tells them everyone is ready). See docs/ARCHITECTURE.md, section 4.
 """
@@ -21,7 +24,7 @@ from dataclasses import replace
 from p2p_race.match import messages as m
 from p2p_race.match.events import Action, Kicked, RematchOffered, Send
 from p2p_race.match.machine import Phase, Role
-from p2p_race.match.state import Match, mid_bytes, pid_bytes
+from p2p_race.match.state import NEVER, Match, mid_bytes, pid_bytes
 
 REMATCH_REPEAT = 10.0  # s the host repeats its rematch pointer to the old group (datagrams get lost)
 KICK_REPEAT = 10.0  # s the host repeats a Kick (the kicked peer may not be talking to it)
@@ -37,7 +40,7 @@ class GroupDuty:
         mt = self.match
         if mt is None or mt.role != Role.HOST or mt.phase != Phase.LOBBY or peer_id == self.id:
             return []
-        if peer_id not in mt.racers and peer_id not in mt.spectators:
+        if peer_id not in mt.racers and peer_id not in mt.spectators or len(mt.kicked) >= m.MAX_KICKS:
             return []
         mt.racers.pop(peer_id, None)
         mt.spectators.pop(peer_id, None)
@@ -58,6 +61,7 @@ class GroupDuty:
         out = self.host(rules, now, int(old.member))
         new = self.match
         assert new is not None
+        new.kicked = dict.fromkeys(old.kicked, NEVER)  # kicked out of the group, not just one match
         pointer = m.Rematch(mid_bytes(old.match_id), old.term, mid_bytes(new.match_id))
         new.rematch_notice = (group, pointer, now + REMATCH_REPEAT)
         return [Send(group, pointer), *out]
@@ -104,6 +108,15 @@ class GroupDuty:
         self.match = None
         self.kicked_from.add(mt.match_id)
         return [Kicked(mt.match_id, mt.host_name)]
+
+    def _on_kick_list(self, mt: Match, sender: str, msg: m.KickList, now: float) -> list[Action]:
+        """The proven host's kick list: kept, so if we host next (failover, rematch) they stay
+        out. Kicks only add up (the list is the host's, bounded like its own)."""
+        for p in msg.peers:
+            pid = p.hex()
+            if pid != self.id and pid not in mt.kicked and len(mt.kicked) < m.MAX_KICKS:
+                mt.kicked[pid] = NEVER  # no repeats of a Kick we did not send: answers only
+        return []
 
     def _on_rematch(self, mt: Match, sender: str, msg: m.Rematch, now: float) -> list[Action]:
         nxt = msg.next_id.hex()

@@ -19,6 +19,7 @@ PID = Annotated[bytes, Fixed(8)]  # peer id (wire form of the 16-hex-digit id)
 NAME_BYTES = 16  # keeps a full roster (16 racers + 32 spectators) in one datagram
 MAX_RACERS = 16
 MAX_SPECTATORS = 32
+MAX_KICKS = 64  # peers a host may remove from one match (the kick list fits one datagram)
 INPUT_WINDOW_BYTES = 123  # p2p_race.match.replays: 240 ticks of inputs, two a byte at worst
 INPUTS = Annotated[bytes, Bytes(INPUT_WINDOW_BYTES)]
 
@@ -323,6 +324,18 @@ class Kick:
     match_id: MID
     term: Annotated[int, U32]
     peer: PID
+
+
+@message(0x2A)
+@dataclass(frozen=True, slots=True)
+class KickList:
+    """The peers the host removed from the match, sent to the members with the roster: the
+    host's replicated state, so a later host (after a failover) keeps them out too. It has
+    its own datagram because a full roster leaves no room for it."""
+
+    match_id: MID
+    term: Annotated[int, U32]
+    peers: Annotated[tuple, ListOf(Fixed(8), MAX_KICKS)]
 
 
 @message(0x29)

@@ -123,7 +123,7 @@ class Roster:
                 mt.racers[sender].last_heard = now
             else:
                 mt.spectators[sender] = now
-            out = [Send((sender,), self._roster(mt))]
+            out = self._roster_sends(mt, (sender,))
             return out + (self._send_result(mt, (sender,)) if mt.result is not None else [])  # (rejoining late)
         if msg.role == m.ROLE_RACER:
             if mt.phase != Phase.LOBBY:
@@ -205,7 +205,15 @@ class Roster:
         mt.version += 1
         mt.roster_term = mt.term
         mt.next_roster = now + self.cfg.roster_every
-        return [Send(self._others(mt), self._roster(mt))]
+        return self._roster_sends(mt, self._others(mt))
+
+    def _roster_sends(self, mt: Match, to: tuple[str, ...]) -> list[Action]:
+        """The host's replicated state for `to`: the roster, and the kick list once there is one."""
+        out: list[Action] = [Send(to, self._roster(mt))]
+        if mt.kicked:
+            out.append(Send(to, m.KickList(mid_bytes(mt.match_id), mt.term,
+                                           tuple(pid_bytes(p) for p in mt.kicked))))
+        return out
 
     def _roster(self, mt: Match) -> m.Roster:
         racers = []

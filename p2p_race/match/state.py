@@ -190,7 +190,7 @@ class Match:
     countdown_emitted: bool = False
     want_ready: bool = False
     left: set[str] = field(default_factory=set)  # members that said goodbye
-    kicked: dict[str, float] = field(default_factory=dict)  # host view: removed peer -> repeat its Kick until
+    kicked: dict[str, float] = field(default_factory=dict)  # removed peer -> the host repeats its Kick until (replicated: KickList)
     auto_start_at: float | None = None  # host view: when the auto-start counts down (everyone ready)
     rematch_notice: tuple | None = None  # host view: (old group, Rematch pointer, repeat until)
     suspects: set[str] = field(default_factory=set)  # host view: silent until heard again

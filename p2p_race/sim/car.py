@@ -42,6 +42,7 @@ from p2p_race.sim.rules import (
     SHIELD_S,
     SHOULDER_DRAG,
     START_SPEED,
+    SWEEPER_MARGIN,
     TICKS_PER_SECOND,
     Inputs,
     Rules,
@@ -68,6 +69,7 @@ _SHOULDER_R = ROAD_WIDTH - CAR_W / 2
 # centre is left of this.
 _ONCOMING_REACH = (lane_center(ONCOMING) + 0.2 + _HALF_HW + max(w for w, _ in KINDS.values()) * HITBOX_W / 2
                    + 0.05)
+_SWEEP_TICKS_PER_M = TICKS_PER_SECOND / (SWEEPER_MARGIN + 1.0)  # ticks the sweeper needs per metre of gap, at least
 _EFFECT_TICKS = {"boost": int(BOOST_S * TICKS_PER_SECOND), "shield": int(SHIELD_S * TICKS_PER_SECOND),
                  "multiplier": int(MULT_S * TICKS_PER_SECOND)}
 
@@ -138,6 +140,9 @@ class CarSim:
         self.pickups_taken: list[str] = []  # kinds, in the order collected
         self.collected: list[int] = []  # their ids (a renderer hides them for this car)
         self.shield_saves = 0
+        self.caught = False  # the sweeper ended the race (a crash otherwise)
+        self._sweeper = rules.sweeper_y
+        self._sweep_next = 0  # the next tick the sweeper could have reached the car
         self._boost_until = 0  # ticks: each effect lasts while tick < until
         self._shield_until = 0
         self._mult_until = 0
@@ -263,7 +268,15 @@ class CarSim:
             self._points += v * v * _POINTS_K
         if self._pick_y - y < _PICK_Y:
             self._check_pickup()
-        self._check_traffic(tick * DT)
+        t = tick * DT
+        self._check_traffic(t)
+        if tick >= self._sweep_next and not self._crashed:
+            gap = y - CAR_H / 2 - self._sweeper(t)
+            if gap <= 0.0:
+                self._crash(t)
+                self.caught = True
+            else:  # the car never goes slower than the floor, the sweeper gains at most its margin
+                self._sweep_next = tick + int(gap * _SWEEP_TICKS_PER_M)
 
     def _check_pickup(self) -> None:
         """The car reached the next pickup's row: collect it if it touches, then look on."""
@@ -290,6 +303,12 @@ class CarSim:
         else:
             self._pick_x, self._pick_y, self._pick_kind = 0.0, math.inf, ""
 
+    def _crash(self, t: float) -> None:
+        self._crashed = True
+        self._crash_time = t
+        self._speed = 0.0
+        self._vx = 0.0
+
     def _check_traffic(self, t: float) -> None:
         x, y = self._x, self._y
         rear, front = y - CAR_H / 2, y + CAR_H / 2
@@ -307,10 +326,7 @@ class CarSim:
                     self.shield_saves += 1
                     closest.pop(vid, None)
                     continue
-                self._crashed = True
-                self._crash_time = t
-                self._speed = 0.0
-                self._vx = 0.0
+                self._crash(t)
                 return
             if vid < 0:  # oncoming: no overtake to score
                 continue

@@ -15,6 +15,7 @@ from p2p_race.sim.rules import (
     BOOST_ACCEL,
     BOOST_SPEED,
     BRAKE,
+    CAR_H,
     DT,
     LANES,
     LAT_SPEED,
@@ -119,6 +120,8 @@ def plausible(prev: CarState | None, new: CarState, rules: Rules) -> bool:
     else:
         if _crash_time(new) is not None or not (rules.min_speed(t) - EPS <= new.speed <= TOP_SPEED + EPS):
             return False
+        if new.tick and new.y - CAR_H / 2 <= rules.sweeper_y(t) - EPS * (1 + new.distance):
+            return False  # the sweeper reached it: that car is out
     if prev is None:
         return True
     if new.tick < prev.tick:

@@ -55,6 +55,15 @@ LAT_RELEASE = 30.0
 # is too narrow to hide in: a car at a rail still overlaps the outer lane.
 SHOULDER_DRAG = 7.0
 
+# The sweeper: riding the minimum pace must not pay (a braking car reaches the dense traffic
+# later and so outlasted the drivers who raced). A sweeper line starts SWEEPER_GAP metres
+# behind the start line and moves at the minimum pace plus a margin that shrinks from
+# SWEEPER_MARGIN to nothing over the pace ramp; a car it reaches is out (like a crash).
+# A car that always brakes is caught after about a minute; anyone who drove faster than the
+# floor early on is far ahead and only has the traffic to fear.
+SWEEPER_GAP = 150.0
+SWEEPER_MARGIN = 3.0
+
 # Pickups (driven over, they act at once): a boost pushes the car up to BOOST_SPEED at
 # BOOST_ACCEL for BOOST_S seconds (above MAX_SPEED it then bleeds OVERSPEED_DRAG); a shield
 # absorbs the next collision within SHIELD_S seconds; a multiplier multiplies every point
@@ -196,3 +205,18 @@ class Rules:
     def min_speed(self, t: float) -> float:
         """The car's speed floor at time t (the minimum pace): faster than the traffic."""
         return self.flow_speed(t) + self.pace(t)
+
+    def sweeper_y(self, t: float) -> float:
+        """Where the sweeper line is at time t (road y): a car at or behind it is out.
+
+        The integral of min_speed plus the shrinking margin, in closed form (+ - * / only)."""
+        p = DIFFICULTY[self.difficulty]
+        if t <= 0.0:
+            return -SWEEPER_GAP
+        r = p.pace_ramp_s
+        if t <= r:
+            lead = p.pace0 * t + 0.5 * (p.pace1 - p.pace0) / r * t * t
+            lead += SWEEPER_MARGIN * (t - 0.5 * t * t / r)
+        else:
+            lead = (p.pace0 + p.pace1) * 0.5 * r + p.pace1 * (t - r) + SWEEPER_MARGIN * 0.5 * r
+        return self.flow_offset(t) + lead - SWEEPER_GAP

@@ -22,6 +22,7 @@ from p2p_race.ui.raceview import PracticeView, RaceView
 from p2p_race.ui.render import DrawCar, RaceRenderer
 from p2p_race.ui.screen import Screen
 
+SWEEPER_WARN = 90.0  # m: the HUD warns while the sweeper is this close behind
 CRASH_HOLD = 1.8  # s of crash animation before results / spectating
 FF_TICKS = 6  # practice: ticks per update while watching the bots finish
 RESUME_COUNT = 1.8  # s of 3-2-1 after a practice pause, so the player's hands are back first
@@ -414,7 +415,8 @@ class RaceScreen(Screen):
         dist = local.distance if local else 0.0
         style.text(surface, "DISTANCE", (r.left + 16, r.top + 130), 20, style.DIM, shadow=1)
         style.text(surface, f"{dist / 1000:.2f} km", (r.right - 16, r.top + 128), 26, style.TEXT, anchor="topright")
-        self._effect_badges(surface, r.left, r.bottom + 8)
+        y = self._effect_badges(surface, r.left, r.bottom + 8)
+        self._sweeper_badge(surface, r.left, y)
         # right: time and best
         r2 = style.panel(surface, (style.WIDTH - 212, 12, 200, 96), alpha=200)
         left = max(0.0, self.view.rules.time_limit - self.cur_t)
@@ -454,8 +456,8 @@ class RaceScreen(Screen):
     EFFECT_LABELS = (("boost", "BOOST", (255, 150, 40)), ("shield", "SHIELD", (90, 175, 255)),
                      ("multiplier", "POINTS x2", (205, 110, 235)))
 
-    def _effect_badges(self, surface: pygame.Surface, x: int, y: int) -> None:
-        """The local car's active pickups with the seconds they have left."""
+    def _effect_badges(self, surface: pygame.Surface, x: int, y: int) -> int:
+        """The local car's active pickups with the seconds they have left; returns the y below."""
         fx = self._effects()
         for key, label, col in self.EFFECT_LABELS:
             if key not in fx:
@@ -464,6 +466,19 @@ class RaceScreen(Screen):
             style.text(surface, label, (r.left + 12, r.centery), 20, col, anchor="midleft", shadow=1)
             style.text(surface, f"{fx[key]:.0f} s", (r.right - 12, r.centery), 20, style.TEXT, anchor="midright")
             y += 34
+        return y
+
+    def _sweeper_badge(self, surface: pygame.Surface, x: int, y: int) -> None:
+        """A warning while the sweeper is within SWEEPER_WARN metres of the local car."""
+        sim = self._sim()
+        if sim is None or not hasattr(sim, "caught") or sim.finished:
+            return
+        gap = sim.state.y - CAR_H / 2 - sim.rules.sweeper_y(sim.time)
+        if gap < SWEEPER_WARN:
+            r = style.panel(surface, (x, y, 200, 28), alpha=200, radius=8, edge=style.DANGER)
+            style.text(surface, "SWEEPER", (r.left + 12, r.centery), 20, style.DANGER, anchor="midleft", shadow=1)
+            style.text(surface, f"{max(0.0, gap):.0f} m", (r.right - 12, r.centery), 20, style.TEXT,
+                       anchor="midright")
 
     def _popup_layout(self, local) -> list[tuple[str, tuple[float, float], tuple, int]]:
         """Where the bonus popups go (text, centre, colour, alpha): above the local car."""
@@ -505,7 +520,9 @@ class RaceScreen(Screen):
                        alpha=int(255 * (1 - k)))
         elif self.phase == "crashed":
             style.panel(surface, (cx - 170, cy - 50, 340, 90), edge=style.DANGER)
-            style.text(surface, "CRASHED!", (cx, cy - 5), 64, style.DANGER, anchor="center", shadow=4)
+            caught = getattr(self._sim(), "caught", False)
+            style.text(surface, "CAUGHT!" if caught else "CRASHED!", (cx, cy - 5), 64, style.DANGER,
+                       anchor="center", shadow=4)
         elif self.phase == "spectating":
             who = self.watching or "the race"
             pause = self._key_label("pause")
