@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from chat.clientauth import signed_hello
 from chat.framing import FrameError, read_frame, write_frame
 from chat.history import History
 from chat.message import KIND_SYSTEM, KIND_TEXT, LOBBY, ChatMessage
@@ -297,7 +298,9 @@ class ChatClient:
 
     async def _session(self, addr: Addr, local: bool, reader: asyncio.StreamReader,
                        writer: asyncio.StreamWriter) -> None:
-        write_frame(writer, {"t": "hello", "role": "client", "id": self.identity.peer_id})
+        dialed = writer.get_extra_info("peername") or addr
+        # signed: a service keeps room for its owner and for peers discovery listed
+        write_frame(writer, signed_hello(self.identity, (str(dialed[0]), int(dialed[1])), time.time()))
         welcome = await asyncio.wait_for(read_frame(reader), WELCOME_TIMEOUT)
         with self._lock:
             actions = self.session.on_welcome(addr, local, welcome or {}, time.monotonic())
@@ -365,10 +368,12 @@ def send_notice(data_dir: Path | str, text: str, channel: str = LOBBY, *, name: 
         return bool(msg) and client.wait_acked(msg.id, max(0.0, deadline - time.monotonic()))
 
 
-def query_service(addr: Addr, frame: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
+def query_service(addr: Addr, frame: dict[str, Any], timeout: float = 3.0,
+                  identity: Identity | None = None) -> dict[str, Any]:
     """One request/answer with a service as a client (blocking; tests, benchmarks, tools).
 
-    `frame` is e.g. {"t": "stats"} or {"t": "hist"}; returns the answer frame.
+    `frame` is e.g. {"t": "stats"} or {"t": "hist"}; returns the answer frame. With
+    `identity` the hello is signed (the service's owner is served even when it is full).
     """
     import socket
 
@@ -382,7 +387,10 @@ def query_service(addr: Addr, frame: dict[str, Any], timeout: float = 3.0) -> di
         return decode_body(_recv_exact(sock, n))
 
     with socket.create_connection(addr, timeout=timeout) as sock:
-        sock.sendall(encode_frame({"t": "hello", "role": "client", "id": "query"}))
+        dialed = sock.getpeername()
+        hello = ({"t": "hello", "role": "client", "id": "query"} if identity is None
+                 else signed_hello(identity, (str(dialed[0]), int(dialed[1])), time.time()))
+        sock.sendall(encode_frame(hello))
         welcome = read(sock)
         if welcome.get("t") != "welcome":
             raise FrameError("no welcome")

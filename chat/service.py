@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from chat.clientauth import SeenProofs, proven_id
 from chat.core import ChatNode
 from chat.framing import FrameError, FrameReader, ReadBudget, decode_body, encode_frame
 from chat.history import History
@@ -59,9 +60,16 @@ MAX_CLIENT_HISTORY = 5000
 # Admission (README, Chat > Transport): caps before and after the hello, fair per
 # source address; when a class is full the newcomer takes the slot of the idlest
 # connection of the address holding the most, so one host cannot lock the others out.
+# Against many addresses: a connection still waiting for its hello after PENDING_GRACE
+# gives way to a newer one (an honest hello comes within a round trip); a client proven by a signed hello
+# (chat/clientauth.py: the owner, or a peer discovery listed at that address) takes the
+# slot of a weaker one; an anonymous newcomer takes the slot of one silent ANON_IDLE.
 MAX_PENDING, MAX_PENDING_PER_ADDR = 64, 8
 MAX_CLIENTS, MAX_CLIENTS_PER_ADDR = 192, 32
 MAX_PEERS, MAX_PEERS_PER_ADDR = 64, 16
+RANK_ANON, RANK_PEER, RANK_OWNER = 0, 1, 2  # clients: who gives way to whom
+ANON_IDLE = 6.0  # honest clients ask for peers every 2 s: silent this long is not one in use
+PENDING_GRACE = 1.0  # a new connection's hello may sit unread this long (a burst of accepts)
 IDLE_TIMEOUT = 30.0  # no frame at all for this long: gone (clients ask for peers every 2 s)
 FRAME_TIMEOUT = 10.0  # a frame begun must be complete within this
 HELLO_FRAME, CLIENT_FRAME, PEER_FRAME = 16 * 1024, 64 * 1024, 1024 * 1024
@@ -93,6 +101,7 @@ class Conn:
         self.closed = False
         self.frames: FrameReader | None = None
         self.last_rx = time.monotonic()
+        self.rank = RANK_ANON  # a client's proof (chat/clientauth.py)
         self.pool: set[Conn] | None = None  # all connections, for the shared output bound
 
     def send(self, frame: dict[str, Any]) -> None:
@@ -176,6 +185,7 @@ class ChatService:
         self.new_authors = KeyedBuckets(NEW_AUTHOR_BURST, NEW_AUTHOR_RATE)
         self.learn_budget = KeyedBuckets(LEARNED_PER_HELLO, LEARNED_PER_HELLO / 300)
         self.hist_budget = KeyedBuckets(HIST_BURST, HIST_RATE)
+        self._seen_proofs = SeenProofs()
         self.refused: dict[str, int] = {}  # admission refusals and sheddings, by reason
         self._hist_cache: dict[tuple[str | None, int | None], tuple[tuple[str, int], bytes]] = {}
         self.started_at = time.time()
@@ -371,29 +381,18 @@ class ChatService:
         self.refused[reason] = self.refused.get(reason, 0) + 1
 
     def _admit(self, conn: Conn, role: str) -> bool:
-        """Take a slot for `conn` in its class (pending, client, peer), shedding the idlest
-        connection of the busiest address when the class is full; False (and closed) when
-        `conn` itself is over its address's share."""
+        """Take a slot for `conn` in its class (pending, client, peer), shedding another
+        connection when the class is full (`_victim`); False (and closed) when none gives way."""
         cap, per_addr = {"pending": (MAX_PENDING, MAX_PENDING_PER_ADDR),
                          "client": (MAX_CLIENTS, MAX_CLIENTS_PER_ADDR),
                          "peer": (MAX_PEERS, MAX_PEERS_PER_ADDR)}[role]
         pool = self.pending if role == "pending" else {c for c in self.conns if c.role == role}
-        ip = conn.remote[0]
-        mine = [c for c in pool if c.remote[0] == ip]
-        if len(mine) >= per_addr:
-            victim = min(mine, key=lambda c: c.last_rx)  # the newcomer replaces its idlest sibling
-        elif len(pool) >= cap:
-            by_ip: dict[str, list[Conn]] = {}
-            for c in pool:
-                by_ip.setdefault(c.remote[0], []).append(c)
-            busiest = max(by_ip.values(), key=len)
-            if len(busiest) <= len(mine) + 1:
-                self._count(f"{role}_full")
-                conn.close()
-                return False
-            victim = min(busiest, key=lambda c: c.last_rx)
-        else:
-            victim = None
+        idle = {"pending": PENDING_GRACE, "client": ANON_IDLE, "peer": None}[role]
+        victim = _victim(conn, pool, cap, per_addr, idle)
+        if victim is False:
+            self._count(f"{role}_full")
+            conn.close()
+            return False
         if victim is not None:
             self._count(f"{role}_shed")
             victim.close(abort=True)
@@ -403,6 +402,26 @@ class ChatService:
         if role == "pending":
             self.pending.add(conn)
         return True
+
+    def _client_rank(self, conn: Conn, hello: dict) -> int:
+        """RANK_OWNER for our own key, RANK_PEER for a key discovery listed at the client's
+        address, proven by the hello's signature over the address it dialed; else anonymous."""
+        here = conn.writer.get_extra_info("sockname") or ("", 0)
+        pid = proven_id(hello, (str(here[0]), int(here[1])), time.time(),
+                        lambda p: self._trusted_client(p, conn.remote[0]), self._seen_proofs)
+        if pid is None:
+            return RANK_ANON
+        conn.peer_id = pid
+        return RANK_OWNER if pid == self.identity.peer_id else RANK_PEER
+
+    def _trusted_client(self, peer_id: str, ip: str) -> bool:
+        if peer_id == self.identity.peer_id:
+            return True
+        for src in self.sources:
+            for p in getattr(src, "table", list)():
+                if p.id == peer_id and (p.addr is not None and p.addr[0] == ip or ip in p.addresses):
+                    return True
+        return False
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # returning normally on cancellation (shutdown) keeps asyncio from logging the
@@ -427,6 +446,7 @@ class ChatService:
             conn.close()
             return
         if first.get("role") == "client":
+            conn.rank = self._client_rank(conn, first)
             if self._admit(conn, "client"):
                 await self._run_client(conn, first)
             return
@@ -602,9 +622,51 @@ class ChatService:
                 "clock": h.clock, "drops": dict(h.drops + self.node.drops),
                 "links": sorted(c.peer_id for c in self.conns if c.role == "peer"),
                 "clients": sum(1 for c in self.conns if c.role == "client"),
+                "clients_proven": sum(1 for c in self.conns if c.role == "client" and c.rank > RANK_ANON),
                 "pending": len(self.pending), "refused": dict(self.refused), "buffered": self.budget.used,
                 "known": len(self.known), "learned": len(self.learned), "dialing": len(self._dialing),
                 "pid": os.getpid()}
+
+
+def _victim(conn: Conn, pool: set[Conn], cap: int, per_addr: int, idle: float | None) -> Conn | None | bool:
+    """Who gives up its slot to `conn`: None (there is room), a connection, or False (refuse).
+
+    Over its address's share: its own idlest sibling of no higher rank. A full class: the
+    idlest connection of a lower rank (of the address holding the most of them); else of
+    its rank, the idlest of an address holding more than `conn`'s would; else the idlest
+    of all once silent `idle` seconds (None: never)."""
+    ip = conn.remote[0]
+    mine = [c for c in pool if c.remote[0] == ip]
+    if len(mine) >= per_addr:
+        siblings = [c for c in mine if c.rank <= conn.rank]
+        return min(siblings, key=_last_rx) if siblings else False
+    if len(pool) < cap:
+        return None
+    weaker = [c for c in pool if c.rank < conn.rank]
+    if weaker:
+        return min(_busiest(weaker), key=_last_rx)
+    equal = [c for c in pool if c.rank == conn.rank]
+    if not equal:
+        return False
+    busiest = _busiest(equal)
+    if len(busiest) > len(mine) + 1:
+        return min(busiest, key=_last_rx)
+    idlest = min(equal, key=_last_rx)
+    if idle is not None and time.monotonic() - idlest.last_rx >= idle:
+        return idlest
+    return False
+
+
+def _busiest(conns: list[Conn]) -> list[Conn]:
+    """The connections of the address holding the most (of equals, the one silent longest)."""
+    by_ip: dict[str, list[Conn]] = {}
+    for c in conns:
+        by_ip.setdefault(c.remote[0], []).append(c)
+    return max(by_ip.values(), key=lambda group: (len(group), -min(map(_last_rx, group))))
+
+
+def _last_rx(conn: Conn) -> float:
+    return conn.last_rx
 
 
 def _queue_size(conn: Conn) -> int:

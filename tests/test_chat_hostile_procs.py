@@ -20,12 +20,15 @@ from chat.client import ChatClient, query_service
 from chat.framing import encode_frame
 from chat.message import MAX_CLOCK, ChatMessage
 from chat.service import (
+    ANON_IDLE,
     LEARNED_FAILS,
     LEARNED_PER_HELLO,
+    MAX_CLIENTS,
     MAX_CLIENTS_PER_ADDR,
+    MAX_PENDING,
     MAX_PENDING_PER_ADDR,
 )
-from p2p_race.identity import Identity
+from p2p_race.identity import Identity, load_or_create
 from tests.support.proc import wait_until
 from tests.test_chat_procs import TIMEOUT, Svc, _mesh
 
@@ -75,6 +78,62 @@ def test_idle_connections_do_not_lock_honest_clients_out(svc: Svc) -> None:
                            and st["clients"] <= MAX_CLIENTS_PER_ADDR + 1 and st, TIMEOUT, what="caps")
         assert stats["refused"].get("pending_shed", 0) > 0
         honest_line_gets_through(svc, "still served")
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_200_addresses_cannot_lock_out_the_owner_nor_for_long_a_newcomer(svc: Svc) -> None:
+    """Before: 200 client connections from 200 addresses (one each, so no per-address cap
+    bit) took the 192 client slots and every newcomer was refused while they were held.
+    Now the owner's signed hello takes the slot of an anonymous client at once, the hello
+    stage gives way to newer connections, and an anonymous newcomer gets the slot of one
+    silent ANON_IDLE seconds; memory stays bounded."""
+    owner = load_or_create(svc.data_dir)  # the service's own identity, as the game's client has
+
+    def stats() -> dict:
+        try:
+            return query_service(svc.addr, {"t": "stats"}, identity=owner)
+        except OSError:  # the hello stage is full of connections younger than its grace
+            return {}
+
+    def swarm(x: int) -> bool:
+        """A client from 127.0.0.x says hello, reads the welcome, then nothing; False if refused."""
+        s = dial(svc.addr, f"127.0.0.{x}")
+        held.append(s)
+        s.sendall(encode_frame({"t": "hello", "role": "client", "id": f"swarm{x}"}))
+        try:
+            return s.recv(1) != b""  # the welcome's first byte
+        except OSError:
+            return False
+
+    base = rss_kib(svc.proc.pid)
+    held: list[socket.socket] = []
+    try:
+        swarmed = time.monotonic()
+        for x in range(2, 202):
+            swarm(x)
+        for x in range(2, 102):  # and 100 that never say hello
+            held.append(dial(svc.addr, f"127.0.0.{x}"))
+        st = wait_until(lambda: (st := stats()) and st["refused"].get("pending_full", 0) + st["refused"].get(
+            "pending_shed", 0) >= 100 - MAX_PENDING and st, TIMEOUT, what="the hello stage full")
+        assert st["clients"] == MAX_CLIENTS and st["refused"]["client_full"] >= 200 - MAX_CLIENTS
+        with ChatClient(svc.data_dir, name="owner") as cl:  # the owner: served at once
+            assert cl.wait_synced(TIMEOUT)
+            msg = cl.send("the owner is served")
+            assert cl.wait_acked(msg.id, TIMEOUT)
+            st = stats()
+            assert st["clients"] <= MAX_CLIENTS and st["clients_proven"] >= 1 and st["refused"]["client_shed"] >= 1
+        # the slots the owner's connections took are taken again
+        assert not all(swarm(x) for x in range(202, 255))
+        # an anonymous newcomer: once the swarm has been silent ANON_IDLE (honest clients
+        # ask for peers every 2 s), it takes the idlest slot
+        honest_line_gets_through(svc, "a newcomer is served")
+        assert time.monotonic() - swarmed >= ANON_IDLE
+        st = stats()
+        assert st["clients"] <= MAX_CLIENTS and st["pending"] <= MAX_PENDING
+        grown = (rss_kib(svc.proc.pid) - base) / 1024
+        assert grown < 20, f"RSS grew {grown:.1f} MiB"
     finally:
         for s in held:
             s.close()

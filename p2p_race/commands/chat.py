@@ -14,6 +14,7 @@ import json
 import sys
 import threading
 import time
+from pathlib import Path
 
 from chat.client import ChatClient, RateLimited, query_service
 from chat.message import LOBBY, ChatMessage, InvalidMessage, valid_channel
@@ -25,6 +26,7 @@ from chat.supervisor import ensure_service, running_info, stop_service
 from p2p_race import netinfo
 from p2p_race.config import Config
 from p2p_race.errors import UserError
+from p2p_race.identity import load_or_create
 from p2p_race.paths import resolve_data_dir
 
 BACKLOG = 20  # lines of history shown when the interactive chat starts
@@ -107,7 +109,9 @@ def _status(data_dir, args: argparse.Namespace) -> int:
         return 1
     where = {"pid": info.get("pid"), "port": info.get("port")}
     try:
-        stats = query_service((_local(info), int(info["port"])), {"t": "stats"}, timeout=args.timeout)
+        # signed as the owner: answered even while a flood holds every client slot
+        stats = query_service((_local(info), int(info["port"])), {"t": "stats"}, timeout=args.timeout,
+                              identity=load_or_create(Path(data_dir)))
     except (OSError, ValueError) as exc:
         if args.json:
             print(json.dumps({"running": True, **where, "answering": False, "error": str(exc)}))
