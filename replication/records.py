@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from p2p_race.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity, peer_id_of, verify
+from p2p_race.ranking import rank_key
 from p2p_race.text import check_name
 
 DOMAIN = b"p2p-race/match-result/v2\x00"
@@ -212,8 +213,8 @@ class RacerResult:
 
 
 def _rank_key(r: RacerResult) -> tuple:
-    # Highest score, then longest survival (never crashed = infinite), then lowest peer id.
-    return (-r.score, -r.survival, r.peer_id)
+    """The one ranking rule (p2p_race.ranking), applied to a stored racer."""
+    return rank_key(r.score, r.crashed, r.crash_time, r.peer_id)
 
 
 @dataclass(frozen=True)

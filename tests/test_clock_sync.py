@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from p2p_race.match.clock import ClockSync
 from p2p_race.match.core import MatchConfig
 from tests.support.matchsim import SimMatch
@@ -46,6 +48,7 @@ def test_rejects_impossible_samples():
     assert not c.synced
 
 
+@pytest.mark.slow
 def test_start_skew_within_10ms_with_asymmetric_jitter():
     """Racers with clocks up to 5 s apart start within 10 ms of each other (true time),
     although the path to the host jitters by up to 20 ms more than the way back."""

@@ -134,6 +134,7 @@ def _peer(i: int, port: int):
                 chat_port=0, state="lobby", match_id="", last_seen=0.0, addr=("127.0.0.1", port))
 
 
+@pytest.mark.lan
 def test_pull_is_bounded_against_silent_dead_and_flooding_peers(tmp_path: Path) -> None:
     """Real sync servers on loopback: one holding results, one that accepts and never
     answers, a closed port, and a flood of fresh identities all pointing at the first. The

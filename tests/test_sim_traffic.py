@@ -142,6 +142,7 @@ def test_road_is_always_passable(difficulty):
                 assert nlo - hi >= need, (seed, lo)
 
 
+@pytest.mark.slow
 def test_at_every_moment_some_lane_is_open():
     """Road view, all sampled times: no wall of vehicles across all lanes anywhere."""
     for seed in range(12):

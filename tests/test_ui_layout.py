@@ -96,6 +96,7 @@ def test_race_with_eight_drivers_has_no_overlapping_labels(app: App) -> None:
     assert race.view.time > t
 
 
+@pytest.mark.slow
 def test_spectating_after_a_crash_with_eight_drivers(app: App) -> None:
     d = Driver(app)
     app.push(IntroScreen(app))

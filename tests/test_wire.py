@@ -243,6 +243,7 @@ def test_decoder_rejects_nonfinite_and_trailing_bytes():
         decode_fields(SampleState, bytes(raw))
 
 
+@pytest.mark.slow
 def test_fuzz_100k_never_raises():
     """>= 100,000 generated datagrams: random, truncated, extended and mutated."""
     rng = random.Random(20261124)
