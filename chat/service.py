@@ -77,11 +77,13 @@ READ_BUDGET = 8 * 1024 * 1024  # partial-frame bytes held for all connections to
 MAX_BUFFERED = 16 * 1024 * 1024  # bytes queued for one connection before we give up on it
 MAX_TOTAL_BUFFERED = 16 * 1024 * 1024  # for all connections: past it, the largest queue goes
 # Client lines, by our clock: stored lines per author; submits per connection and per
-# source address; identities new to this service per source address.
+# source address; identities new to this service per source address, and from anonymous
+# clients over all addresses (a swarm on many addresses; proven clients are exempt).
 AUTHOR_BURST, AUTHOR_RATE = 10.0, 1.5
 CONN_BURST, CONN_RATE = 30.0, 5.0
 ADDR_BURST, ADDR_RATE = 60.0, 10.0
 NEW_AUTHOR_BURST, NEW_AUTHOR_RATE = 32.0, 0.1
+ANON_NEW_AUTHOR_BURST, ANON_NEW_AUTHOR_RATE = 64.0, 0.5
 HIST_BURST, HIST_RATE = 4.0, 0.2  # full-history answers per connection
 
 
@@ -183,6 +185,7 @@ class ChatService:
                              addr=KeyedBuckets(ADDR_BURST, ADDR_RATE))
         self.author_lines = KeyedBuckets(AUTHOR_BURST, AUTHOR_RATE)
         self.new_authors = KeyedBuckets(NEW_AUTHOR_BURST, NEW_AUTHOR_RATE)
+        self.anon_new_authors = KeyedBuckets(ANON_NEW_AUTHOR_BURST, ANON_NEW_AUTHOR_RATE)
         self.learn_budget = KeyedBuckets(LEARNED_PER_HELLO, LEARNED_PER_HELLO / 300)
         self.hist_budget = KeyedBuckets(HIST_BURST, HIST_RATE)
         self._seen_proofs = SeenProofs()
@@ -594,24 +597,30 @@ class ChatService:
         now = time.monotonic()
         ip = conn.remote[0]
         refused = self.limits.take(now, conn=conn, addr=ip)
+        # identities new here: per address, and from anonymous clients over all addresses;
+        # a proven client's own lines (chat/clientauth.py) are exempt
+        new_author = not h.author_count(msg.author_id) and not (
+            conn.rank > RANK_ANON and msg.author_id == conn.peer_id)
         if refused is None and not h.known(msg_id):
-            # stored lines per author, and identities new here per address: checked now,
-            # charged only once the line is stored (a forged line costs its author nothing)
+            # checked now, charged only once the line is stored (a forged line costs its
+            # author nothing)
             if not self.author_lines.allows(msg.author_key, now):
                 refused = "author"
-            elif not h.author_count(msg.author_id) and not self.new_authors.allows(ip, now):
+            elif new_author and not self.new_authors.allows(ip, now):
                 refused = "new_author"
+            elif new_author and not self.anon_new_authors.allows("all", now):
+                refused = "anon_new_author"
         if refused is not None:
             # "busy", not "rate_limited": this service's budget, not the rule that refuses the
             # id everywhere, so the client offers the same line again later (chat/session.py)
             self.node.drops[f"client_{refused}_over_budget"] += 1
             return {"t": "ack", "id": msg_id, "ok": False, "reason": "busy", "clock": h.clock}
-        new_author = not h.author_count(msg.author_id)
         res = self.submit(msg, None)
         if res.new is not None:
             self.author_lines.take(msg.author_key, now)
             if new_author:
                 self.new_authors.take(ip, now)
+                self.anon_new_authors.take("all", now)
         ok = res.new is not None or res.duplicate
         return {"t": "ack", "id": res.new.id if res.new is not None else msg_id, "ok": ok,
                 "reason": res.reason or "", "clock": h.clock}

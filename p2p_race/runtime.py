@@ -31,6 +31,7 @@ from chat.message import match_channel
 from p2p_race.errors import UserError
 from p2p_race.identity import Identity, Verifier
 from p2p_race.match import messages as m
+from p2p_race.match.colors import racer_colors, wish_index
 from p2p_race.match.core import MatchCore
 from p2p_race.match.events import (
     Announcement,
@@ -69,6 +70,7 @@ class RacerView:
     status: str
     state: CarReport | None
     history: list[tuple[float, CarReport]]  # (local arrival time, report), oldest first
+    color: str = "red"  # the same on every peer (p2p_race.match.colors)
 
 
 @dataclass
@@ -271,6 +273,11 @@ class PeerRuntime:
     def host(self, rules: MatchRules, role: int = m.ROLE_RACER) -> None:
         self.call(lambda now: self.core.host(rules, now, role))
 
+    def set_color(self, color: str | None) -> None:
+        """Our car colour wish (settings), sent with the next join or host."""
+        with self.lock:
+            self.core.color = wish_index(color)
+
     def join(self, match_id: str, role: int = m.ROLE_RACER) -> None:
         self.call(lambda now: self.core.join(match_id, now, role))
 
@@ -310,9 +317,10 @@ class PeerRuntime:
                             list(self.core.listings.values()))
             mt = self.core.match
             if mt is not None:
+                colors = racer_colors((r.peer_id, r.color) for r in mt.racers.values())
                 racers = [
                     RacerView(r.peer_id, r.name, r.ready, r.connected, m.ST_NAMES[r.status],
-                              r.final or r.last, list(self.history.get(r.peer_id, ())))
+                              r.final or r.last, list(self.history.get(r.peer_id, ())), colors[r.peer_id])
                     for r in sorted(mt.racers.values(), key=lambda r: r.peer_id)
                 ]
                 snap.match = MatchSnapshot(

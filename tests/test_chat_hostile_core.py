@@ -7,6 +7,8 @@ import json
 import random
 import sqlite3
 
+import pytest
+
 from chat.core import AUTHOR_BURST, ChatNode
 from chat.history import CLOCK_AHEAD, History
 from chat.limits import KeyedBuckets
@@ -104,6 +106,31 @@ def test_a_swarm_of_fresh_identities_evicts_only_itself() -> None:
         h.add(line(swarm[i % 100], f"s{i}", clock, T0 + (i // 100) * 10), T0 + 300)
     assert all(m.id in h for m in kept)
     assert max(h.author_count(s.peer_id) for s in swarm) <= (1000 - len(kept)) // 100 + 1
+
+
+@pytest.mark.parametrize(("swarm_size", "lines_each"), [(20, 20), (80, 3), (197, 1), (400, 1)])
+def test_a_swarm_of_many_identities_dilutes_each_author_to_the_fair_share_and_no_further(
+        swarm_size: int, lines_each: int) -> None:
+    """The bound the threat model states (docs/ARCHITECTURE.md, section 8): an author keeps
+    at least min(its lines, capacity // authors holding lines). Identities are free, so a
+    swarm as large as the log leaves each honest author about one line, or none."""
+    h = History(capacity=200)
+    clock = 0
+    for r in range(20):
+        for i, who in enumerate(HONEST):
+            clock += 1
+            assert h.add(line(who, f"h{r}.{i}", clock, T0 + r * 6 + i), T0 + 300).new is not None
+    swarm = [Identity.from_seed(f"swarm-{i}".encode()) for i in range(swarm_size)]
+    for j in range(lines_each):
+        for i, who in enumerate(swarm):
+            clock += 1
+            h.add(line(who, f"s{i}.{j}", clock, T0 + 200 + j * 6), T0 + 300)
+    share = h.capacity // (len(HONEST) + swarm_size)
+    held = [h.author_count(who.peer_id) for who in HONEST]
+    assert min(held) >= min(20, share), (held, share)
+    assert max(h.author_count(who.peer_id) for who in swarm) <= max(share, 1) + 1
+    if swarm_size * lines_each >= h.capacity:
+        assert len(h) == h.capacity and max(held) <= share + 1  # the limit: diluted, not protected
 
 
 def test_fair_share_log_is_the_same_whatever_the_arrival_order() -> None:

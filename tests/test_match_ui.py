@@ -207,6 +207,32 @@ def test_solo_player_races_a_bot_rematches_with_it_and_kicks_it(app, tmp_path):
         rt.stop_thread()
 
 
+def test_two_peers_paint_each_car_the_same_colour(tmp_path):
+    """Both wish red: each peer's race view gives every car the colour the other peer gives
+    it (its own car included), and no two cars share one. Before, each peer drew its own car
+    in its own setting and the others in roster order, so the colours disagreed."""
+    from p2p_race.match.view import NetworkRaceView
+
+    a = _runtime(tmp_path, "Ada")
+    b = _runtime(tmp_path, "Bob", peers=[f"127.0.0.1:{a.transport.port}"])
+    try:
+        for rt in (a, b):
+            rt.set_color("red")
+        a.host(MatchRules(seed=4, time_limit=3.0))
+        wait_until(lambda: b.snapshot().listings, 10, what="Bob sees Ada's match")
+        b.join(b.snapshot().listings[0].match_id, m.ROLE_RACER)
+        both = lambda rt: rt.snapshot().match is not None and len(rt.snapshot().match.racers) == 2  # noqa: E731
+        wait_until(lambda: both(a) and both(b), 10, what="both racers in both rosters")
+        va, vb = NetworkRaceView(a, local_color="red"), NetworkRaceView(b, local_color="red")
+        (_, a_seen_by_b, _, _), = vb.remote_cars()
+        (_, b_seen_by_a, _, _), = va.remote_cars()
+        assert va.local_color == a_seen_by_b and vb.local_color == b_seen_by_a
+        assert va.local_color != vb.local_color and "red" in (va.local_color, vb.local_color)
+    finally:
+        b.stop_thread()
+        a.stop_thread()
+
+
 def _steer_into_traffic(app, race, timeout: float) -> bool:
     """Real time (the match clock is real): full throttle, steering at the nearest vehicle
     ahead, until our car crashes."""

@@ -31,6 +31,7 @@ from p2p_race.identity import verify as ed25519_verify
 from p2p_race.match import authz
 from p2p_race.match import messages as m
 from p2p_race.match.clock import ClockSync
+from p2p_race.match.colors import NO_WISH
 from p2p_race.match.countdown import Countdown
 from p2p_race.match.deadlines import Deadlines
 from p2p_race.match.election import Election
@@ -119,6 +120,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
         self._seen = NEVER  # the last time any call told us the time
         self.rematch_to: tuple[str, str, str, int] | None = None  # (next match, its host, old match, role)
         self.kicked_from: set[str] = set()  # matches whose host removed us
+        self.color = NO_WISH  # our colour wish, sent with each Join (p2p_race.match.colors)
 
     # ================================================================== intents
     def host(self, rules: MatchRules, now: float, role: int = m.ROLE_RACER) -> list[Action]:
@@ -132,7 +134,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
                    version=1, host_name=self.name)
         mt.proofs[1] = proof
         if role == m.ROLE_RACER:
-            mt.racers[self.id] = Racer(self.id, self.name, ready=True, last_heard=now)
+            mt.racers[self.id] = Racer(self.id, self.name, ready=True, last_heard=now, color=self.color)
         else:
             mt.spectators[self.id] = now
         self.match = mt

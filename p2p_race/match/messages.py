@@ -19,6 +19,7 @@ PID = Annotated[bytes, Fixed(8)]  # peer id (wire form of the 16-hex-digit id)
 NAME_BYTES = 16  # keeps a full roster (16 racers + 32 spectators) in one datagram
 MAX_RACERS = 16
 MAX_SPECTATORS = 32
+NO_COLOR = 255  # = p2p_race.match.colors.NO_WISH
 MAX_KICKS = 64  # peers a host may remove from one match (the kick list fits one datagram)
 INPUT_WINDOW_BYTES = 123  # p2p_race.match.replays: 240 ticks of inputs, two a byte at worst
 INPUTS = Annotated[bytes, Bytes(INPUT_WINDOW_BYTES)]
@@ -107,6 +108,7 @@ class Join:
     match_id: MID
     role: Annotated[int, U8]
     name: Annotated[str, Str(NAME_BYTES)]
+    color: Annotated[int, U8] = NO_COLOR  # the joiner's colour wish (p2p_race.match.colors)
 
 
 @message(0x12)
@@ -182,6 +184,7 @@ class RosterRacer:
     score: Annotated[int, U32]
     distance: Annotated[float, F64]
     crash_time: Annotated[float, F64]
+    color: Annotated[int, U8] = NO_COLOR  # its colour wish, as it joined (p2p_race.match.colors)
 
 
 @message(0x18)

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from p2p_race.match import authz
 from p2p_race.match import messages as m
+from p2p_race.match.colors import clean_wish
 from p2p_race.match.events import (
     Action,
     Broadcast,
@@ -109,7 +110,7 @@ class Roster:
         mt.next_join = now + self.cfg.join_retry
         if mt.host is None:
             return []
-        return [Send((mt.host,), m.Join(mid_bytes(mt.match_id), mt.member, self.name))]
+        return [Send((mt.host,), m.Join(mid_bytes(mt.match_id), mt.member, self.name, self.color))]
 
     # ------------------------------------------------------------------ host side
     def _on_join(self, mt: Match, sender: str, msg: m.Join, now: float) -> list[Action]:
@@ -130,7 +131,7 @@ class Roster:
                 return [Send((sender,), m.JoinRefused(mb, "the race has started; join as a spectator"))]
             if len(mt.racers) >= mt.rules.max_racers:
                 return [Send((sender,), m.JoinRefused(mb, "the match is full"))]
-            mt.racers[sender] = Racer(sender, name, last_heard=now)
+            mt.racers[sender] = Racer(sender, name, last_heard=now, color=clean_wish(msg.color))
         elif msg.role == m.ROLE_SPECTATOR:
             if len(mt.spectators) >= mt.rules.max_spectators:
                 return [Send((sender,), m.JoinRefused(mb, "no room for more spectators"))]
@@ -223,7 +224,7 @@ class Roster:
             racers.append(m.RosterRacer(
                 pid_bytes(r.peer_id), r.name, flags, r.status,
                 int(f.score) if f else 0, float(f.distance) if f else 0.0,
-                float(f.crash_time) if f else -1.0))
+                float(f.crash_time) if f else -1.0, r.color))
         return m.Roster(mid_bytes(mt.match_id), mt.term, mt.version, mt.rules.to_wire(), mt.phase,
                         mt.start_at_host if mt.phase >= Phase.COUNTDOWN else 0.0, mt.started_at,
                         tuple(racers), tuple(pid_bytes(s) for s in sorted(mt.spectators)))
@@ -269,6 +270,7 @@ class Roster:
             if r is None:
                 r = mt.racers[pid] = Racer(pid, rr.name)
             r.name = rr.name
+            r.color = clean_wish(rr.color)
             r.ready = bool(rr.flags & m.FLAG_READY)
             r.connected = bool(rr.flags & m.FLAG_CONNECTED)
             if rr.status == m.ST_ABANDONED and r.status != m.ST_ABANDONED:

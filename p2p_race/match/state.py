@@ -112,6 +112,7 @@ class Racer:
     ready: bool = False
     connected: bool = True  # as the host decided (replicated)
     status: int = m.ST_RACING
+    color: int = m.NO_COLOR  # colour wish (replicated; p2p_race.match.colors decides the colour)
     final: CarReport | None = None
     last: CarReport | None = None  # newest accepted state
     last_heard: float = NEVER  # local clock

@@ -20,7 +20,6 @@ from p2p_race.sim import DT, CarSim, CarState, Inputs, Rules, Traffic, TrafficCa
 
 INTERP_DELAY = 0.1  # s behind the match clock: covers jitter and a lost datagram or two
 MAX_EXTRAPOLATE = 0.25  # s past the newest state before a car freezes in place
-COLORS = ("red", "blue", "green", "yellow", "purple", "orange", "cyan", "white")
 
 
 def to_state(rep: CarReport) -> CarState:
@@ -74,15 +73,25 @@ class NetworkRaceView:
         self.rules = Rules(ms.rules.seed, ms.rules.time_limit, ms.rules.difficulty)
         self.my_id = runtime.identity.peer_id
         self.local_name = local_name or runtime.name
-        self.local_color = local_color
         self.racing = ms.role == "racer"
         self.sim: CarSim | None = None
         if self.racing:
             self.sim = CarSim(self.rules, self.my_id, start_x=start_x(self.my_id))
         self._traffic = self.sim.traffic if self.sim is not None else Traffic(self.rules)
-        others = [c for c in COLORS if c != local_color]
-        self.colors = {r.peer_id: others[i % len(others)] for i, r in enumerate(ms.racers) if r.peer_id != self.my_id}
+        self._wish = local_color  # shown until the roster names our colour (spectators have none)
         self._final_sent = False
+
+    # -- colours: the roster's, the same on every peer (p2p_race.match.colors) -------------
+    def color_of(self, peer_id: str) -> str:
+        ms = self.snap.match
+        rv = next((r for r in ms.racers if r.peer_id == peer_id), None) if ms is not None else None
+        return rv.color if rv is not None else "white"
+
+    @property
+    def local_color(self) -> str:
+        ms = self.snap.match
+        mine = any(r.peer_id == self.my_id for r in ms.racers) if ms is not None else False
+        return self.color_of(self.my_id) if mine else self._wish
 
     # -- clock ----------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -165,7 +174,7 @@ class NetworkRaceView:
             if st is None:
                 st = CarState(lane_center(int(r.peer_id, 16) % 4), 0.0, 0.0, False, None, 0, 0.0, 0)
             connected = r.connected and r.peer_id not in ms.disconnected
-            out.append((r.name, self.colors.get(r.peer_id, "blue"), st, connected))
+            out.append((r.name, r.color, st, connected))
         return out
 
     def traffic(self, t: float, y0: float | None = None, y1: float | None = None) -> list[TrafficCar]:

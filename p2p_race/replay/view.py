@@ -9,14 +9,13 @@ stored record. `Ghost` is one past drive (your best run) shown beside a practice
 
 from __future__ import annotations
 
+from p2p_race.match.colors import NO_WISH, racer_colors
 from p2p_race.replay.codec import decode_log
 from p2p_race.replay.verify import CarReplay, shared_traffic
 from p2p_race.sim.car import CarSim, CarState
 from p2p_race.sim.rules import DT, Inputs, Rules
 from p2p_race.sim.traffic import TrafficCar
 from replication.records import MatchResult
-
-COLORS = ("red", "blue", "green", "yellow", "purple", "orange", "cyan", "white")
 
 
 class MatchReplay:
@@ -32,7 +31,7 @@ class MatchReplay:
         self.order = [r.peer_id for r in record.racers]
         self.codes = {r.peer_id: decode_log(lg, self.rules.limit_ticks)
                       for r, lg in zip(record.racers, record.logs, strict=True)}
-        self.colors = {pid: COLORS[i % len(COLORS)] for i, pid in enumerate(self.order)}
+        self.colors = racer_colors((pid, NO_WISH) for pid in self.order)  # (the wishes are not on record)
         self.cars = {pid: CarReplay(self.rules, pid, self.traffic_model) for pid in self.order}
         self._tick = 0
         self.followed = record.winner_id

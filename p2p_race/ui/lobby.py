@@ -23,6 +23,7 @@ from typing import Any
 
 import pygame
 
+from assets.sprites import CAR_COLORS
 from p2p_race.match import messages as m
 from p2p_race.match.events import (
     CountdownSet,
@@ -122,6 +123,8 @@ class LobbyScreen(Screen):
                  quick: bool = False) -> None:
         super().__init__(app)
         self.rt = runtime or make_runtime(app, args)
+        if hasattr(self.rt, "set_color"):
+            self.rt.set_color(app.config.car_color)  # our wish; the roster decides (match/colors.py)
         self.owns_runtime = runtime is None
         self.auto_spectate = spectate  # "*" = the first match seen
         self.quick_at: float | None = QUICK_WAIT if quick else None  # `play --join`: quick play then
@@ -414,8 +417,9 @@ class LobbyScreen(Screen):
         snap = self.app.logical.copy()
         screen.draw(snap)
         self._back_to_lobby()
+        colors = {rv.peer_id: rv.color for rv in self.snap.match.racers} if self.snap.match is not None else {}
         self.app.push(MatchResultScreen(self.app, result, self.snap.peer_id, standings, backdrop=snap,
-                                        on_rematch=self.rematch))
+                                        on_rematch=self.rematch, colors=colors))
 
     def rematch(self) -> None:
         """Space on the result: the host opens the next match (same rules, a new road) and
@@ -521,7 +525,9 @@ class LobbyScreen(Screen):
                 y = r3.top + 62 + 24 * i
                 col = style.GOOD if rv.ready else style.TEXT
                 mark = "ready" if rv.ready else "..."
-                style.text(surface, (rv.peer_id[:8] if ids else rv.name[:11]), (r3.left + 12, y), 18, col)
+                pygame.draw.rect(surface, CAR_COLORS.get(rv.color, style.TEXT), (r3.left + 10, y + 3, 8, 13),
+                                 border_radius=2)
+                style.text(surface, (rv.peer_id[:8] if ids else rv.name[:11]), (r3.left + 24, y), 18, col)
                 style.text(surface, mark, (r3.left + 150, y), 16, col)
                 style.text(surface, self.ping_of(rv.peer_id), (r3.right - 10, y), 16, style.DIM, anchor="topright")
             style.text(surface, f"{len(ms.spectators)} watching", (r3.left + 12, r3.bottom - 28), 16, style.DIM)
@@ -581,15 +587,17 @@ class MatchResultScreen(Screen):
     chat_enabled = True
 
     def __init__(self, app, result: Any, my_id: str, standings: list | None = None, backdrop: Any = None,
-                 on_rematch: Any = None) -> None:
+                 on_rematch: Any = None, colors: dict[str, str] | None = None) -> None:
         super().__init__(app)
         self.result = result
         self.on_rematch = on_rematch
         self.my_id = my_id
         self.backdrop = backdrop
-        self.rows: list[tuple[str, int, bool, bool]] = []  # name, score, crashed, me
+        self.rows: list[tuple[str, int, bool, bool, str | None]] = []  # name, score, crashed, me, colour
         if result is not None:
-            self.rows = [(r.name, r.score, r.crashed, r.peer_id == my_id) for r in ranked(result.racers)]
+            colors = colors or {}
+            self.rows = [(r.name, r.score, r.crashed, r.peer_id == my_id, colors.get(r.peer_id))
+                         for r in ranked(result.racers)]
             mine = result.racer(my_id)
             # a replicated score board already holds the signed result: recording it again as
             # a local run would list the same race twice among the best runs
@@ -599,7 +607,7 @@ class MatchResultScreen(Screen):
                 except Exception:  # noqa: BLE001 - a score board problem must not block the screen
                     log.exception("could not record the high score")
         elif standings:
-            self.rows = [(s.name, s.score, s.crashed, s.local) for s in standings]
+            self.rows = [(s.name, s.score, s.crashed, s.local, s.color) for s in standings]
         self.victory = result is not None and result.winner_id == my_id
         self.raced = result is not None and result.racer(my_id) is not None
         self.details = False  # D: who signed the result, in which term
@@ -640,10 +648,13 @@ class MatchResultScreen(Screen):
             style.text(surface, f"winner: {self.result.winner_name}", (style.WIDTH // 2, 124), 30, style.TEXT,
                        anchor="midtop")
         r = style.panel(surface, (200, 170, 400, 40 + 28 * max(1, len(self.rows[:12]))), alpha=220)
-        for i, (name, score, crashed, me) in enumerate(self.rows[:12]):
+        for i, (name, score, crashed, me, car) in enumerate(self.rows[:12]):
             y = r.top + 20 + 28 * i
             col = style.ACCENT if me else (style.DIM if crashed else style.TEXT)
-            style.text(surface, f"{i + 1}. {name}", (r.left + 20, y), 22, col)
+            if car is not None:
+                pygame.draw.rect(surface, CAR_COLORS.get(car, style.TEXT), (r.left + 10, y + 4, 8, 14),
+                                 border_radius=2)
+            style.text(surface, f"{i + 1}. {name}", (r.left + 24, y), 22, col)
             style.text(surface, f"{score:,}", (r.right - 20, y), 22, col, anchor="topright")
         if self.result is not None and self.details:
             note = "  - no replay: this peer lacks its inputs" if getattr(self, "replay_missing", False) else ""

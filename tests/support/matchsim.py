@@ -134,7 +134,7 @@ class SimMatch:
 
     def __init__(self, seed: int, n_racers: int, n_spectators: int, faults: Faults, cfg: MatchConfig,
                  time_limit: float, crash_times: list[float | None], asym: float = 0.0,
-                 clock_spread: float = 5.0) -> None:
+                 clock_spread: float = 5.0, wishes: list[int] | None = None) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.net = SimNet(seed, faults, tick=1 / 40)
@@ -145,6 +145,7 @@ class SimMatch:
         self.results_made: set[bytes] = set()
         self.match_id: str | None = None
         self.clock_spread = clock_spread
+        self.wishes = wishes or []  # colour wish of peer i (p2p_race.match.colors), if given
         self.peers: dict[str, SimPeer] = {}
         n = n_racers + n_spectators
         for i in range(n):
@@ -160,6 +161,8 @@ class SimMatch:
         i = len(self.peers)
         pid = identity(i).peer_id
         peer = SimPeer(self, pid, i, role, self.rng.uniform(-self.clock_spread, self.clock_spread), car)
+        if i < len(self.wishes):
+            peer.core.color = self.wishes[i]
         self.peers[pid] = peer
         self.net.add(pid, peer)
         return peer
