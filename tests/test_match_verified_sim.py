@@ -14,9 +14,18 @@ from p2p_race.bots import BotDriver
 from p2p_race.identity import Identity, verify
 from p2p_race.match import CarReport, MatchConfig, MatchCore, MatchRules
 from p2p_race.match import messages as m
-from p2p_race.match.events import Broadcast, Diverged, Excluded, ResultAdopted, Send, Started
+from p2p_race.match.events import (
+    Broadcast,
+    Diverged,
+    Excluded,
+    Rejected,
+    ResultAdopted,
+    Send,
+    Started,
+)
 from p2p_race.replay.codec import code_of
 from p2p_race.replay.verify import start_x
+from p2p_race.schema import encode_fields
 from p2p_race.sim import DT, CarSim, Inputs, Rules
 from replication.evidence import accept_problem
 
@@ -47,9 +56,11 @@ class Peer:
         self.car: CarSim | None = None
         self.bot: BotDriver | None = None
         self.start: float | None = None
+        self.sent: list = []  # (time, to, message) of every datagram it sent
 
 
-def _run(seed: int, cheat, loss: float = 0.1):
+def _run(seed: int, cheat, loss: float = 0.1, blackout: tuple[float, float] | None = None):
+    """`blackout`: from..to (s), nothing of racer 2 reaches peer 1."""
     rng = random.Random(seed)
     peers = [Peer(i, seed, cheat if i == 2 else None) for i in range(3)]
     by_id = {p.id: p for p in peers}
@@ -60,6 +71,9 @@ def _run(seed: int, cheat, loss: float = 0.1):
         for a in actions:
             if isinstance(a, Send):
                 for dst in a.to:
+                    p.sent.append((now, dst, a.msg))
+                    if blackout and p is peers[2] and dst == peers[1].id and blackout[0] <= now < blackout[1]:
+                        continue
                     if rng.random() >= loss:
                         queue.append((now + rng.uniform(0.001, 0.01), p.id, dst, a.msg))
             elif isinstance(a, Broadcast):
@@ -166,3 +180,31 @@ def test_the_lobby_shows_a_diverged_racer_as_a_toast(data_dir):
         assert app.toasts and "Mallory is out of the result" in app.toasts[-1][0]
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_inputs_lost_for_longer_than_the_window_are_asked_for_again(seed):
+    """A member hears nothing of one racer for 5.5 s, more than the 4 s of inputs every state
+    carries: it asks that racer for the ticks it lacks, verifies it again and ends with the
+    full, checkable record, the same as the host's. The racer answers only members, at most
+    one window per request and one answer per member every `input_request_every`, never
+    more bytes than the (padded) request."""
+    host, member, racer = _run(seed, None, blackout=(3.0, 8.5))
+    mt = member.core.match
+    assert not mt.verifier.unverifiable(racer.id)
+    results = [host.core.match.result, mt.result]
+    assert results[0] == results[1] and results[1].has_evidence and accept_problem(results[1]) is None
+    asks = [(t, msg) for t, dst, msg in member.sent if isinstance(msg, m.InputRequest) and dst == racer.id]
+    fills = [(t, msg) for t, dst, msg in racer.sent if isinstance(msg, m.InputFill) and dst == member.id]
+    assert asks and 1 <= len(fills) <= len(asks)
+    gaps = [b[0] - a[0] for a, b in zip(fills, fills[1:], strict=False)]
+    assert all(g >= member.core.cfg.input_request_every - 1e-9 for g in gaps), gaps
+    assert max(len(encode_fields(f)) for _t, f in fills) <= min(len(encode_fields(a)) for _t, a in asks)
+    # a stranger gets nothing; a member's flood gets one answer
+    later = 1000.0
+    ask = m.InputRequest(mt.mid, 1)
+    stranger = Identity.from_seed(b"not-in-this-match").peer_id
+    out = racer.core.on_message(stranger, ask, later)
+    assert not [a for a in out if isinstance(a, Send)] and [a for a in out if isinstance(a, Rejected)]
+    answers = [a for _ in range(10) for a in racer.core.on_message(member.id, ask, later) if isinstance(a, Send)]
+    assert len(answers) == 1 and isinstance(answers[0].msg, m.InputFill)

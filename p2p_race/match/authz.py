@@ -25,6 +25,8 @@ only ever sees messages that are allowed. Threat model: docs/ARCHITECTURE.md.
 | Kick            | the proven host of the term     | lobby                  | ours, or a proven newer    |
 | KickList        | the proven host of the term     | any                    | ours, or a proven newer    |
 | Rematch         | the proven host of the term     | racing, finished       | ours, or a proven newer    |
+| InputRequest    | a member, to a racer            | racing, finished       | -                          |
+| InputFill       | a racer of the roster, asked    | racing, finished       | -                          |
 
 (1) and what it says of a racer must agree with what that racer told us (below).
 
@@ -114,10 +116,12 @@ RULES: dict[type, Rule] = {
     m.Kick: Rule(Who.HOST, frozenset({Phase.LOBBY}), termed=True),
     m.KickList: Rule(Who.HOST, termed=True),
     m.Rematch: Rule(Who.HOST, frozenset({Phase.RACING, Phase.FINISHED}), termed=True),  # (result may lag)
+    m.InputRequest: Rule(Who.MEMBER, frozenset({Phase.RACING, Phase.FINISHED})),
+    m.InputFill: Rule(Who.RACER, frozenset({Phase.RACING, Phase.FINISHED})),
 }
 
 # Silently ignored outside their phases (late or early honest traffic, not an attack).
-_QUIET_PHASES = (m.RacerState, m.FinalReport, m.Ready, m.CountdownStart)
+_QUIET_PHASES = (m.RacerState, m.FinalReport, m.Ready, m.CountdownStart, m.InputRequest, m.InputFill)
 
 
 def electorate(mt: Any, failed: str | None, live: Callable[[str], bool] | None = None) -> list[str]:

@@ -262,6 +262,8 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
                 mt.start_local = at
                 advance_phase(mt, Phase.RACING)
                 out.append(Started(at))
+        if mt.started:
+            out += self._ask_for_inputs(mt, now)
         return out + self._repeat_final(mt, now)
 
     def _repeat_final(self, mt: Match, now: float) -> list[Action]:
@@ -419,6 +421,8 @@ _HANDLERS: dict[type, Callable[..., list[Action]]] = {
     m.Kick: MatchCore._on_kick,
     m.KickList: MatchCore._on_kick_list,
     m.Rematch: MatchCore._on_rematch,
+    m.InputRequest: MatchCore._on_input_request,
+    m.InputFill: MatchCore._on_input_fill,
 }
 
 __all__ = ["Action", "Broadcast", "CarReport", "Event", "MatchConfig", "MatchCore", "MatchRules", "Send",

@@ -64,6 +64,8 @@ class Deadlines:
                 due.append(at if mt.countdown_emitted else self._seen)
             if mt.my_final is not None and (mt.result is None or mt.next_final < mt.result_until):
                 due.append(mt.next_final)
+            if mt.started and mt.verifier is not None and mt.verifier.live.wanted():
+                due.append(mt.next_input_request)  # inputs we lost: asked for again
         if not due:
             self._due = NEVER
             return None

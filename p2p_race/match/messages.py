@@ -341,6 +341,29 @@ class KickList:
     peers: Annotated[tuple, ListOf(Fixed(8), MAX_KICKS)]
 
 
+@message(0x2B)
+@dataclass(frozen=True, slots=True)
+class InputRequest:
+    """A member that lost more than a window of a racer's inputs asks that racer for the ticks
+    from `first_tick` (p2p_race.match.replays). Padded to the largest answer, so answering
+    never sends more than was asked with."""
+
+    match_id: MID
+    first_tick: Annotated[int, U32]
+    pad: INPUTS = bytes(INPUT_WINDOW_BYTES)
+
+
+@message(0x2C)
+@dataclass(frozen=True, slots=True)
+class InputFill:
+    """A racer's answer to an `InputRequest`: its inputs of at most one window of ticks from
+    `first_tick` (the log encoding), to the member that asked."""
+
+    match_id: MID
+    first_tick: Annotated[int, U32]
+    inputs: INPUTS = b""
+
+
 @message(0x29)
 @dataclass(frozen=True, slots=True)
 class Rematch:

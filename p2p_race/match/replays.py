@@ -100,8 +100,6 @@ class LiveVerifier:
         c = self.car(peer_id)
         if c.diverged is not None:
             return c.diverged
-        if c.gap:
-            return None  # unverifiable here (see `unverifiable`): not a lie, not checked
         rp = c.replay
         if tick <= rp.tick:
             return None  # old news (reordered or repeated): already verified past it
@@ -112,13 +110,18 @@ class LiveVerifier:
         if not codes or first_tick < 1 or first_tick + len(codes) - 1 != tick:
             return self._diverge(c, "inputs do not lead to the state's tick")
         if not rp.feed_window(first_tick, codes):
-            # We joined late or lost more than a window of its stream: we cannot replay this
-            # car, which says nothing about the racer. Its states are drawn unchecked here;
-            # the host and the stores check the drive, and so does score sync for our copy.
+            # We joined late or lost more than a window of its stream: until the inputs we
+            # ask for again (`wanted`, `fill`) close the gap we cannot replay this car, which
+            # says nothing about the racer. Its states are drawn unchecked meanwhile; the host
+            # and the stores check the drive, and so does score sync for our copy.
+            if not c.gap:
+                log.info("racer %s: its inputs from tick %d to %d never reached us; asking again",
+                         peer_id, rp.tick + 1, first_tick - 1)
             c.gap = True
-            log.info("racer %s: its inputs before tick %d never reached us; not verified here",
-                     peer_id, first_tick)
             return None
+        if c.gap:
+            log.info("racer %s: inputs filled in up to tick %d; verified again", peer_id, rp.tick)
+            c.gap = False
         if rp.error is not None:
             return self._diverge(c, rp.error)
         if not rp.matches(tick, x, y, speed, score, distance, crashed, crash_time):
@@ -128,6 +131,31 @@ class LiveVerifier:
                 "states its inputs do not produce"
             return self._diverge(c, why)
         return None
+
+    def fill(self, peer_id: str, first_tick: int, runs: bytes) -> str | None:
+        """Inputs a racer sent us on request (`InputRequest`): applied when they continue our
+        replay of it (else stale or early: ignored). Returns why it diverges, or None."""
+        c = self.cars.get(peer_id)
+        if c is None or not c.gap or c.diverged is not None:
+            return None
+        try:
+            codes = decode_log(runs, WINDOW_TICKS)
+        except ValueError as exc:
+            return self._diverge(c, f"malformed inputs ({exc})")
+        if first_tick < 1 or not c.replay.feed_window(first_tick, codes):
+            return None
+        return self._diverge(c, c.replay.error) if c.replay.error is not None else None
+
+    def wanted(self) -> list[tuple[str, int]]:
+        """(racer, first tick we lack) of every car a gap keeps us from replaying."""
+        return [(pid, c.replay.tick + 1) for pid, c in self.cars.items() if c.gap and c.diverged is None]
+
+    def window_from(self, peer_id: str, first_tick: int) -> bytes | None:
+        """At most one window of `peer_id`'s inputs from `first_tick` (ours, to answer a request)."""
+        codes = self.car(peer_id).replay.codes
+        if not 1 <= first_tick <= len(codes):
+            return None
+        return encode_log(bytes(codes[first_tick - 1:first_tick - 1 + WINDOW_TICKS]))
 
     def final(self, peer_id: str, key: bytes, attestation_sig: bytes, verify_sig) -> str | None:
         """The racer's final report was checked as a state: its drive must be over and its

@@ -37,6 +37,7 @@ from p2p_race.match.events import (
 from p2p_race.match.machine import Phase, Role, move
 from p2p_race.match.roster import EMPTY
 from p2p_race.match.state import (
+    NEVER,
     TICK_RATE,
     CarReport,
     Match,
@@ -261,6 +262,41 @@ class ResultDuty:
             rules = Rules(mt.rules.seed, mt.rules.time_limit, mt.rules.difficulty)
             mt.verifier = MatchVerifier(mt.match_id, rules, self.id, self.keys.public_key, self.keys.sign)
         return mt.verifier
+
+    def _ask_for_inputs(self, mt: Match, now: float) -> list[Action]:
+        """Every `input_request_every`, ask each racer whose inputs we lost for more than a
+        window (a gap) for the ticks we lack: one request per racer, to that racer only."""
+        mv = mt.verifier
+        if mv is None or now < mt.next_input_request:
+            return []
+        mt.next_input_request = now + self.cfg.input_request_every
+        mb = mid_bytes(mt.match_id)
+        return [Send((pid,), m.InputRequest(mb, first)) for pid, first in mv.live.wanted()
+                if pid in mt.racers and pid != self.id]
+
+    def _on_input_request(self, mt: Match, sender: str, msg: m.InputRequest, now: float) -> list[Action]:
+        """A member asks for our inputs from a tick: at most one window, at most one answer
+        per member every `input_request_every` (a flood of requests gets no more), never
+        larger than the padded request."""
+        mv = self._verifier(mt)
+        if mv is None or mt.member != m.ROLE_RACER:
+            return []
+        if now - mt.fills_sent.get(sender, NEVER) < self.cfg.input_request_every:
+            return []
+        window = mv.live.window_from(self.id, msg.first_tick)
+        if window is None:
+            return []
+        if len(mt.fills_sent) >= 64:
+            mt.fills_sent.clear()
+        mt.fills_sent[sender] = now
+        return [Send((sender,), m.InputFill(msg.match_id, msg.first_tick, window))]
+
+    def _on_input_fill(self, mt: Match, sender: str, msg: m.InputFill, now: float) -> list[Action]:
+        mv = self._verifier(mt)
+        if mv is None:
+            return []
+        why = mv.live.fill(sender, msg.first_tick, msg.inputs)
+        return self._diverged(mt, sender, why) if why is not None else []
 
     def _is_diverged(self, mt: Match, peer_id: str) -> bool:
         return mt.verifier is not None and mt.verifier.diverged(peer_id) is not None

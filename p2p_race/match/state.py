@@ -74,6 +74,9 @@ class MatchConfig:
     max_term_jump: int = 64  # a term further above ours than this is ignored (never believed)
     stall: float = 0.05  # called this much later than our deadline: we were not running
     patience_max: float = 4.0  # the longest a loaded machine makes us wait before an election
+    # A member that lost more than a window of a racer's inputs asks it again this often; a
+    # racer answers each member at most this often (one window per answer).
+    input_request_every: float = 0.25
 
 
 # -- state -------------------------------------------------------------------------------
@@ -198,6 +201,8 @@ class Match:
     verifier: Any = None  # p2p_race.match.replays.MatchVerifier once the race runs (verify_inputs)
     pending_inputs: bytearray = field(default_factory=bytearray)  # our inputs from before the start
     proof_shown: dict[str, float] = field(default_factory=dict)  # host: stale host -> when told
+    next_input_request: float = NEVER  # when we may next ask racers for inputs we lost
+    fills_sent: dict[str, float] = field(default_factory=dict)  # racer: member -> when we last answered
     out_of_touch: bool = False  # we stalled, or heard no host, for `disconnect_after` in this match
 
     @property
