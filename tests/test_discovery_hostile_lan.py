@@ -96,6 +96,7 @@ RELAY = textwrap.dedent("""
     from discovery import SERVICE_TYPE
     from discovery.messages import Heartbeat
     from p2p_race.identity import Identity
+    from tests.support.pacing import paced
     from tests.support.rawpeer import RawPeer
     target, tport, victim, vport = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     me = RawPeer(Identity.from_seed(b"relay"), SERVICE_TYPE, "relay")
@@ -113,9 +114,8 @@ RELAY = textwrap.dedent("""
             stock.append(data)
     print(json.dumps({"stock": len(stock)}), flush=True)
     sys.stdin.readline()  # go: the target is about to be killed
-    for data in stock:  # relay them to the victim from here, one per heartbeat interval
+    for data in paced(stock, 0.25):  # relay them to the victim from here, one per heartbeat interval
         me.send(data, (victim, vport))
-        time.sleep(0.25)
     print(json.dumps({"relayed": len(stock)}), flush=True)
 """)
 

@@ -14,7 +14,7 @@ import pytest
 
 from p2p_race.match import MatchConfig
 from p2p_race.match import messages as m
-from p2p_race.match.events import HostChanged, Rejected, ResultAdopted
+from p2p_race.match.events import HostChanged, Rejected, RejectReason, ResultAdopted
 from tests.support.match_attacks import ATTACKS, forge
 from tests.support.matchsim import FakeCar, SimMatch, check, identity
 from tests.support.simnet import Faults
@@ -64,3 +64,168 @@ def _run(seed: int, attack: str, insider: bool) -> None:
 def test_attack_is_never_accepted_and_the_match_ends_with_one_result(attack, insider):
     for seed in SEEDS:
         _run(seed, attack, insider)
+
+
+def _two_racers(seed: int) -> SimMatch:
+    cfg = MatchConfig(auto_start=2, countdown=0.5, disconnect_after=1.0, abandon_after=2.0, result_linger=1.0)
+    return SimMatch(2000 + seed, 2, 1, Faults(loss=0.05, duplicate=0.01, jitter=0.005), cfg, 3.0,
+                    [None, 1.5 + seed * 0.2, None])
+
+
+def _self_election(seed: int) -> None:
+    sim = _two_racers(seed)
+    net = sim.net
+    member = identity(1)
+    host = sim.peers[sim.host_pid]
+
+    def strike() -> None:
+        ann = host.core.announcement()
+        if ann is not None:
+            for msg in forge("self_elect", ann, member):
+                for dst in sim.peers:
+                    if dst != member.peer_id:
+                        sim.send(member.peer_id, dst, msg)
+        if not sim.done():
+            net.call_at(net.now + 0.1, strike)
+
+    net.call_at(0.05, strike)
+    assert net.run_for(40.0, stop=sim.done), f"seed {seed}: the match did not finish"
+    check(sim)
+    for p in sim.peers.values():
+        if p.pid == member.peer_id:
+            continue
+        assert p.core.match.term == 1 and p.core.match.host == sim.host_pid, f"seed {seed}: {p.pid} followed"
+        assert p.core.match.result.host_id == sim.host_pid
+        assert any(isinstance(e, Rejected) and e.peer == member.peer_id for _t, e in p.events)
+    assert sim.hosts == {1: {sim.host_pid}}
+
+
+def test_the_other_racer_of_a_two_racer_match_cannot_crown_itself():
+    """With the host left out of the electorate, a 2-racer match's other racer was a quorum
+    of one: its own signed vote made it host. The host's absence now counts as a vote not
+    given unless the checker itself stopped hearing the host, so the host and the spectator,
+    who hear it, refuse the claim, and the host's result stands."""
+    for seed in SEEDS:
+        _self_election(seed)
+
+
+def _host_dies(seed: int) -> None:
+    sim = _two_racers(seed)
+    net = sim.net
+    net.run_for(20, stop=lambda: sim.phase_of_host() == m.PHASE_RACING)
+    net.run_for(0.5)
+    crash_at = net.now
+    net.crash(sim.host_pid)
+    assert net.run_for(40.0, stop=sim.done), f"seed {seed}: the match did not finish"
+    check(sim)
+    took_over = [(t, pid) for t, pid, term in sim.host_changes if term >= 2]
+    assert len(took_over) == 1, took_over
+    at, new_host = took_over[0]
+    assert at - crash_at >= 2 * sim.cfg.election_min, "took over while the host was barely silent"
+    for p in sim.alive():
+        res = p.core.match.result
+        assert res.host_id == new_host and res.racer(sim.host_pid).crashed
+
+
+def test_when_the_host_of_a_two_racer_match_dies_the_survivor_finishes_alone():
+    """The real death: the survivor cannot reach a quorum of the roster (1 of 2), so it takes
+    over only once it has not heard the host for twice its election timeout, and the spectator
+    believes it for the same reason (it stopped hearing the host too); or the spectator asks
+    first and the survivor's vote makes it host, on the same condition. Everyone ends with
+    the new host's result, the dead host counted as crashed at its last state."""
+    for seed in SEEDS:
+        _host_dies(seed)
+
+
+# -- a dishonest host: "abandoned" is every peer's judgement, not the host's word -------------
+VICTIM_SEEDS = range(3)
+VICTIM = identity(1).peer_id
+
+
+def _victim_match(seed: int) -> SimMatch:
+    cfg = MatchConfig(auto_start=3, countdown=0.5, disconnect_after=1.0, abandon_after=2.0, result_linger=1.0)
+    return SimMatch(3000 + seed, 3, 1, Faults(loss=0.05, duplicate=0.01, jitter=0.005), cfg, 3.0,
+                    [None, None, 2.5, None])
+
+
+def _abandoned_in(result, pid: str) -> bool:
+    entry = result.racer(pid)
+    return entry is not None and entry.abandoned
+
+
+def _host_reasons(sim: SimMatch, p) -> set:
+    return {e.reason for _t, e in p.events if isinstance(e, Rejected) and e.peer == sim.host_pid}
+
+
+def _abandon_while_streaming(seed: int) -> None:
+    sim = _victim_match(seed)
+    net = sim.net
+    host = sim.peers[sim.host_pid]
+    net.run_for(20, stop=lambda: sim.phase_of_host() == m.PHASE_RACING)
+    net.run_for(1.0)
+    mt = host.core.match
+    host.core._abandon(mt, mt.racers[VICTIM])  # the dishonest host's own core does it
+    host.do(host.core._bump(mt, host.local(net.now)), net.now)
+    net.run_for(10.0, stop=lambda: host.core.match.result is not None)
+    net.run_for(0.5)  # the result's repeats reach everyone
+    assert host.core.match.result is not None and _abandoned_in(host.core.match.result, VICTIM)
+    for p in sim.peers.values():
+        if p is host:
+            continue
+        assert p.core.match.racers[VICTIM].status != m.ST_ABANDONED, f"seed {seed}: {p.index} believed it"
+        assert not any(isinstance(e, ResultAdopted) and _abandoned_in(e.result, VICTIM) for _t, e in p.events)
+        reasons = _host_reasons(sim, p)
+        assert RejectReason.ABANDONED_WHILE_HEARD in reasons, f"seed {seed}: {p.index} {reasons}"
+
+
+def test_a_host_cannot_call_a_racer_abandoned_while_it_streams():
+    """Mid-race the host marks an honest, streaming racer abandoned (its roster says so, and
+    its result counts the racer crashed at that moment, unsigned). Every member still hears
+    that racer, the racer itself included: each refuses the roster's word and the result,
+    and no member adopts a result that calls the racer abandoned."""
+    for seed in VICTIM_SEEDS:
+        _abandon_while_streaming(seed)
+
+
+def _silent_racer(seed: int, cut: bool) -> None:
+    sim = _victim_match(seed)
+    net = sim.net
+    host = sim.peers[sim.host_pid]
+    if cut:
+        honest_abandon = host.core._abandon
+
+        def abandon(mt, r) -> None:
+            if r.peer_id == VICTIM:  # "I heard it only for its first half second"
+                r.last = FakeCar(None).report(0.5, mt.rules.limit_ticks)
+            honest_abandon(mt, r)
+
+        host.core._abandon = abandon
+    net.run_for(20, stop=lambda: sim.phase_of_host() == m.PHASE_RACING)
+    net.run_for(2.1)
+    net.crash(VICTIM)
+    net.run_for(15.0, stop=sim.done)
+    survivors = [p for p in sim.alive() if p is not host]
+    held = {p.index: p.core.match.racers[VICTIM].last.tick for p in survivors}
+    assert all(t >= 120 for t in held.values()), held  # they heard it for 2 s and more
+    for p in survivors:
+        for adopted in (e.result for _t, e in p.events if isinstance(e, ResultAdopted)):
+            entry = adopted.racer(VICTIM)  # whoever hosts it: never below what this peer holds
+            assert round(entry.crash_time * 60) >= held[p.index] - 60, f"seed {seed}: {p.index} took the cut"
+        if cut:
+            reasons = _host_reasons(sim, p)
+            assert RejectReason.ABANDONED_TOO_EARLY in reasons, f"seed {seed}: {p.index} {reasons}"
+        else:
+            res = p.core.match.result
+            assert res is not None and res.host_id == sim.host_pid, f"seed {seed}: {p.index} has no result"
+            assert res.racer(VICTIM).abandoned
+
+
+@pytest.mark.parametrize("cut", [True, False], ids=["truncated", "honest"])
+def test_a_racer_that_went_silent_is_abandoned_at_its_last_state_not_earlier(cut):
+    """A racer's process dies mid-race; the host abandons it after its silence. An honest host
+    counts it crashed at its last state, and every survivor adopts that result. A host that
+    pretends it heard much less of it (so its score is cut) is refused by every survivor:
+    they hold its later states (once that host falls silent they elect another, which
+    adjudicates from what it heard)."""
+    for seed in VICTIM_SEEDS:
+        _silent_racer(seed, cut)

@@ -246,7 +246,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
         if not mt.joined:
             if now >= mt.next_join:
                 out += self._send_join(mt, now)
-            return out
+            return out + self._repeat_final(mt, now)  # (rejoining a new host: still heard)
         if mt.role == Role.HOST:
             out += self._host_tick(mt, now)
         else:
@@ -262,11 +262,14 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
                 mt.start_local = at
                 advance_phase(mt, Phase.RACING)
                 out.append(Started(at))
+        return out + self._repeat_final(mt, now)
+
+    def _repeat_final(self, mt: Match, now: float) -> list[Action]:
         # (a while past the result too: members rebuild the record from our attestation)
         if mt.my_final is not None and (mt.result is None or now < mt.result_until) and now >= mt.next_final:
             mt.next_final = now + self.cfg.final_every
-            out.append(Send(self._others(mt), mt.my_final))
-        return out
+            return [Send(self._others(mt), mt.my_final)]
+        return []
 
     def _host_tick(self, mt: Match, now: float) -> list[Action]:
         cfg = self.cfg

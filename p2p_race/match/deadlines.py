@@ -92,6 +92,8 @@ class Deadlines:
             return
         mt.deadline += gap
         mt.last_host_at += gap
+        if gap >= self.cfg.disconnect_after:
+            mt.out_of_touch = True  # others may have called us abandoned meanwhile
         for r in mt.racers.values():
             r.last_heard += gap
         for sid in mt.spectators:

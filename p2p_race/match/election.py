@@ -1,7 +1,9 @@
 """Who hosts the match: a Raft-like election adapted to a match, with forwardable proofs.
 
-- the electorate is `authz.electorate` (racers of the replicated roster, minus the host that
-  failed); a quorum is a majority of it;
+- a quorum is more than half of the roster's voters, the failed host counted as a vote not
+  given (`authz.quorum_electorates`); leaving the failed host out is believed only by a peer
+  that itself stopped hearing it, so a 2-racer match fails over only once the host is silent
+  to the survivor and to everyone who checks;
 - a silent host is noticed after a randomized timeout (150-300 ms, heartbeats every 50 ms);
   time this process was not running is not silence (`MatchCore` stall guard);
 - a pre-vote round first (no term change), so a peer cut off for a while cannot come back
@@ -64,9 +66,32 @@ class Election:
         return []
 
     def _voters(self, mt: Match) -> list[str]:
-        """The electorate of the election we run or would run."""
-        term = mt.term if mt.role == Role.CANDIDATE else mt.term + 1
-        return authz.election_electorate(mt, term)
+        """Everyone whose vote can count in the election we run or would run (not the host
+        it replaces: that one is silent, or it would not be replaced)."""
+        failed = authz.replaced_host(mt, self._term_sought(mt))
+        return sorted({v for voters in self._electorates(mt, self._seen) for v in voters} - {failed})
+
+    def _term_sought(self, mt: Match) -> int:
+        return mt.term if mt.role == Role.CANDIDATE else mt.term + 1
+
+    def _electorates(self, mt: Match, now: float) -> list[list[str]]:
+        term = self._term_sought(mt)
+        return authz.quorum_electorates(mt, term, self.id, now, self.cfg.disconnect_after, self._gone_after(mt),
+                                        live=False)
+
+    def _gone_after(self, mt: Match) -> float:
+        """How long the replaced host must be silent to us before we count it out of the
+        electorate: twice our election timeout (so a few lost heartbeats never let a
+        member's lone vote depose a host we still hear)."""
+        return 2.0 * self._patience(mt)
+
+    def _quorum_of(self, mt: Match, now: float) -> tuple[list[str], int] | None:
+        """(electorate, quorum) of the first electorate our votes reach a quorum of."""
+        for voters in self._electorates(mt, now):
+            need = quorum(len(voters))
+            if voters and len([v for v in mt.votes if v in voters]) >= need:
+                return voters, need
+        return None
 
     # ------------------------------------------------------------------ candidate
     def _campaign(self, mt: Match, now: float) -> list[Action]:
@@ -112,8 +137,7 @@ class Election:
         return sign_vote(mt.mid, mt.term, pid_bytes(candidate), self.keys.public_key, self.keys.sign)
 
     def _check_votes(self, mt: Match, now: float) -> list[Action]:
-        voters = self._voters(mt)
-        if len([v for v in mt.votes if v in voters]) < quorum(len(voters)):
+        if self._quorum_of(mt, now) is None:
             return []
         if mt.role == Role.PRE_CANDIDATE:
             mt.term += 1
@@ -127,8 +151,9 @@ class Election:
             if mt.role == Role.CANDIDATE:
                 out.append(Send(tuple(v for v in self._voters(mt) if v != self.id), self._vote_request(mt, pre=False)))
             return out
-        if mt.role == Role.CANDIDATE:
-            need = quorum(len(voters))
+        won = self._quorum_of(mt, now)
+        if mt.role == Role.CANDIDATE and won is not None:
+            voters, need = won
             votes = tuple(v for pid, v in sorted(mt.votes.items()) if pid in voters)[:need]
             self._keep_proof(mt, TermProof(mt.mid, mt.term, self.keys.public_key, mt.creator_key, mt.nonce, votes))
             return self._become_host(mt, now)
@@ -236,6 +261,8 @@ class Election:
         if mt.last_host_at != NEVER and now > mt.last_host_at:
             gap = now - mt.last_host_at
             self.longest_host_gap = max(self.longest_host_gap, gap)
+            if gap >= self.cfg.disconnect_after:
+                mt.out_of_touch = True  # cut off: the host may have called us abandoned
             self._rough(gap - self.cfg.heartbeat, now)
         mt.last_host_at = now
 
@@ -248,7 +275,7 @@ class Election:
         if proof.host != sender:
             return self._reject(sender, RejectReason.NOT_THE_HOST)
         why = authz.check_proof(mt, proof, self.verify, self.cfg.max_term_jump, self.id, now,
-                                self.cfg.disconnect_after)
+                                self.cfg.disconnect_after, self._gone_after(mt))
         if isinstance(why, RejectReason):
             return self._reject(sender, why)
         if why is not None:
@@ -274,8 +301,9 @@ class Election:
             return out + deny
         if (msg.last_term, msg.roster_version) < (mt.roster_term, mt.version):
             return out + deny
-        if self.id not in authz.election_electorate(mt, msg.term) and self.id not in authz.live_electorate(
-                mt, msg.term, self.id, now, self.cfg.disconnect_after):
+        # (a vote is harmless: whether it counts is every checker's own judgement)
+        if not any(self.id in voters for voters in authz.quorum_electorates(
+                mt, msg.term, self.id, now, self.cfg.disconnect_after, 0.0)):
             return out + deny  # not a voter: our vote would prove nothing
         log.info("%s vote to %s for term %d: host %s silent %.3f s (patience %.3f s)", "pre" if msg.pre else "real",
                  sender, msg.term, mt.host, now - mt.last_host_at, self._patience(mt))

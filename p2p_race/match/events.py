@@ -48,6 +48,9 @@ class RejectReason(Enum):
     BAD_VOTE = "vote that does not verify"
     DIVERGED = "state its inputs do not produce (racer excluded)"
     RESULT_COUNTS_DIVERGED = "result that counts a racer whose inputs diverged"
+    ABANDONED_WHILE_HEARD = "racer called abandoned that we heard lately (it was not silent)"
+    ABANDONED_TOO_EARLY = "racer called abandoned before its last state that we hold"
+    RESULT_BELOW_SIGNED = "result that gives a racer less than its own final report"
 
     @property
     def quiet(self) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from p2p_race.match import authz
 from p2p_race.match import messages as m
 from p2p_race.match.events import (
     Action,
@@ -146,6 +147,52 @@ class ResultDuty:
             out += self._bump(mt, now)
         return out
 
+    # ------------------------------------------------------------------ abandonment is checked
+    def _abandon_refuted(self, mt: Match, r: Racer, crash_time: float, now: float) -> RejectReason | None:
+        """Why our own evidence refutes the host's word that `r` was abandoned at `crash_time`
+        (a roster status or a result entry), or None when it is consistent with silence.
+
+        Abandoned means silent for `abandon_after` (or gone with a Leave): a peer that heard
+        the racer within `disconnect_after` refuses it (we judge ourselves by whether we were
+        out of touch); and a racer cannot be abandoned earlier than its last state we hold by
+        more than `disconnect_after` of ticks (what trailing losses can keep from an honest
+        host), so its score cannot be cut below what it reported to us. A racer we saw
+        diverge may stand abandoned (docs/ARCHITECTURE.md, threat model)."""
+        if self._is_diverged(mt, r.peer_id):
+            return None
+        cfg = self.cfg
+        if not r.abandon_believed:
+            if r.peer_id == self.id:
+                silent = mt.out_of_touch
+            else:
+                silent = not authz.hears(mt, r.peer_id, self.id, now, cfg.disconnect_after)
+            if not (silent or r.peer_id in mt.left):
+                return RejectReason.ABANDONED_WHILE_HEARD
+        heard = r.last.tick if r.last is not None else 0
+        if heard > round(crash_time * TICK_RATE) + round(cfg.disconnect_after * TICK_RATE):
+            return RejectReason.ABANDONED_TOO_EARLY
+        r.abandon_believed = True
+        return None
+
+    def _result_refuted(self, mt: Match, result: MatchResult, now: float) -> RejectReason | None:
+        """Why a proven host's result contradicts what the racers themselves told us."""
+        mv = mt.verifier
+        for x in result.racers:
+            r = mt.racers.get(x.peer_id)
+            if r is None:
+                continue
+            if x.abandoned:
+                why = self._abandon_refuted(mt, r, x.crash_time, now)
+                if why is not None:
+                    return why
+            elif mv is not None and mv.attested(x.peer_id):
+                out = mv.outcome(x.peer_id)  # what the racer signed: the host cannot lower it
+                if (x.score, x.crashed) != (out.score, out.crashed):
+                    return RejectReason.RESULT_BELOW_SIGNED
+            elif x.crashed and r.last is not None and r.last.tick > round(x.crash_time * TICK_RATE) + 1:
+                return RejectReason.RESULT_BELOW_SIGNED  # "crashed" before a state it sent us
+        return None
+
     def _abandon(self, mt: Match, r: Racer) -> None:
         last = r.last or EMPTY
         t = min(max(last.tick / TICK_RATE, 0.0), mt.rules.time_limit)
@@ -186,7 +233,8 @@ class ResultDuty:
             crashed = r.status != m.ST_TIME
             ct = min(max(float(f.crash_time), 0.0), mt.rules.time_limit) if crashed else -1.0
             end = max(end, ct if crashed else mt.rules.time_limit)
-            racers.append(RacerResult(r.peer_id, r.name, int(f.score), float(f.distance), crashed, ct))
+            racers.append(RacerResult(r.peer_id, r.name, int(f.score), float(f.distance), crashed, ct,
+                                      abandoned=r.status == m.ST_ABANDONED))
         try:
             unsigned = adjudicate(mt.match_id, mt.rules.seed, mt.rules.time_limit, self.id, mt.term,
                                   mt.started_at, mt.started_at + end, racers)
@@ -301,6 +349,10 @@ class ResultDuty:
             # of its drive: a host that missed the lie stopped hearing it); never as a driver.
             if any(self._is_diverged(mt, x.peer_id) and not x.abandoned for x in result.racers):
                 return self._reject(sender, RejectReason.RESULT_COUNTS_DIVERGED)
+        why = self._result_refuted(mt, result, now)
+        if why is not None:
+            return self._reject(sender, why)
+        if mt.verifier is not None:
             full = mt.verifier.complete(result, self._proof_bytes(mt, result.term, result.host_id))
             if full is not None:
                 result = full  # the whole record (evidence rebuilt from our replays): any store checks it

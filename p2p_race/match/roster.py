@@ -124,7 +124,8 @@ class Roster:
                 mt.racers[sender].last_heard = now
             else:
                 mt.spectators[sender] = now
-            return self._roster_sends(mt, (sender,))
+            out = self._roster_sends(mt, (sender,))
+            return out + (self._send_result(mt, (sender,)) if mt.result is not None else [])  # (rejoining late)
         if msg.role == m.ROLE_RACER:
             if mt.phase != Phase.LOBBY:
                 return [Send((sender,), m.JoinRefused(mb, "the race has started; join as a spectator"))]
@@ -272,6 +273,11 @@ class Roster:
             r.color = clean_wish(rr.color)
             r.ready = bool(rr.flags & m.FLAG_READY)
             r.connected = bool(rr.flags & m.FLAG_CONNECTED)
+            if rr.status == m.ST_ABANDONED and r.status != m.ST_ABANDONED:
+                why = self._abandon_refuted(mt, r, rr.crash_time, now)
+                if why is not None:  # we heard it lately: it still races here, its word counts
+                    out += self._reject(sender, why)
+                    continue
             if rr.status != m.ST_RACING and rr.status < len(m.ST_NAMES) and (r.status != rr.status or r.final is None):
                 was_final = r.final is not None
                 r.status = rr.status

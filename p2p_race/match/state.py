@@ -117,6 +117,9 @@ class Racer:
     last: CarReport | None = None  # newest accepted state
     last_heard: float = NEVER  # local clock
     state_at: float = 0.0  # local clock when `last` arrived
+    # We believed the host's word that it was abandoned (it was silent to us too): from then
+    # on what it sends does not count, so its later words do not refute that belief.
+    abandon_believed: bool = False
 
 
 @dataclass
@@ -195,6 +198,7 @@ class Match:
     verifier: Any = None  # p2p_race.match.replays.MatchVerifier once the race runs (verify_inputs)
     pending_inputs: bytearray = field(default_factory=bytearray)  # our inputs from before the start
     proof_shown: dict[str, float] = field(default_factory=dict)  # host: stale host -> when told
+    out_of_touch: bool = False  # we stalled, or heard no host, for `disconnect_after` in this match
 
     @property
     def phase(self) -> Phase:

@@ -19,6 +19,8 @@ from replication.records import RacerResult, adjudicate
 ATTACKS = ("result_term0", "heartbeat_next_term", "heartbeat_max_term", "announce_next_term",
            "roster_next_term", "proof_next_term", "countdown_next_term", "vote_request_next_term")
 MAX_U32 = 2**32 - 1
+# Attacks for the simulator only (a member's own moves; not in the LAN attack matrix).
+SIM_ATTACKS = ("self_elect",)
 
 
 def sybil_proof(ann: m.Announce, attacker: Identity, term: int, sybils: int = 8) -> TermProof:
@@ -53,6 +55,9 @@ def forge(attack: str, ann: m.Announce, attacker: Identity, members: list[str] =
         return [m.Roster(mid, nxt, 10**6, ann.rules, m.PHASE_RACING, 0.0, 1.0, abandoned[:m.MAX_RACERS], ())]
     if attack == "proof_next_term":
         return [m.HostProof(mid, m.proof_to_wire(sybil_proof(ann, attacker, nxt)))]
+    if attack == "self_elect":  # a member's own vote for itself, and acting as that term's host
+        wire = m.proof_to_wire(sybil_proof(ann, attacker, nxt, sybils=0))
+        return [m.HostProof(mid, wire), m.Heartbeat(mid, nxt, m.PHASE_RACING, 10**6, 0.0, False)]
     if attack == "countdown_next_term":
         return [m.CountdownStart(mid, nxt, 0.0, 1.0)]
     if attack == "vote_request_next_term":

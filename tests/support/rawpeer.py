@@ -17,6 +17,7 @@ import time
 from discovery.messages import Heartbeat, Hello, Leave, padded
 from p2p_race.identity import Identity
 from p2p_race.wire import STREAM_GAME, Codec, Packet
+from tests.support.pacing import paced
 
 Addr = tuple[str, int]
 
@@ -198,14 +199,12 @@ def spoof_hellos(victim: Addr, spoofed: Addr, n: int, service: str) -> dict:
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     spoof_udp(spoofed, victim, small, raw)
     sent = len(small)
-    pace = 0.06
-    for i in range(n):
+    for i in paced(range(n), 0.06):
         peer = RawPeer(Identity.from_seed(b"sp%d" % i), service, "x")
         data = peer.hello(True)
         peer.sock.close()
         spoof_udp(spoofed, victim, data, raw)
         sent += len(data)
-        time.sleep(pace)
     raw.close()
     return {"sent": sent, "small": len(small)}
 
