@@ -70,6 +70,8 @@ MAX_PEERS, MAX_PEERS_PER_ADDR = 64, 16
 RANK_ANON, RANK_PEER, RANK_OWNER = 0, 1, 2  # clients: who gives way to whom
 ANON_IDLE = 6.0  # honest clients ask for peers every 2 s: silent this long is not one in use
 PENDING_GRACE = 1.0  # a new connection's hello may sit unread this long (a burst of accepts)
+THIS_MACHINE = ("127.0.0.1", "::1")  # no other host opens a TCP connection from these: the
+# owner's clients wait for their hello in MAX_PENDING_PER_ADDR slots of their own
 IDLE_TIMEOUT = 30.0  # no frame at all for this long: gone (clients ask for peers every 2 s)
 FRAME_TIMEOUT = 10.0  # a frame begun must be complete within this
 HELLO_FRAME, CLIENT_FRAME, PEER_FRAME = 16 * 1024, 64 * 1024, 1024 * 1024
@@ -389,7 +391,12 @@ class ChatService:
         cap, per_addr = {"pending": (MAX_PENDING, MAX_PENDING_PER_ADDR),
                          "client": (MAX_CLIENTS, MAX_CLIENTS_PER_ADDR),
                          "peer": (MAX_PEERS, MAX_PEERS_PER_ADDR)}[role]
-        pool = self.pending if role == "pending" else {c for c in self.conns if c.role == role}
+        if role == "pending":
+            here = conn.remote[0] in THIS_MACHINE
+            pool = {c for c in self.pending if (c.remote[0] in THIS_MACHINE) == here}
+            cap = per_addr if here else cap
+        else:
+            pool = {c for c in self.conns if c.role == role}
         idle = {"pending": PENDING_GRACE, "client": ANON_IDLE, "peer": None}[role]
         victim = _victim(conn, pool, cap, per_addr, idle)
         if victim is False:

@@ -95,7 +95,8 @@ def converged(nodes: list[Node]) -> bool:
     return all(n.store.ids() == POOL_IDS for n in nodes)
 
 
-@pytest.mark.parametrize("seed", range(24))
+# the first 6 seeds in `make test-fast`, all 24 in `make test`
+@pytest.mark.parametrize("seed", [s if s < 6 else pytest.param(s, marks=pytest.mark.slow) for s in range(24)])
 def test_all_honest_peers_converge(seed):
     rng = random.Random(seed)
     net = SimNet(seed, Faults(loss=0.2, duplicate=0.1, delay=0.002, jitter=0.05), tick=0.05)
