@@ -19,6 +19,7 @@ from p2p_race.match.events import (
     Diverged,
     Excluded,
     Rejected,
+    RejectReason,
     ResultAdopted,
     Send,
     Started,
@@ -59,10 +60,13 @@ class Peer:
         self.sent: list = []  # (time, to, message) of every datagram it sent
 
 
-def _run(seed: int, cheat, loss: float = 0.1, blackout: tuple[float, float] | None = None):
-    """`blackout`: from..to (s), nothing of racer 2 reaches peer 1."""
+def _run(seed: int, cheat, loss: float = 0.1, blackout: tuple[float, float] | None = None, rig=None):
+    """`blackout`: from..to (s), nothing of racer 2 reaches peer 1. `rig(peers)` may make
+    any of them dishonest before the match."""
     rng = random.Random(seed)
     peers = [Peer(i, seed, cheat if i == 2 else None) for i in range(3)]
+    if rig is not None:
+        rig(peers)
     by_id = {p.id: p for p in peers}
     queue: list[tuple[float, str, str, object]] = []
     now = 0.0
@@ -208,3 +212,33 @@ def test_inputs_lost_for_longer_than_the_window_are_asked_for_again(seed):
     assert not [a for a in out if isinstance(a, Send)] and [a for a in out if isinstance(a, Rejected)]
     answers = [a for _ in range(10) for a in racer.core.on_message(member.id, ask, later) if isinstance(a, Send)]
     assert len(answers) == 1 and isinstance(answers[0].msg, m.InputFill)
+
+
+def _lower_racer_2(peers) -> None:
+    """The host gives racer 2 one point less than the drive it signed."""
+    core, victim = peers[0].core, peers[2].id
+    honest = core._adjudicate_verified
+
+    def lowered(mt, now):
+        entries = mt.verifier.entries
+
+        def cut(racers):
+            out, logs = entries(racers)
+            return [dataclasses.replace(e, score=max(0, e.score - 1)) if e.peer_id == victim else e
+                    for e in out], logs
+
+        mt.verifier.entries = cut
+        return honest(mt, now)
+
+    core._adjudicate_verified = lowered
+
+
+def test_a_host_cannot_give_a_racer_less_than_it_signed():
+    """Input-verified racing: the host's result gives an honest racer one point less than the
+    drive it signed. The member and that racer hold its signature over its replayed outcome:
+    both refuse the result (without the check they adopted it, just not its evidence)."""
+    host, member, racer = _run(3, None, rig=_lower_racer_2)
+    assert host.core.match.result.racer(racer.id).score + 1 == racer.car.state.score
+    for p in (member, racer):
+        assert not any(isinstance(e, ResultAdopted) and e.result.host_id == host.id for e in p.events)
+        assert any(isinstance(e, Rejected) and e.reason is RejectReason.RESULT_BELOW_SIGNED for e in p.events)
