@@ -372,3 +372,11 @@ class Rematch:
     match_id: MID
     term: Annotated[int, U32]
     next_id: MID
+
+
+# Every match message, for the adapters that subscribe to them (a hand-kept list once missed
+# KickList, so the real runtime dropped it): the classes of this module with a wire type id.
+ALL: tuple[type, ...] = tuple(sorted(
+    (c for c in list(globals().values())
+     if isinstance(c, type) and c.__module__ == __name__ and hasattr(c, "TYPE_ID")),
+    key=lambda c: c.TYPE_ID))
