@@ -45,13 +45,24 @@ class InstanceLock:
         self.path = self.data_dir / LOCK_NAME
         self._lock = FileLock(self.path, mode=0o600, thread_local=False)
 
-    def acquire(self) -> bool:
-        """True when this process now owns the data dir's chat service slot."""
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            return False
-        return True
+    def acquire(self, settle: float = 2.0) -> bool:
+        """True when this process now owns the data dir's chat service slot.
+
+        A busy lock with no live service behind it (no info file naming a running pid) is
+        someone's `is_running` probe, which holds the lock for an instant, or a service
+        still starting: keep trying for up to `settle` seconds before giving up. Seen: a
+        client's probe made the service it had just spawned exit as "already running".
+        """
+        deadline = time.monotonic() + settle
+        while True:
+            try:
+                self._lock.acquire(timeout=0)
+                return True
+            except Timeout:
+                pass
+            if running_pid(self.data_dir) is not None or time.monotonic() >= deadline:
+                return False
+            _pause.wait(0.02)
 
     def release(self) -> None:
         if self._lock.is_locked:
@@ -99,6 +110,16 @@ def running_info(data_dir: Path) -> dict[str, Any] | None:
     if info is None or not _pid_alive(info.get("pid")):
         return None
     return info
+
+
+def running_pid(data_dir: Path) -> int | None:
+    """The pid named by the info file when that process is alive (no lock probe)."""
+    info = read_info(data_dir)
+    pid = None if info is None else info.get("pid")
+    return pid if _pid_alive(pid) else None
+
+
+_pause = threading.Event()  # never set: a timed wait between lock attempts
 
 
 def _pid_alive(pid: Any) -> bool:

@@ -112,3 +112,35 @@ def test_quitting_the_game_reports_the_chat_service(data_dir: Path, service: dic
     assert play.run(args) == 0
     assert f"stopped the chat service (pid {service['pid']})" in capsys.readouterr().err
     assert running_info(data_dir) is None
+
+
+def test_a_lock_probe_does_not_turn_a_starting_service_away(tmp_path: Path) -> None:
+    """`is_running` probes by taking the lock for an instant; a service starting at that
+    instant used to exit as "already running" with nothing running (seen in a CI run)."""
+    import os
+    import threading
+    import time
+
+    from filelock import FileLock
+
+    from chat.supervisor import INFO_NAME, LOCK_NAME, InstanceLock
+
+    probe = FileLock(tmp_path / LOCK_NAME)
+    probe.acquire()
+    starting = InstanceLock(tmp_path)
+    got: list[bool] = []
+    thread = threading.Thread(target=lambda: got.append(starting.acquire()))
+    thread.start()
+    threading.Event().wait(0.2)  # the probe holds it a while (far longer than a real probe)
+    probe.release(force=True)
+    thread.join(10)
+    assert got == [True]  # whether it tried before or after the release
+    starting.release()
+
+    # a live service named by the info file holds the lock: the newcomer says so at once
+    (tmp_path / INFO_NAME).write_text(json.dumps({"pid": os.getpid(), "port": 1}))
+    probe.acquire()
+    t0 = time.monotonic()
+    assert InstanceLock(tmp_path).acquire(settle=30.0) is False
+    assert time.monotonic() - t0 < 10  # it did not sit out the 30 s
+    probe.release(force=True)
