@@ -176,11 +176,7 @@ class Rules:
     def flow_speed(self, t: float) -> float:
         """The common traffic speed at time t (m/s): ramps linearly, then stays."""
         p = DIFFICULTY[self.difficulty]
-        if t <= 0.0:
-            return p.speed0
-        if t >= p.speed_ramp_s:
-            return p.speed1
-        return p.speed0 + (p.speed1 - p.speed0) * (t / p.speed_ramp_s)
+        return _ramp(t, p.speed0, p.speed1, p.speed_ramp_s)
 
     def flow_offset(self, t: float) -> float:
         """How far the traffic moved since t = 0 (the integral of flow_speed)."""
@@ -196,11 +192,7 @@ class Rules:
     def pace(self, t: float) -> float:
         """How much faster than the traffic the car must go at time t (m/s)."""
         p = DIFFICULTY[self.difficulty]
-        if t <= 0.0:
-            return p.pace0
-        if t >= p.pace_ramp_s:
-            return p.pace1
-        return p.pace0 + (p.pace1 - p.pace0) * (t / p.pace_ramp_s)
+        return _ramp(t, p.pace0, p.pace1, p.pace_ramp_s)
 
     def min_speed(self, t: float) -> float:
         """The car's speed floor at time t (the minimum pace): faster than the traffic."""
@@ -220,3 +212,13 @@ class Rules:
         else:
             lead = (p.pace0 + p.pace1) * 0.5 * r + p.pace1 * (t - r) + SWEEPER_MARGIN * 0.5 * r
         return self.flow_offset(t) + lead - SWEEPER_GAP
+
+
+def _ramp(t: float, start: float, end: float, span: float) -> float:
+    """`start` until t = 0, then linear to `end` at t = `span`, then `end` (the same float
+    operations everywhere, so replays stay bit-identical)."""
+    if t <= 0.0:
+        return start
+    if t >= span:
+        return end
+    return start + (end - start) * (t / span)
