@@ -39,6 +39,9 @@ Link = Hashable
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 DIGEST_INTERVAL = 1.0
+IDLE_WAKE = 1.0  # the longest the adapter sleeps between ticks
+DIGEST_COALESCE = 0.05  # digests due this soon after the first one go out with it
+DIGEST_EARLY = 0.5  # ... and those due within this after it go out early with it
 OFFER_INTERVAL = 1.0
 REQUEST_TIMEOUT = 1.0
 REQ_CHUNK = 500
@@ -52,6 +55,11 @@ PUSH_BURST, PUSH_RATE = 200.0, 50.0
 # Per author, by our clock, over all links: the unsolicited new lines of one identity we
 # take (the log's own rate rule counts by the author's clock, which the author picks).
 AUTHOR_BURST, AUTHOR_RATE = 20.0, 2.0
+# Per link source (the peer's address in the service), by our clock, pushed or synced alike:
+# lines of identities we hold nothing of. Identities are free, so without this one hostile
+# peer service could sync in thousands of fresh authors and shrink every honest author's
+# share of the history (chat.history); an honest LAN has a few hundred authors at most.
+NEW_AUTHOR_BURST, NEW_AUTHOR_RATE = 256.0, 2.0
 SERVE_BURST, SERVE_RATE = 12_000.0, 5_000.0
 
 
@@ -88,7 +96,8 @@ class _LinkState:
 class ChatNode:
     def __init__(self, history: History | None = None, *, wall: Callable[[], float] = time.time,
                  digest_interval: float = DIGEST_INTERVAL, offer_interval: float = OFFER_INTERVAL,
-                 request_timeout: float = REQUEST_TIMEOUT) -> None:
+                 request_timeout: float = REQUEST_TIMEOUT,
+                 source_of: Callable[[Link], Hashable] | None = None) -> None:
         self.history = history if history is not None else History()
         self.wall = wall
         self.digest_interval = digest_interval
@@ -99,6 +108,8 @@ class ChatNode:
         self.drops: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
         self.authors = KeyedBuckets(AUTHOR_BURST, AUTHOR_RATE)
+        self.new_authors = KeyedBuckets(NEW_AUTHOR_BURST, NEW_AUTHOR_RATE)
+        self._source_of = source_of or (lambda link: link)
 
     # -- links ----------------------------------------------------------------------------
     def link_up(self, link: Link, now: float) -> Actions:
@@ -122,13 +133,26 @@ class ChatNode:
 
     def tick(self, now: float) -> Actions:
         acts = Actions()
+        # when one link's digest is due, those due within DIGEST_EARLY go with it: links
+        # brought up at different times fall into one round (one wake-up a second)
+        first = min((st.last_digest for st in self.links.values()), default=now)
+        early = DIGEST_EARLY if now - first >= self.digest_interval else 0.0
         for link, st in self.links.items():
-            if now - st.last_digest >= self.digest_interval:
+            if now - st.last_digest >= self.digest_interval - early:
                 st.last_digest = now
                 acts.sends.append((link, self._digest()))
         if len(self._wanted) > MAX_IDS:
             self._wanted = {i: t for i, t in self._wanted.items() if now - t < self.request_timeout}
         return acts
+
+    def next_deadline(self, now: float) -> float:
+        """When `tick` must next run: the first link's digest due (links due within
+        DIGEST_COALESCE of it share the wake-up), at most IDLE_WAKE away."""
+        at = now + IDLE_WAKE
+        if self.links:
+            at = min(at, min(st.last_digest for st in self.links.values()) + self.digest_interval
+                     + DIGEST_COALESCE)
+        return max(at, now)
 
     # -- frames from a neighbour ----------------------------------------------------------
     def on_frame(self, link: Link, frame: Any, now: float) -> Actions:
@@ -226,10 +250,16 @@ class ChatNode:
         stored = []
         wall = self.wall()
         st = self.links[link]
+        src = self._source_of(link)
         for item in items:
             try:
                 msg = ChatMessage.from_wire(item)
                 msg_id = content_id(msg.content())
+                new_author = not self.history.known(msg_id) and not self.history.author_count(msg.author_id)
+                if new_author and not self.new_authors.allows(src, now):
+                    # dropped unverified and uncharged: still wanted, so sync asks again later
+                    self.drops["new_author_over_budget"] += 1
+                    continue
                 unsolicited = not solicited or msg_id not in self._wanted
                 if solicited and unsolicited:
                     # answers we never asked for count against the push budget
@@ -251,6 +281,8 @@ class ChatNode:
             res = self.history.add(msg, wall, trusted=trusted)
             acts.removed += res.removed
             if res.new is not None:
+                if new_author:
+                    self.new_authors.take(src, now)
                 self._wanted.pop(res.new.id, None)
                 stored.append(res.new.id)
                 acts.delivered.append(res.new)

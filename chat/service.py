@@ -44,11 +44,11 @@ from p2p_race import netinfo
 from p2p_race.backoff import BackoffMap
 from p2p_race.identity import Identity, load_or_create
 from p2p_race.stopsignals import on_stop_signals
+from p2p_race.wakeup import Wakeup
 
 log = logging.getLogger("chat.service")
 
 Addr = tuple[str, int]
-TICK = 0.1
 DIAL_INTERVAL = 0.5
 DIAL_BACKOFF_MAX = 30.0  # an address we were told about is tried at most this rarely
 MAX_DIALING = 4  # outgoing connection attempts in flight at once
@@ -169,7 +169,9 @@ class ChatService:
         self.host = host
         self.port = port
         self.store = ChatStore(self.data_dir) if store else None
-        self.node = ChatNode(History())
+        # new-author budgets per peer address: a reconnect gets no fresh one (chat/core.py)
+        self._wakeup = Wakeup()
+        self.node = ChatNode(History(), source_of=lambda conn: conn.remote[0])
         self.sources: list[PeerSource] = [StaticPeers(peers), *sources]
         self.announce = announce
         self.conns: set[Conn] = set()
@@ -282,8 +284,9 @@ class ChatService:
 
     # -- timers ---------------------------------------------------------------------------
     async def _ticker(self) -> None:
+        """Deadlines, not polling: the mesh node says when its next digest is due."""
         while True:
-            await asyncio.sleep(TICK)
+            await self._wakeup.sleep_until(self.node.next_deadline(time.monotonic()))
             self._apply(self.node.tick(time.monotonic()))
 
     async def _dialer(self) -> None:
@@ -510,6 +513,7 @@ class ChatService:
         conn.frames.limit(PEER_FRAME, idle_timeout=IDLE_TIMEOUT, frame_timeout=FRAME_TIMEOUT)
         log.info("linked with peer %s at %s", conn.peer_id, conn.listen)
         self._apply(self.node.link_up(conn, time.monotonic()))
+        self._wakeup.poke()  # a new link: its first digest is due in a second
         try:
             while not conn.closed:
                 frame = await self._read_json(conn)

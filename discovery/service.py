@@ -2,7 +2,8 @@
 
 It owns no socket of its own: it speaks Hello / Heartbeat / Leave / PeerList through the
 caller's `UdpTransport` (installing the table as the transport's key and address book),
-runs the zeroconf adapter, and ticks the table's timers every 50 ms. The chat service
+runs the zeroconf adapter, and runs the table's timers at the deadlines it reports
+(p2p_race/wakeup.py), not by polling. The chat service
 reuses it with its own transport, service type and ports.
 """
 
@@ -48,11 +49,12 @@ from p2p_race import netinfo
 from p2p_race.errors import UserError
 from p2p_race.text import check_name
 from p2p_race.transport import Addr, UdpTransport
+from p2p_race.wakeup import Wakeup
 from p2p_race.wire import Packet
 
 log = logging.getLogger(__name__)
 
-TICK = 0.05
+TICK = 0.05  # the retry delay after a failed tick
 Subscriber = Callable[[str, Peer], None]
 
 
@@ -169,6 +171,7 @@ class Discovery:
         self.match_id = match_id
         self.use_mdns = mdns
         self.mdns_interfaces = mdns_interfaces
+        self._wakeup = Wakeup()
         self.table = PeerTable(identity.peer_id, pins=pins, timeout=timeout,
                                heartbeat_interval=heartbeat_interval,
                                wall_offset=time.time() - time.monotonic())
@@ -233,6 +236,7 @@ class Discovery:
             resolved = await _resolve(target)
             self.static.append(resolved)
             self._apply(self.table.add_static(resolved, time.monotonic()))
+            self._wakeup.poke()  # a new peer or candidate: maybe a nearer deadline
 
         self._spawn(add())
 
@@ -260,6 +264,7 @@ class Discovery:
         now = time.monotonic()
         for addr in self.static:
             self._apply(self.table.add_static(addr, now))
+            self._wakeup.poke()  # a new peer or candidate: maybe a nearer deadline
         self._ticker = asyncio.ensure_future(self._tick_loop())
         if self.use_mdns:
             await self._start_mdns(mdns_addrs)
@@ -327,6 +332,7 @@ class Discovery:
             if self.on_mdns_seen is not None:
                 self.on_mdns_seen(record.peer_id)
         self._apply(self.table.mdns_seen(instance, record.peer_id, addrs, port, time.monotonic()))
+        self._wakeup.poke()  # a new peer or candidate: maybe a nearer deadline
 
     def _on_mdns_removed(self, instance: str) -> None:
         self._apply(self.table.mdns_removed(instance, time.monotonic()))
@@ -345,6 +351,7 @@ class Discovery:
                          msg.match_id, msg.reply, tuple((r.public_key, r.host, r.port) for r in msg.known),
                          msg.cookie, msg.echo, packet.size)
         self._apply(self.table.on_hello(packet.sender, info, addr, time.monotonic()))
+        self._wakeup.poke()  # a new peer or candidate: maybe a nearer deadline
 
     def _on_heartbeat(self, packet: Packet, addr: Addr) -> None:
         m: Heartbeat = packet.msg
@@ -357,6 +364,7 @@ class Discovery:
     def _on_peerlist(self, packet: Packet, addr: Addr) -> None:
         refs = tuple((r.public_key, r.host, r.port) for r in packet.msg.peers)
         self._apply(self.table.on_peerlist(packet.sender, refs, addr, time.monotonic()))
+        self._wakeup.poke()  # a new peer or candidate: maybe a nearer deadline
 
     def _on_any(self, packet: Packet, addr: Addr) -> None:
         self.table.on_packet(packet.sender, addr, time.monotonic())
@@ -398,12 +406,15 @@ class Discovery:
         self._apply(self.table.beat_now(time.monotonic()))
 
     async def _tick_loop(self) -> None:
+        """Deadlines, not polling: tick, then sleep until the table's next deadline or a poke."""
         while True:
             try:
                 self._apply(self.table.tick(time.monotonic()))
+                at = self.table.next_deadline(time.monotonic())
             except Exception:  # noqa: BLE001
                 log.exception("discovery tick failed")
-            await asyncio.sleep(TICK)
+                at = time.monotonic() + TICK
+            await self._wakeup.sleep_until(at)
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)

@@ -58,7 +58,11 @@ PROVEN_TTL = 60.0  # how long a (peer, address) proof is remembered after its la
 MEMORY = 1024  # entries in each per-address memory (LRU)
 GOSSIP_INTERVAL = 10.0
 INTRODUCE = 8  # peers told about a newcomer the moment it is listed
-STALL = 0.4  # a gap this long between ticks means *we* were frozen, not the peers
+STALL = 0.4  # woken this much past our deadline means *we* were frozen, not the peers
+IDLE_WAKE = 1.0  # the longest the adapter sleeps between ticks when nothing is due
+BEAT_COALESCE = 0.025  # heartbeats due within this of the first one go out in the same tick
+BEAT_EARLY = 0.1  # ... and those due within this after it go out early with it
+_AFTER = 1e-3  # timers that fire once a span is *exceeded* are asked for just after it
 
 
 def _unicast_ipv4(host: str) -> bool:
@@ -277,6 +281,7 @@ class PeerTable:
         self._share_failed: OrderedDict[Addr, float] = OrderedDict()
         self._left: OrderedDict[str, float] = OrderedDict()
         self._last_tick: float | None = None
+        self._wake_at: float | None = None  # the deadline we last reported (next_deadline)
         self._no_expiry_until = 0.0
         self._next_gossip = 0.0
 
@@ -515,9 +520,12 @@ class PeerTable:
         """Timers: expiry, heartbeats due, greetings due, periodic table sharing."""
         out: list[Output] = []
         if expire:
-            if self._last_tick is not None and now - self._last_tick > STALL:
-                # we were frozen (CPU starved, suspended): queued datagrams are still to be
-                # read, so judge nobody until they had a moment to arrive
+            # woken long past the deadline we asked for (or, for a caller that never asks,
+            # long after the last tick): we were frozen (CPU starved, suspended), not the
+            # peers; queued datagrams are still to be read, so judge nobody until they had a
+            # moment to arrive
+            since = self._wake_at if self._wake_at is not None else self._last_tick
+            if since is not None and now - since > STALL:
                 self._no_expiry_until = now + 0.25
             self._last_tick = now
             if now >= self._no_expiry_until:
@@ -526,8 +534,13 @@ class PeerTable:
                         out.append(self._remove(pid, "timeout"))
                         self._greet_lost(peer, now)
             self._forget_old(now)
+            # when any beat is due, the beats due within BEAT_EARLY go with it: peers met at
+            # different times fall into one round, so the adapter wakes ~4 times a second
+            nb = self._next_beat
+            first = min((nb.get(pid, 0.0) for pid, p in self.peers.items() if p.addr is not None), default=now + 1)
+            horizon = now + BEAT_EARLY if first <= now else now
             for pid, peer in self.peers.items():
-                if peer.addr is not None and now >= self._next_beat.get(pid, 0.0):
+                if peer.addr is not None and horizon >= nb.get(pid, 0.0):
                     self._next_beat[pid] = now + self.heartbeat_interval
                     sent, received = self._echo.get(pid, (0.0, now))
                     out.append(Beat(pid, peer.addr, sent, now - received if sent else 0.0))
@@ -570,6 +583,37 @@ class PeerTable:
             else:
                 cand.next_try = now + MDNS_REGREET
         return out
+
+    def next_deadline(self, now: float) -> float:
+        """When `tick` must next run (our clock): the first expiry, heartbeat, gossip round,
+        greeting or forgetting due, at most IDLE_WAKE away. Heartbeats due within
+        BEAT_COALESCE of the first one share its wake-up (sent that much late, never early),
+        so a full table costs a few wake-ups a second, not one per peer. Inputs can only
+        bring this nearer through a new peer or candidate (the adapter wakes then)."""
+        at = now + IDLE_WAKE
+        if self.peers:
+            at = min(at, self._next_gossip)
+            if self._no_expiry_until > now:
+                at = min(at, self._no_expiry_until)
+            beat = at
+            for pid, peer in self.peers.items():
+                at = min(at, peer.last_heard + self.timeout + _AFTER)
+                if peer.addr is not None:
+                    beat = min(beat, self._next_beat.get(pid, 0.0))
+            at = min(at, beat + BEAT_COALESCE)
+        for cand in self._candidates.values():
+            if cand.source == "lost":
+                at = min(at, cand.since + SHARED_TTL + _AFTER)
+            elif cand.source == "shared":
+                # greeted: dropped SHARED_TTL later; waiting for its source's greeting rate
+                at = min(at, cand.next_try + SHARED_TTL + _AFTER if cand.tries else now + 1.0 / SHARED_RATE)
+            else:
+                at = min(at, cand.next_try)
+        if self._left:
+            at = min(at, next(iter(self._left.values())) + 3.0 + _AFTER)
+        at = max(at, now + _AFTER)  # never a busy loop, whatever is due
+        self._wake_at = at
+        return at
 
     # -- internals ------------------------------------------------------------------------------
     def _challenge(self, addr: Addr, hello: HelloInfo, now: float) -> list[Output]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 import pytest
 
@@ -224,8 +225,10 @@ def test_frame_decoder_fuzz() -> None:
 
 
 def test_sybil_flood_is_paced_but_converges() -> None:
-    """1,000 fresh keys flood one node's link at once: the receiver takes a bounded burst of
-    pushes, counts the rest, and still ends with the same log through paced sync."""
+    """400 fresh keys flood one node's link at once: the receiver takes a bounded burst of
+    pushes, at most NEW_AUTHOR_BURST new identities from that peer and then NEW_AUTHOR_RATE
+    a second, and still ends with the same log through paced sync."""
+    from chat.core import NEW_AUTHOR_BURST, NEW_AUTHOR_RATE
     from tests.support.chatsim import SimPeer
     from tests.support.simnet import Faults, SimNet
 
@@ -233,15 +236,19 @@ def test_sybil_flood_is_paced_but_converges() -> None:
     peers = {n: SimPeer(n, net, ["a", "b"]) for n in ("a", "b")}
     for n, p in peers.items():
         net.add(n, p)
-    sybils = [Identity.from_seed(f"sybil-{i}".encode()) for i in range(1000)]
+    sybils = [Identity.from_seed(f"sybil-{i}".encode()) for i in range(400)]
     for i, who in enumerate(sybils):
         peers["a"].submit(ChatMessage.create(who, name="s", channel="lobby", text="buy", clock=i + 1,
                                              t=T0 + net.now))
     net.run_for(0.5)
-    assert peers["b"].node.drops["push_over_budget"] >= 700
-    net.run_for(10)
-    assert peers["b"].node.history.ids() == peers["a"].node.history.ids()
-    assert len(peers["b"].node.history) == 1000
+    b = peers["b"].node
+    assert b.drops["push_over_budget"] >= 150
+    net.run_for(9.5)
+    assert NEW_AUTHOR_BURST <= len(b.history) <= NEW_AUTHOR_BURST + 10 * NEW_AUTHOR_RATE + 2
+    assert b.drops["new_author_over_budget"] > 0
+    net.run_for((400 - NEW_AUTHOR_BURST) / NEW_AUTHOR_RATE + 10)
+    assert b.history.ids() == peers["a"].node.history.ids()
+    assert len(b.history) == 400
 
 
 def test_pinned_name_used_by_another_key_is_labelled(tmp_path) -> None:
@@ -285,3 +292,29 @@ def test_digest_first_sync_sends_only_differing_buckets() -> None:
     assert extra.id in b.history
     assert a.history.digest() == b.history.digest()
     assert offers and max(offers) < 60
+
+
+def test_deadlines_not_polling_the_mesh_node_digests_every_link_and_wakes_about_once_a_second() -> None:
+    """Driven only at the deadlines it reports (the service's loop), a node with 50 links
+    brought up at staggered times sends each link a digest about every DIGEST_INTERVAL (at
+    most DIGEST_EARLY early, so the links fall into one round, and DIGEST_COALESCE late),
+    in about one wake-up a second (polling: 10)."""
+    from chat.core import DIGEST_COALESCE, DIGEST_EARLY, DIGEST_INTERVAL, ChatNode
+
+    node = ChatNode(wall=lambda: T0)
+    for i in range(50):
+        node.link_up(f"l{i}", i * 0.017)
+    now, wakes, digests = 1.0, 0, Counter()
+    sent_at: dict[str, list[float]] = {}
+    while now < 30.0:
+        for link, frame in node.tick(now).sends:
+            if frame["t"] == "digest":
+                digests[link] += 1
+                sent_at.setdefault(link, []).append(now)
+        at = node.next_deadline(now)
+        assert now < at <= now + 1.0 + DIGEST_COALESCE
+        now, wakes = at, wakes + 1
+    gaps = [b - a for times in sent_at.values() for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= DIGEST_INTERVAL - DIGEST_EARLY and max(gaps) <= DIGEST_INTERVAL + DIGEST_COALESCE + 1e-9
+    assert min(digests.values()) >= 27
+    assert wakes <= 29 * 1.5, wakes

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from chat.core import AUTHOR_BURST, ChatNode
+from chat.core import AUTHOR_BURST, NEW_AUTHOR_BURST, NEW_AUTHOR_RATE, ChatNode
 from chat.history import CLOCK_AHEAD, History
 from chat.limits import KeyedBuckets
 from chat.message import MAX_CLOCK, ChatMessage
@@ -165,6 +165,37 @@ def test_pushes_per_author_are_limited_by_the_receivers_clock_and_forgeries_cost
     node.on_frame("b", {"t": "offer", "ids": [m.id for m in flood]}, 1.0)
     node.on_frame("b", {"t": "msgs", "m": [m.to_wire() for m in flood]}, 1.0)
     assert len(node.history) == 100
+
+
+def test_a_hostile_peer_service_cannot_sync_in_a_swarm_of_fresh_identities() -> None:
+    """Sync is paced by what we request, but identities are free: lines of authors we hold
+    nothing of are capped per link source (the peer's address), solicited or not, and a
+    reconnect (a new link from the same address) brings no fresh budget. Another source's
+    new authors and known authors' lines are untouched."""
+    addr = {"evil-1": "10.0.0.66", "evil-2": "10.0.0.66", "honest": "10.0.0.7"}
+    node = ChatNode(History(rate_burst=10**6), wall=lambda: T0 + 50, source_of=addr.__getitem__)
+    for link in addr:
+        node.link_up(link, 0.0)
+    swarm = [line(Identity.from_seed(f"sync-sybil-{i}".encode()), f"s{i}", i + 1, T0) for i in range(600)]
+    for link in ("evil-1", "evil-2"):  # a second connection from the same address
+        node.on_frame(link, {"t": "offer", "ids": [m.id for m in swarm]}, 1.0)
+        for k in range(0, len(swarm), 100):
+            node.on_frame(link, {"t": "msgs", "m": [m.to_wire() for m in swarm[k:k + 100]]}, 1.0)
+    assert len(node.history) == NEW_AUTHOR_BURST
+    assert node.drops["new_author_over_budget"] == 2 * (len(swarm) - NEW_AUTHOR_BURST)
+    # an author we hold goes on at its own pace; an honest peer's newcomers are not held up
+    known = line(Identity.from_seed(b"sync-sybil-0"), "again", 700, T0 + 1)
+    newcomer = line(HONEST[1], "first line", 701, T0 + 2)
+    node.on_frame("evil-1", {"t": "push", "m": known.to_wire()}, 1.5)
+    node.on_frame("honest", {"t": "push", "m": newcomer.to_wire()}, 1.5)
+    assert known.id in node.history and newcomer.id in node.history
+    # later the budget refills by our clock, not faster: sync brings the rest at that pace
+    later = 11.0
+    node.on_frame("evil-1", {"t": "offer", "ids": [m.id for m in swarm]}, later)
+    node.on_frame("evil-1", {"t": "msgs", "m": [m.to_wire() for m in swarm[:200]]}, later)
+    node.on_frame("evil-1", {"t": "msgs", "m": [m.to_wire() for m in swarm[200:400]]}, later)
+    grown = len(node.history) - NEW_AUTHOR_BURST - 2  # the known author's line, the newcomer
+    assert grown == int((later - 1.0) * NEW_AUTHOR_RATE)
 
 
 def test_keyed_buckets_refill_by_the_receivers_clock_and_stay_bounded() -> None:

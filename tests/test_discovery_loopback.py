@@ -347,3 +347,30 @@ def test_200k_mutated_datagrams_through_discovery_raise_nothing() -> None:
             x.transport.close()
 
     asyncio.run(main())
+
+
+def test_the_adapter_wakes_at_the_tables_deadlines_not_every_50_ms() -> None:
+    """Deadlines, not polling, on real sockets: four peers stay listed with their beats
+    while each adapter wakes about 4 times a second (the old loop: 20). An upper bound only,
+    so a starved machine (fewer wake-ups) cannot make it fail."""
+    async def main() -> None:
+        a = await node("wa")
+        seed = [f"{LO}:{a.transport.port}"]
+        others = [await node(n, seed) for n in ("wb", "wc", "wd")]
+        everyone = [a, *others]
+        await _until(lambda: all(len(x.peers()) == 3 for x in everyone))
+        loop = asyncio.get_running_loop()
+        w0 = [x._wakeup.wakes for x in everyone]
+        t0 = loop.time()
+        while loop.time() - t0 < 3.0:
+            assert all(len(x.peers()) == 3 for x in everyone)  # nobody dropped meanwhile
+            await asyncio.sleep(0.05)
+        took = loop.time() - t0
+        woke = [x._wakeup.wakes - w for x, w in zip(everyone, w0, strict=True)]
+        assert max(woke) <= took * 10 + 5, (woke, took)
+        assert min(woke) >= 1
+        for x in everyone:
+            await x.stop()
+            x.transport.close()
+
+    asyncio.run(main())

@@ -521,3 +521,91 @@ def test_10020_fresh_identities_leave_state_bounded_and_an_old_leave_refused() -
     assert list(t.peers) == [A.peer_id] and len(t.keys) == 1  # unproven: nothing stored
     assert max(len(m) for m in (t._challenged, t._answered, t._proven, t._greeted_unknown)) <= 1024
     assert rx.decode(old_leave) is None and rx.drops["too_old"] == 1  # alice stays listed
+
+
+def _drive_by_deadlines(t: PeerTable, until: float, talk, step: float = 0.01) -> tuple[list, list[float]]:
+    """Run `tick` only at the deadlines the table reports, or when `talk(now)` (datagrams
+    arriving every `step` s, read without a tick) says it poked (a new peer): what the
+    adapter does. The outputs and the times of the wake-ups."""
+    now, outs, wakes, heard = 0.0, [], [], 0.0
+    while now < until:
+        outs += t.tick(now)
+        wakes.append(now)
+        at = t.next_deadline(now)
+        assert now < at <= now + 1.0
+        while heard + step < at:
+            heard = round(heard + step, 6)
+            if talk(heard):
+                at = heard
+                break
+        now = at
+    return outs, wakes
+
+
+def test_deadlines_not_polling_a_full_table_beats_each_peer_and_wakes_a_few_times_a_second() -> None:
+    """200 peers met one every 10 ms: driven only at its reported deadlines and pokes, the
+    table beats every peer 4 times a second (at most BEAT_EARLY early, so peers met at
+    different times fall into one round, and BEAT_COALESCE late), keeps the talking ones,
+    expires the silent one on time, and wakes about 4 times a second once all are met
+    (polling woke 20 times), because beats due together share one wake-up."""
+    from discovery.table import BEAT_COALESCE, BEAT_EARLY, HEARTBEAT_INTERVAL
+
+    t = table(timeout=1.1, max_peers=256)
+    idents = [Identity.from_seed(f"dl-{i}".encode()) for i in range(200)]
+    addrs = {p.peer_id: (f"10.1.{i // 200}.{i % 200 + 1}", 47800) for i, p in enumerate(idents)}
+    silent = idents[7].peer_id
+    met: list[Identity] = []
+
+    def talk(now: float) -> bool:
+        if round(now * 100) % 25 == 0:  # every peer met so far beats every 0.25 s
+            for p in met:
+                if p.peer_id != silent:
+                    t.on_packet(p.peer_id, addrs[p.peer_id], now)
+        if len(met) < len(idents) and now >= len(met) * 0.01:
+            p = idents[len(met)]
+            meet(t, p, hello(p, "p"), addrs[p.peer_id], now)
+            met.append(p)
+            return True  # the adapter pokes its loop for a new peer
+        return False
+
+    outs, wakes = _drive_by_deadlines(t, 12.0, talk)
+    assert len(met) == 200
+    alive = [p.peer_id for p in idents if p.peer_id != silent]
+    assert set(t.peers) == set(alive)
+    removed = [o for o in outs if isinstance(o, Event) and o.kind == "removed"]
+    assert [(e.peer.id, e.reason) for e in removed] == [(silent, "timeout")]
+    per_peer = Counter(o.peer_id for o in of(outs, Beat))
+    span = 12.0 - 2.0  # the last peer was met at 2 s
+    assert min(per_peer[pid] for pid in alive) >= span / (HEARTBEAT_INTERVAL + BEAT_COALESCE) - 1
+    assert max(per_peer[pid] for pid in alive) <= 12.0 / (HEARTBEAT_INTERVAL - BEAT_EARLY) + 1
+    settled = [w for w in wakes if w >= 4.0]  # everyone met, in one round
+    assert len(settled) <= 8 * 5, len(settled)  # about 4 a second, against 20 of polling
+
+
+HEARTBEAT_INTERVAL_BOUND = 0.25 + 0.025
+
+
+def test_a_late_wake_up_past_the_deadline_is_our_stall_not_the_peers_silence() -> None:
+    t = table(timeout=1.1)
+    meet(t, A, hello(A), A_ADDR, 0.0)
+    t.tick(0.0)
+    at = t.next_deadline(0.0)
+    assert at <= HEARTBEAT_INTERVAL_BOUND
+    # the process was frozen for 3 s: it wakes long past the deadline it asked for
+    assert events(t.tick(at + 3.0)) == []
+    t.on_heartbeat(A.peer_id, "lobby", "", 3.0, 0.0, 0.0, A_ADDR, at + 3.01)
+    assert events(t.tick(at + 3.05)) == [] and A.peer_id in t.peers
+    # an early wake (a poke) is no stall; real silence still expires on time
+    later = at + 3.05
+    while A.peer_id in t.peers and later < at + 10:
+        later = t.next_deadline(later)
+        t.tick(later)
+    assert at + 3.01 + 1.1 < later <= at + 3.01 + 1.1 + 0.05
+
+
+def test_a_new_candidate_brings_the_deadline_nearer() -> None:
+    t = table()
+    assert t.next_deadline(5.0) == 6.0  # nothing due: the idle wake-up
+    out = t.add_static(("10.0.0.5", 47800), 5.0)
+    assert of(out, Greet)  # greeted at once, then by the schedule
+    assert t.next_deadline(5.0) <= 5.0 + GREET_BACKOFF[1]
