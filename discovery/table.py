@@ -29,6 +29,7 @@ import dataclasses
 import ipaddress
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from enum import StrEnum
 from itertools import accumulate
 from typing import Protocol
 
@@ -161,11 +162,19 @@ class Peer:
         return dataclasses.replace(self, addresses=list(self.addresses))
 
 
+class PeerChange(StrEnum):
+    """What happened to a listed peer (a str, so subscribers may compare with "added")."""
+
+    ADDED = "added"
+    UPDATED = "updated"
+    REMOVED = "removed"
+
+
 @dataclass(frozen=True)
 class Event:
-    kind: str  # "added" | "updated" | "removed"
+    kind: PeerChange
     peer: Peer
-    reason: str = ""
+    reason: str = ""  # removed: "timeout", "leave", "goodbye" (mDNS) or "evicted"
 
 
 @dataclass(frozen=True)
@@ -355,7 +364,7 @@ class PeerTable:
             self._merge_mdns_addresses(peer)
             self.peers[peer_id] = peer
             self._next_beat[peer_id] = now  # beat at once: starts the RTT echo
-            out.append(Event("added", peer.snapshot()))
+            out.append(Event(PeerChange.ADDED, peer.snapshot()))
         else:
             before = self._visible(peer)
             if hello.name != peer.name:
@@ -370,7 +379,7 @@ class PeerTable:
                 peer.addresses.insert(0, addr[0])
             self._heard(peer, now)
             if self._visible(peer) != before:
-                out.append(Event("updated", peer.snapshot()))
+                out.append(Event(PeerChange.UPDATED, peer.snapshot()))
         self._drop_candidates_for(peer)
         if hello.reply:
             # until its first heartbeat, our answer may have been lost: it goes with each beat
@@ -415,7 +424,7 @@ class PeerTable:
             if 0 <= rtt < 10:
                 peer.rtt = rtt if peer.rtt is None else 0.8 * peer.rtt + 0.2 * rtt
         if self._visible(peer) != before:
-            return [Event("updated", peer.snapshot())]
+            return [Event(PeerChange.UPDATED, peer.snapshot())]
         return []
 
     def on_packet(self, peer_id: str, addr: Addr, now: float) -> None:
@@ -487,7 +496,7 @@ class PeerTable:
             before = self._visible(peer)
             self._merge_mdns_addresses(peer)
             if self._visible(peer) != before:
-                out.append(Event("updated", peer.snapshot()))
+                out.append(Event(PeerChange.UPDATED, peer.snapshot()))
             return out
         self._left.pop(peer_id, None)  # a fresh registration after a leave: it is back
         for addr in targets:
@@ -689,7 +698,7 @@ class PeerTable:
         self._echo.pop(peer_id, None)
         if peer.addr is not None and reason not in ("leave", "goodbye", "evicted"):
             _remember(self._proven, (peer_id, peer.addr), peer.last_heard)
-        return Event("removed", peer.snapshot(), reason)
+        return Event(PeerChange.REMOVED, peer.snapshot(), reason)
 
     def _forget_old(self, now: float) -> None:
         while self._left and now - next(iter(self._left.values())) > 3.0:
