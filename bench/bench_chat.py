@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from chat.client import ChatClient, query_service
@@ -83,12 +84,23 @@ class Raw:
         self.sock.sendall(encode_frame({"t": "hello", "role": "client", "id": "bench"}))
         self.arrivals: dict[str, float] = {}
         self.acks: dict[str, float] = {}
+        self.refused: Counter[str] = Counter()  # refused acks by reason (a benchmark must see none)
         self._buf = b""
         self._read()  # welcome
         if subscribe:
             self.sock.sendall(encode_frame({"t": "sub", "channel": None}))
         self._t = threading.Thread(target=self._loop, daemon=True)
         self._t.start()
+        threading.Thread(target=self._keepalive, daemon=True).start()
+
+    def _keepalive(self) -> None:
+        """Ask for peers every 2 s, as real clients do (a silent one is dropped after 30 s)."""
+        ev = threading.Event()
+        while not ev.wait(2.0):
+            try:
+                self.sock.sendall(encode_frame({"t": "peers"}))
+            except OSError:
+                return
 
     def _read(self) -> dict:
         while True:
@@ -114,6 +126,8 @@ class Raw:
                     self.arrivals[content_id(m.content())] = now
                 elif f.get("t") == "ack":
                     self.acks[f.get("id", "")] = now
+                    if not f.get("ok"):
+                        self.refused[f.get("reason", "")] += 1
         except (OSError, ValueError):
             return
 
@@ -129,6 +143,22 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
+LINE_GAP = 0.2  # s between lines: one client at one address stays within every budget
+
+
+def _paced_lines(tag: str, n: int):
+    """`n` lines as a real chat crowd sends them, made just before each is yielded: ten
+    authors in turn (new identities per address and lines per author stay within the
+    service's budgets, chat/service.py), one line every LINE_GAP s (a connection's rate)."""
+    authors = [Identity.from_seed(f"{tag}-{i}".encode()) for i in range(10)]
+    ev = threading.Event()
+    for i in range(n):
+        who = authors[i % len(authors)]
+        yield ChatMessage.create(who, name=f"b{i % len(authors)}", channel="lobby", text=f"ping {i}",
+                                 clock=10 + i, t=time.time())
+        ev.wait(LINE_GAP)
+
+
 def bench_latency(base: Path, n: int) -> list[dict]:
     a = Service(base, "lat-a")
     b = Service(base, "lat-b", a.port)
@@ -136,16 +166,10 @@ def bench_latency(base: Path, n: int) -> list[dict]:
     try:
         _mesh(a, b, c)
         tx, rx_b, rx_c = Raw(a.addr), Raw(b.addr, True), Raw(c.addr, True)
-        authors = [Identity.from_seed(f"bench-lat-{i}".encode()) for i in range(max(1, n // 4 + 1))]
         sent: dict[str, float] = {}
-        ev = threading.Event()
-        for i in range(n):
-            who = authors[i // 4]
-            m = ChatMessage.create(who, name=f"b{i // 4}", channel="lobby", text=f"ping {i}",
-                                   clock=10 + i, t=time.time())
+        for m in _paced_lines("bench-lat", n):
             sent[m.id] = time.perf_counter()
             tx.submit(m)
-            ev.wait(0.01)
         _wait(lambda: len(rx_c.arrivals) >= n and len(rx_b.arrivals) >= n, 20, 0.01)
         lat = [(rx_c.arrivals[i] - t) * 1000 for i, t in sent.items()]
         lat += [(rx_b.arrivals[i] - t) * 1000 for i, t in sent.items()]
@@ -285,15 +309,12 @@ def probe(argv: list[str] | None = None) -> None:
     raw = Raw(("127.0.0.1", int(port)), subscribe=mode == "recv")
     print("ready", flush=True)
     if mode == "send":
-        authors = [Identity.from_seed(f"bench-lan-{i}".encode()) for i in range(int(n) // 4 + 1)]
-        ev = threading.Event()
-        for i in range(int(n)):
-            m = ChatMessage.create(authors[i // 4], name=f"l{i // 4}", channel="lobby",
-                                   text=f"lan ping {i}", clock=10 + i, t=time.time())
+        for m in _paced_lines("bench-lan", int(n)):
             print(m.id, repr(time.time()), flush=True)
             raw.submit(m)
-            ev.wait(0.01)
         _wait(lambda: len(raw.acks) >= int(n), 20, 0.01)
+        if raw.refused:
+            print(f"refused {dict(raw.refused)}", file=sys.stderr, flush=True)
     else:
         seen: set[str] = set()
         while len(seen) < int(n):
@@ -353,8 +374,8 @@ def bench_lan_latency(base: Path, n: int) -> list[dict]:
 def run(quick: bool) -> list[dict]:
     base = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     try:
-        rows = bench_latency(base, 60 if quick else 400)
-        rows += bench_lan_latency(base, 60 if quick else 400)
+        rows = bench_latency(base, 30 if quick else 150)
+        rows += bench_lan_latency(base, 30 if quick else 150)
         rows += bench_fallback(base, 3 if quick else 10)
         rows += bench_hang(base, 2 if quick else 5)
         rows += bench_sync(base, 5000)

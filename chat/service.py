@@ -519,7 +519,10 @@ class ChatService:
                 frame = await self._read_json(conn)
                 if frame is None:
                     break
+                known = len(self.node.links)
                 self._apply(self.node.on_frame(conn, frame, time.monotonic()))
+                if len(self.node.links) != known:
+                    self._wakeup.poke()  # a link first heard from: its digest is due now
         finally:
             conn.frames.release()
             self.node.link_down(conn)
