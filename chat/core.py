@@ -63,18 +63,20 @@ NEW_AUTHOR_BURST, NEW_AUTHOR_RATE = 256.0, 2.0
 SERVE_BURST, SERVE_RATE = 12_000.0, 5_000.0
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Actions:
-    """What the adapter must do after feeding the node an event."""
+    """What the adapter must do after feeding the node an event: frames to send, messages
+    newly stored (for subscribed clients), ids evicted. Built by the node as it handles the
+    event (the lists fill), then only read."""
 
     sends: list[tuple[Link, dict[str, Any]]] = field(default_factory=list)
     delivered: list[ChatMessage] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
 
     def extend(self, other: Actions) -> None:
-        self.sends += other.sends
-        self.delivered += other.delivered
-        self.removed += other.removed
+        self.sends.extend(other.sends)
+        self.delivered.extend(other.delivered)
+        self.removed.extend(other.removed)
 
 
 @dataclass
@@ -128,7 +130,7 @@ class ChatNode:
         if res.new is not None:
             acts.delivered.append(res.new)
             self._flood(res.new, acts, exclude=source)
-        acts.removed += res.removed
+        acts.removed.extend(res.removed)
         return res, acts
 
     def tick(self, now: float) -> Actions:
@@ -279,7 +281,7 @@ class ChatNode:
                 self.history.drops[exc.reason] += 1
                 continue
             res = self.history.add(msg, wall, trusted=trusted)
-            acts.removed += res.removed
+            acts.removed.extend(res.removed)
             if res.new is not None:
                 if new_author:
                     self.new_authors.take(src, now)

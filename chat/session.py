@@ -49,6 +49,8 @@ PENALTY = 3.0  # a service that hung goes to the back of the list this long (dou
 PENALTY_MAX = 30.0
 HELD_RETRY = 0.1  # a line held by the rate rule is tried again this often
 BUSY_RETRY = 0.5  # a line a busy service refused: offered again after this (doubling)
+STALL = 0.3  # woken this much past our deadline: *we* were frozen, not the service
+STALL_GRACE = 0.2  # then the service's frames waiting in our socket get this long to be read
 
 
 class RateLimited(Exception):
@@ -114,6 +116,8 @@ class ClientSession:
         self._server_clock = 0
         self._last_addr: Addr | None = None
         self._last_rx = 0.0
+        self._wake_at: float | None = None  # the deadline we last reported (stall guard)
+        self._judge_after = 0.0  # no service is judged hung before this (after our own stall)
         self._next_peers = 0.0
         self._next_local = 0.0
         self._verifier = Verifier()
@@ -275,8 +279,15 @@ class ClientSession:
             if not p.sent_at and now >= p.retry_at:
                 p.sent_at = now
                 out.append(Write({"t": "submit", "m": p.msg.to_wire()}))
+        # stall guard: a wake-up long past the deadline we reported means this process did
+        # not run (starved, suspended); the service's ack may sit unread in our socket, so
+        # the silence is not judged until it had a moment to arrive
+        if self._wake_at is not None and now - self._wake_at > STALL:
+            self._judge_after = now + STALL_GRACE
+        self._wake_at = None
         oldest = min((p.sent_at for p in self._pending.values()), default=None)
-        if oldest is not None and now - oldest > self.ack_timeout and now - self._last_rx > self.ack_timeout:
+        if (oldest is not None and now - oldest > self.ack_timeout and now - self._last_rx > self.ack_timeout
+                and now >= self._judge_after):
             return out + [Drop("no ack within the ack timeout")]  # nothing heard at all: hung or gone
         if now >= self._next_peers:
             self._next_peers = now + PEERS_EVERY
@@ -302,8 +313,10 @@ class ClientSession:
         times += [p.retry_at for p in (*self._pending.values(), *self._reoffer.values()) if not p.sent_at]
         sent = [p.sent_at for p in self._pending.values() if p.sent_at]
         if sent:
-            times.append(max(min(sent), self._last_rx) + self.ack_timeout + 1e-3)
-        return max(now, min(times))
+            times.append(max(min(sent), self._last_rx, self._judge_after - self.ack_timeout)
+                         + self.ack_timeout + 1e-3)
+        self._wake_at = at = max(now, min(times))
+        return at
 
     # -- internals ------------------------------------------------------------------------
     def _take_ack(self, frame: dict[str, Any], now: float) -> None:

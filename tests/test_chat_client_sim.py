@@ -100,3 +100,34 @@ def test_a_hung_service_is_left_and_tried_last() -> None:
     lost_at = next(t for t, e in sim.log if e == "lost s0 hung=True")
     order = sim.session.candidates(local.addr, [other.addr], lost_at + 0.01)
     assert [a for a, _ in order] == [other.addr, local.addr]
+
+
+def test_our_own_stall_is_not_taken_for_a_hung_service() -> None:
+    """Stall guard of the session core: woken long past the deadline it reported (this
+    process was starved or suspended), it does not drop a service whose ack may be sitting
+    unread in the socket; a service that really answers nothing is still dropped."""
+    from chat.session import ACK_TIMEOUT, STALL_GRACE, ClientSession, Drop
+    from p2p_race.identity import Identity
+
+    def connected() -> tuple[ClientSession, str]:
+        s = ClientSession(Identity.from_seed(b"stall-guard"), "me", use_local=False)
+        s.on_welcome(("10.0.0.2", 47801), False, {"t": "welcome", "clock": 0}, T)
+        msg = s.send("hello", "lobby", wall=1.8e9)
+        s.tick(T, 1.8e9)  # written now: waits for its ack
+        return s, msg.id
+
+    T = 10.0
+    s, msg_id = connected()
+    at = s.next_deadline(T)
+    assert at <= T + ACK_TIMEOUT + 0.01
+    # frozen for 3 s: no Drop at the late wake-up; the queued ack is then read
+    assert not any(isinstance(a, Drop) for a in s.tick(at + 3.0, 1.8e9))
+    s.on_frame({"t": "ack", "id": msg_id, "ok": True}, at + 3.01, 1.8e9)
+    assert msg_id in s.acked
+    # a service that really hangs: dropped once the grace is over, not before
+    s, msg_id = connected()
+    late = s.next_deadline(T) + 3.0
+    assert not any(isinstance(a, Drop) for a in s.tick(late, 1.8e9))
+    nxt = s.next_deadline(late)
+    assert nxt >= late + STALL_GRACE - 1e-9
+    assert any(isinstance(a, Drop) for a in s.tick(nxt, 1.8e9))

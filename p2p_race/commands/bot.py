@@ -2,7 +2,7 @@
 
 For players who are alone, and for tests, benchmarks and soak runs: it is a full peer
 (discovery, election, results stored like any player's). `--json-events FILE` writes one
-JSON line per event, `{"event", "t", ...}` (DESIGN.md section 3): joined, host, countdown,
+JSON line per event, `{"event", "t", ...}` (docs/ARCHITECTURE.md section 10): joined, host, countdown,
 start, crash, result (plus election, connection, left, refused for the curious).
 """
 
