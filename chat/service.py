@@ -169,8 +169,8 @@ class ChatService:
         self.host = host
         self.port = port
         self.store = ChatStore(self.data_dir) if store else None
+        self._wakeup = Wakeup()  # the node's timers run at its deadlines (p2p_race/wakeup.py)
         # new-author budgets per peer address: a reconnect gets no fresh one (chat/core.py)
-        self._wakeup = Wakeup()
         self.node = ChatNode(History(), source_of=lambda conn: conn.remote[0])
         self.sources: list[PeerSource] = [StaticPeers(peers), *sources]
         self.announce = announce
@@ -519,10 +519,7 @@ class ChatService:
                 frame = await self._read_json(conn)
                 if frame is None:
                     break
-                known = len(self.node.links)
                 self._apply(self.node.on_frame(conn, frame, time.monotonic()))
-                if len(self.node.links) != known:
-                    self._wakeup.poke()  # a link first heard from: its digest is due now
         finally:
             conn.frames.release()
             self.node.link_down(conn)
