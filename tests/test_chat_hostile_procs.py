@@ -374,3 +374,56 @@ def test_full_disk_acks_nothing_and_says_so(tmp_path: Path) -> None:
             s.stop()
     finally:
         subprocess.run(["umount", "-l", str(disk)])
+
+
+def _serve_requests(s: socket.socket, lines: dict[str, ChatMessage], want: int) -> int:
+    """Act as a peer service that offered `lines`: answer the service's requests until it
+    asked for `want` of them; how many it asked for."""
+    asked: set[str] = set()
+    deadline = time.monotonic() + TIMEOUT
+    while len(asked) < want:
+        assert time.monotonic() < deadline, f"asked for {len(asked)} of {want}"
+        f = read_frame(s)
+        if f.get("t") != "req":
+            continue
+        ids = [i for i in f["ids"] if i in lines]
+        asked.update(ids)
+        for k in range(0, len(ids), 100):
+            s.sendall(encode_frame({"t": "msgs", "m": [lines[i].to_wire() for i in ids[k:k + 100]]}))
+    return len(asked)
+
+
+def test_a_hostile_peer_service_cannot_sync_in_a_swarm_of_identities(svc: Svc) -> None:
+    """Before: sync was paced only by what we request, so one linked peer service could
+    offer 600 one-line identities and have them all stored. Now a peer address brings at
+    most NEW_AUTHOR_BURST authors new to us (+ NEW_AUTHOR_RATE a second), and reconnecting
+    gives it no fresh budget; an honest client's line still gets through."""
+    from chat.core import NEW_AUTHOR_BURST, NEW_AUTHOR_RATE
+
+    swarm = [ChatMessage.create(Identity.from_seed(b"sync-swarm-%d" % i), name="s", channel="lobby",
+                                text="buy", clock=i + 1, t=time.time()) for i in range(600)]
+    lines = {m.id: m for m in swarm}
+    start = time.monotonic()
+    with dial(svc.addr, "127.0.0.8") as s:
+        s.sendall(encode_frame({"t": "hello", "role": "peer", "id": "ee" * 8, "port": 9}))
+        s.sendall(encode_frame({"t": "offer", "ids": list(lines)}))
+        assert _serve_requests(s, lines, len(lines)) == len(lines)
+        wait_until(lambda: (st := svc.stats())["count"] + st["drops"].get("new_author_over_budget", 0)
+                   >= len(lines), TIMEOUT, what="every answered line stored or dropped")
+    stored = svc.stats()["count"]
+    assert NEW_AUTHOR_BURST <= stored <= NEW_AUTHOR_BURST + NEW_AUTHOR_RATE * (time.monotonic() - start) + 1
+    # a second connection from the same address pushes more fresh identities: a fresh
+    # link, no fresh budget
+    before = svc.stats()["drops"]["new_author_over_budget"]
+    more = [ChatMessage.create(Identity.from_seed(b"push-swarm-%d" % i), name="s", channel="lobby",
+                               text="buy", clock=700 + i, t=time.time()) for i in range(150)]
+    with dial(svc.addr, "127.0.0.8") as s:
+        s.sendall(encode_frame({"t": "hello", "role": "peer", "id": "ee" * 8, "port": 9}))
+        for m in more:
+            s.sendall(encode_frame({"t": "push", "m": m.to_wire()}))
+        wait_until(lambda: (st := svc.stats())["drops"]["new_author_over_budget"] - before
+                   + st["count"] - stored >= len(more), TIMEOUT, what="every pushed line judged")
+    st = svc.stats()
+    assert st["count"] <= NEW_AUTHOR_BURST + NEW_AUTHOR_RATE * (time.monotonic() - start) + 1, st["count"]
+    assert st["drops"]["new_author_over_budget"] >= len(lines) - st["count"]
+    honest_line_gets_through(svc, "still heard")
