@@ -40,6 +40,7 @@ from chat.session import (
 )
 from chat.supervisor import ensure_service, running_info
 from p2p_race.identity import Identity, load_or_create
+from p2p_race.wakeup import Wakeup
 
 __all__ = ["ChatClient", "RateLimited", "query_service", "send_notice"]
 
@@ -74,7 +75,7 @@ class ChatClient:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
+        self._wake: Wakeup | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
         self._spawning = False
@@ -193,12 +194,12 @@ class ChatClient:
     def _kick(self) -> None:
         if self._loop is not None and self._wake is not None:
             with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._wake.set)
+                self._loop.call_soon_threadsafe(self._wake.poke)
 
     def _thread_main(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
         ready.set()
         try:
             loop.run_until_complete(self._run())
@@ -239,9 +240,7 @@ class ChatClient:
     async def _sleep(self, until: float) -> None:
         """Until the session's next deadline, or earlier when woken (a new line, close)."""
         assert self._wake is not None
-        self._wake.clear()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), max(0.0, until - time.monotonic()))
+        await self._wake.sleep_until(until)
 
     async def _run(self) -> None:
         while not self._closed:

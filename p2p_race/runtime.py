@@ -51,6 +51,7 @@ from p2p_race.match.events import (
 from p2p_race.match.state import CarReport, MatchConfig, MatchRules
 from p2p_race.ranking import ranked
 from p2p_race.transport import UdpTransport
+from p2p_race.wakeup import DeadlineTimer
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +155,7 @@ class PeerRuntime:
         self.samples: dict[str, list[int]] = {}  # racer -> score at each whole second of the race
         self._peers: list[Any] = []
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None  # armed at the core's next deadline
-        self._timer_at: float | None = None
+        self._timer: DeadlineTimer | None = None  # armed at the core's next deadline
         self._peer_refresh: asyncio.TimerHandle | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -205,10 +205,11 @@ class PeerRuntime:
         with self.lock:
             acts = self.core.leave(time.monotonic()) if self.core.match is not None else []
         self._apply(acts)
-        for handle in (self._timer, self._peer_refresh):
-            if handle is not None:
-                handle.cancel()
-        self._timer = self._peer_refresh = None
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._peer_refresh is not None:
+            self._peer_refresh.cancel()
+        self._peer_refresh = None
         self._closed = True
         if self.discovery is not None:
             await self.discovery.stop()
@@ -377,19 +378,11 @@ class PeerRuntime:
             return
         with self.lock:
             at = self.core.get_timer()
-        if at == self._timer_at and self._timer is not None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = at
-        if at is not None:
-            # the core's clock is time.monotonic(); the loop's may differ by a constant
-            self._timer = loop.call_at(loop.time() + max(at - time.monotonic(), 0.0005), self._on_timer)
+        if self._timer is None:
+            self._timer = DeadlineTimer(loop, self._on_timer)
+        self._timer.arm(at)
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         try:
             with self.lock:
                 acts = self.core.handle_timer(time.monotonic())
