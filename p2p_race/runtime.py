@@ -146,7 +146,7 @@ class PeerRuntime:
         self.core = MatchCore(identity.peer_id, name, sign=lambda r: r.signed(identity), keys=identity,
                               verify=Verifier().verify, rng=random.Random(),
                               config=dataclasses.replace(self.cfg, verify_inputs=True),
-                              wall_offset=time.time() - time.monotonic(), **kw)
+                              wall_offset=time.time() - time.monotonic(), origin=self._origin, **kw)
         self.discovery: Any = None
         self.lock = threading.RLock()  # guards the core against the UI thread
         self.events: queue.Queue[Event] = queue.Queue()
@@ -160,6 +160,23 @@ class PeerRuntime:
         self._closed = False
         self._thread: threading.Thread | None = None
         self.stats = {"state_in": 0, "state_out": 0}
+        self._own_addresses: set[str] | None = None  # this machine's IPs (see `_origin`)
+
+    def _origin(self, peer_id: str) -> str | None:
+        """The IP address discovery proved for a peer: what the host bounds racers by
+        (`MatchConfig.racers_per_address`). None for this machine's own addresses: other
+        processes here are ours (two windows to try the game, bots), not sybils."""
+        addr = self.transport.address_of(peer_id)
+        if addr is None:
+            return None
+        if self._own_addresses is None:
+            from p2p_race.netinfo import interfaces
+
+            try:
+                self._own_addresses = {a for i in interfaces() for a in (*i.ipv4, *i.ipv6)}
+            except OSError:
+                self._own_addresses = set()
+        return None if addr[0] in self._own_addresses else addr[0]
 
     # ================================================================ life cycle
     async def open(self) -> PeerRuntime:

@@ -67,3 +67,27 @@ def test_attacks_on_a_lan_match_get_nothing_accepted(make_lan, tmp_path, insider
     assert a["host"] in honest
     assert "evil" not in a["scores"] and ("Evil" in a["scores"]) == insider
     wait_until(lambda: evil.poll() is not None, 10, what="the attacker to exit")
+
+
+def test_a_second_racer_from_one_machine_is_refused(make_lan, tmp_path):
+    """Two bot processes on one test host (one address, two identities) ask to race: the
+    host admits one and refuses the other, saying why; the match is raced by one racer per
+    machine (sybil racers cannot outvote the others)."""
+    lan = make_lan(2)
+    h = lan.hosts
+    host = _bot(h[0], tmp_path, "Hosty", "--host", "--racers", "2", "--time-limit", "5", "--countdown", "1.5")
+    twins = [_bot(h[1], tmp_path, f"Twin{i}") for i in (1, 2)]
+    try:
+        assert host[0].wait(timeout=120) == 0, "\n".join(host[2].lines[-20:])
+        result = next(e for e in read_json_lines(host[1]) if e["event"] == "result")
+        raced = [t for t in twins if any(e["event"] == "result" for e in read_json_lines(t[1]))]
+        assert set(result["scores"]) - {"Hosty"} in ({"Twin1"}, {"Twin2"}), result["scores"]
+        assert len(raced) == 1
+        shut_out = next(t for t in twins if t is not raced[0])
+        wait_until(lambda: any(e["event"] == "refused" and "one racer per machine" in e.get("reason", "")
+                               for e in read_json_lines(shut_out[1])), 30, what="the second twin refused")
+    finally:
+        for proc, _ev, _out in twins:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)

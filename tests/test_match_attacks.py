@@ -229,3 +229,53 @@ def test_a_racer_that_went_silent_is_abandoned_at_its_last_state_not_earlier(cut
     adjudicates from what it heard)."""
     for seed in VICTIM_SEEDS:
         _silent_racer(seed, cut)
+
+
+def test_one_machine_cannot_join_a_majority_of_sybil_racers():
+    """Votes count per racer, so a machine joining many cheap identities could outvote the
+    others and elect its own host. The host admits `racers_per_address` racers per proven
+    address (discovery's, never a datagram's source); loopback (the host's own processes)
+    is not bounded, and 0 lifts the bound."""
+    from p2p_race.match import MatchCore, MatchRules
+    from p2p_race.match.events import Send
+
+    honest = [identity(i) for i in range(1, 4)]
+    sybils = [identity(40 + i) for i in range(8)]
+    where = {p.peer_id: f"10.0.0.{i + 1}" for i, p in enumerate(honest)}
+    where |= {p.peer_id: "10.0.0.99" for p in sybils}
+    where |= {identity(60 + i).peer_id: "127.0.0.1" for i in range(3)}
+
+    def host_core(**cfg) -> MatchCore:
+        me = honest[0]
+        core = MatchCore(me.peer_id, "host", sign=lambda r: r.signed(me), keys=me, origin=where.get,
+                         config=MatchConfig(**cfg))
+        core.host(MatchRules(seed=3, max_racers=16), 0.0)
+        return core
+
+    def join(core: MatchCore, pid: str) -> str | None:
+        out = core.on_message(pid, m.Join(core.match.mid, m.ROLE_RACER, pid[:6]), 0.1)
+        refused = [a.msg.reason for a in out if isinstance(a, Send) and isinstance(a.msg, m.JoinRefused)]
+        return refused[0] if refused else None
+
+    core = host_core()
+    for p in honest[1:]:
+        assert join(core, p.peer_id) is None
+    reasons = [join(core, p.peer_id) for p in sybils]
+    assert reasons[0] is None  # the attacker's machine gets its one racer, like everyone
+    assert all(r is not None and "one racer per machine" in r for r in reasons[1:]), reasons
+    racers = set(core.match.racers)
+    assert len(racers) == 4 and len(racers & {p.peer_id for p in sybils}) == 1
+    assert join(core, sybils[1].peer_id) is not None  # asking again changes nothing
+    assert join(core, sybils[0].peer_id) is None  # a member's own re-join is not refused
+    # a spectator seat is still open to the refused identities
+    out = core.on_message(sybils[2].peer_id, m.Join(core.match.mid, m.ROLE_SPECTATOR, "s"), 0.2)
+    assert sybils[2].peer_id in core.match.spectators and not [a for a in out if isinstance(a, Send)
+                                                             and isinstance(a.msg, m.JoinRefused)]
+    # loopback processes (practice, tests on one machine) are the host's own: not bounded
+    for i in range(3):
+        assert join(core, identity(60 + i).peer_id) is None
+    # a bound of 2, and no bound
+    two = host_core(racers_per_address=2)
+    assert [join(two, p.peer_id) is None for p in sybils[:3]] == [True, True, False]
+    free = host_core(racers_per_address=0)
+    assert all(join(free, p.peer_id) is None for p in sybils)

@@ -94,6 +94,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
         config: MatchConfig | None = None,
         plausible: StateCheck = default_plausible,
         wall_offset: float = 0.0,
+        origin: Callable[[str], str | None] = lambda _peer: None,
     ) -> None:
         self.id = peer_id
         self.id_b = bytes.fromhex(peer_id)
@@ -105,6 +106,7 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
         self.cfg = config or MatchConfig()
         self.plausible = plausible
         self.wall_offset = wall_offset  # unix time = now + wall_offset
+        self.origin = origin  # peer id -> the IP address discovery proved for it (or None)
         self.match: Match | None = None
         self.listings: dict[str, Listing] = {}
         self.clock = ClockSync()

@@ -8,6 +8,7 @@ version and is replicated in `Roster`, which members accept only from the proven
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 
 from p2p_race.match import authz
@@ -39,6 +40,13 @@ from p2p_race.match.state import (
 )
 
 EMPTY = CarReport(0, 0.0, 0.0, 0.0, 0, 0.0, False, -1.0)
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 MAX_PENDING = 64  # vote-proven listings waiting to settle (bounded against floods)
 
 
@@ -127,6 +135,8 @@ class Roster:
             out = self._roster_sends(mt, (sender,))
             return out + (self._send_result(mt, (sender,)) if mt.result is not None else [])  # (rejoining late)
         if msg.role == m.ROLE_RACER:
+            if self._machine_full(mt, sender):  # (first: the reason that holds in every phase)
+                return [Send((sender,), m.JoinRefused(mb, "one racer per machine: join as a spectator"))]
             if mt.phase != Phase.LOBBY:
                 return [Send((sender,), m.JoinRefused(mb, "the race has started; join as a spectator"))]
             if len(mt.racers) >= mt.rules.max_racers:
@@ -145,6 +155,20 @@ class Roster:
         if mt.result is not None:
             out += self._send_result(mt, (sender,))
         return out
+
+    def _machine_full(self, mt: Match, sender: str) -> bool:
+        """Whether `sender`'s machine already has `racers_per_address` racers in the match.
+
+        Who may race is the host's call, and votes count per racer: without a bound, one
+        machine could join a majority of cheap identities and elect a host of its own. The
+        address is the one discovery proved for the peer (a cookie echo), never a datagram's
+        source. Loopback (the host's own processes: practice, tests) and unknown origins are
+        not bounded."""
+        cap = self.cfg.racers_per_address
+        where = self.origin(sender) if cap > 0 else None
+        if where is None or is_loopback(where):
+            return False
+        return sum(1 for pid in mt.racers if pid != sender and self.origin(pid) == where) >= cap
 
     def _on_leave(self, mt: Match, sender: str, msg: m.Leave, now: float) -> list[Action]:
         mt.left.add(sender)  # whoever hosts next applies it too

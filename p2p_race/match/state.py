@@ -77,6 +77,11 @@ class MatchConfig:
     # A member that lost more than a window of a racer's inputs asks it again this often; a
     # racer answers each member at most this often (one window per answer).
     input_request_every: float = 0.25
+    # Racers the host admits per machine (the proven IP address discovery holds for a peer;
+    # loopback exempt: those are the host's own processes). Votes are counted per racer, so
+    # without this one machine could join a majority of sybil racers and elect its own host.
+    # 0: no limit.
+    racers_per_address: int = 1
 
 
 # -- state -------------------------------------------------------------------------------
