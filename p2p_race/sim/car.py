@@ -46,6 +46,7 @@ from p2p_race.sim.rules import (
     TICKS_PER_SECOND,
     Inputs,
     Rules,
+    floor_table,
     lane_center,
 )
 from p2p_race.sim.traffic import KINDS, MAX_HALF_LEN, Traffic
@@ -151,7 +152,7 @@ class CarSim:
         tr = self.traffic
         self._near = tr.near
         self._near_oncoming = getattr(tr, "near_oncoming", None)
-        self._floor = getattr(tr, "min_speed", rules.min_speed)
+        self._floors = floor_table(rules)  # the speed floor of each tick (rules.min_speed)
         self._has_pickups = hasattr(tr, "pickup")
         self._pick_i = 0  # next pickup along the road not yet behind the car
         self._load_pickup()
@@ -239,7 +240,7 @@ class CarSim:
             v = min(MAX_SPEED, v + ACCEL * DT)
         else:
             v -= COAST_DRAG * DT
-        floor = self._floor(tick * DT)
+        floor = self._floors[tick]
         if v < floor:
             v = floor
         self._speed = v

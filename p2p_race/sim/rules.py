@@ -10,6 +10,7 @@ wide) lies beyond each outer edge, bounded by guard rails.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 DT = 1.0 / 60.0  # fixed timestep (s); time is always computed as tick * DT
@@ -212,6 +213,14 @@ class Rules:
         else:
             lead = (p.pace0 + p.pace1) * 0.5 * r + p.pace1 * (t - r) + SWEEPER_MARGIN * 0.5 * r
         return self.flow_offset(t) + lead - SWEEPER_GAP
+
+
+@functools.lru_cache(maxsize=8)
+def floor_table(rules: Rules) -> tuple[float, ...]:
+    """`rules.min_speed(k * DT)` for every tick k of the race, computed once per rules and
+    shared by every car (the same float operations: a replay stays bit-identical). A car's
+    step reads its speed floor here instead of evaluating the ramps each tick."""
+    return tuple(rules.min_speed(k * DT) for k in range(rules.limit_ticks + 1))
 
 
 def _ramp(t: float, start: float, end: float, span: float) -> float:
