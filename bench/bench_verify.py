@@ -216,11 +216,11 @@ def _load_recv(args) -> None:
         while time.monotonic() < deadline:  # woken at the core's own deadline, as the runtime does
             c0 = time.process_time()
             apply(core.handle_timer(time.monotonic()))
+            due = core.get_timer()
             if counts["state"]:  # the host's own duties (heartbeats, rosters to 46 members)
                 counts["duty"] += time.process_time() - c0
             if counts["state"] and time.monotonic() - counts["last"] > 1.0:
                 break
-            due = core.get_timer()
             wait = 0.05 if due is None else due - time.monotonic()
             await asyncio.sleep(min(0.05, max(0.0, wait)))
         span = counts["last"] - counts["first"]
