@@ -40,14 +40,14 @@ from p2p_race.match.state import (
 )
 
 EMPTY = CarReport(0, 0.0, 0.0, 0.0, 0, 0.0, False, -1.0)
+MAX_PENDING = 64  # vote-proven listings waiting to settle (bounded against floods)
+
+
 def is_loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
-
-
-MAX_PENDING = 64  # vote-proven listings waiting to settle (bounded against floods)
 
 
 class Roster:
