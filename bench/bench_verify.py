@@ -253,10 +253,10 @@ def _load_recv(args) -> None:
     asyncio.run(main())
 
 
-def _load_gen(args) -> None:
-    import json
-    import socket
-
+def _match_traffic(mid: bytes, n_racers: int, n_specs: int, seed: int, limit: float, seconds: float):
+    """A full match's inbound datagrams, pre-signed: (joins, frames by tick, state sizes).
+    Racers are full-skill bots sending a state with its input window every STATE_EVERY
+    ticks; spectators ping twice a second."""
     from p2p_race.bots import BotDriver
     from p2p_race.match import messages as m
     from p2p_race.match.replays import STATE_EVERY, InputRecorder
@@ -265,23 +265,18 @@ def _load_gen(args) -> None:
     from p2p_race.sim import DT, CarSim, Rules
     from p2p_race.wire import Codec
 
-    mid = bytes.fromhex(args.match_id)
-    racers = [_ident(i) for i in range(1, args.racers + 1)]
-    specs = [_ident(i) for i in range(args.racers + 1, args.racers + args.spectators + 1)]
+    racers = [_ident(i) for i in range(1, n_racers + 1)]
+    specs = [_ident(i) for i in range(n_racers + 1, n_racers + n_specs + 1)]
     codecs = {p.peer_id: Codec(p) for p in racers + specs}
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", args.sink))
-    sock.setblocking(False)
-    dest = ("127.0.0.1", args.port)
     wall = time.time()
-    hello = []
+    joins = []
     for p in racers:
-        hello.append(codecs[p.peer_id].encode(m.Join(mid, m.ROLE_RACER, p.peer_id[:6]), wall))
-        hello.append(codecs[p.peer_id].encode(m.Ready(mid, True), wall))
+        joins.append(codecs[p.peer_id].encode(m.Join(mid, m.ROLE_RACER, p.peer_id[:6]), wall))
+        joins.append(codecs[p.peer_id].encode(m.Ready(mid, True), wall))
     for p in specs:
-        hello.append(codecs[p.peer_id].encode(m.Join(mid, m.ROLE_SPECTATOR, p.peer_id[:6]), wall))
-    rules = Rules(args.seed, args.limit)
-    ticks = int(args.seconds / DT)
+        joins.append(codecs[p.peer_id].encode(m.Join(mid, m.ROLE_SPECTATOR, p.peer_id[:6]), wall))
+    rules = Rules(seed, limit)
+    ticks = int(seconds / DT)
     frames: list[list[bytes]] = [[] for _ in range(ticks)]
     sizes = []
     for p in racers:
@@ -305,7 +300,22 @@ def _load_gen(args) -> None:
     for k in range(0, ticks, 30):  # spectators ping twice a second
         for p in specs:
             frames[k].append(codecs[p.peer_id].encode(m.Ping(mid, k, 0.0), wall + k * DT))
-    for data in hello:
+    return joins, frames, sorted(sizes)
+
+
+def _load_gen(args) -> None:
+    import json
+    import socket
+
+    from p2p_race.sim import DT
+
+    joins, frames, sizes = _match_traffic(bytes.fromhex(args.match_id), args.racers, args.spectators, args.seed,
+                                          args.limit, args.seconds)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", args.sink))
+    sock.setblocking(False)
+    dest = ("127.0.0.1", args.port)
+    for data in joins:
         sock.sendto(data, dest)
     time.sleep(2.5)  # the countdown (bench helper process, not a test)
     start = time.monotonic()
@@ -320,9 +330,58 @@ def _load_gen(args) -> None:
                 sock.recv(2048)
         except BlockingIOError:
             pass
-    sizes.sort()
     print(json.dumps({"sent": sum(len(f) for f in frames), "state_bytes_median": sizes[len(sizes) // 2],
                       "state_bytes_max": sizes[-1]}), flush=True)
+
+
+def _inproc(seconds: float, paced: bool) -> tuple[float, float]:
+    """The same path without sockets or event loop: codec.decode then MatchCore.on_message
+    for a full match's datagrams, in one process. Returns (CPU of the path, CPU of the same
+    datagrams' signature checks alone), both in seconds. `paced`: the datagrams come tick by
+    tick at 60 Hz with the machine idle in between, as from a network; else back to back."""
+    import random
+
+    from p2p_race.identity import Verifier
+    from p2p_race.match import MatchConfig, MatchCore, MatchRules
+    from p2p_race.match import messages as m
+    from p2p_race.sim import DT
+    from p2p_race.wire import SIGNATURE_BYTES, Codec
+
+    me = _ident(0)
+    core = MatchCore(me.peer_id, "inproc", sign=lambda r: r.signed(me), keys=me, verify=Verifier().verify,
+                     rng=random.Random(1), config=MatchConfig(countdown=1.0, auto_start=15, verify_inputs=True))
+    keys = {_ident(i).peer_id: _ident(i).public_key for i in range(1, 47)}
+    rx = Codec(me, key_lookup=keys.get, home=lambda _p, _s: True)
+    t0 = 1000.0
+    core.host(MatchRules(seed=11, time_limit=seconds + 10, max_racers=16, max_spectators=32), t0, m.ROLE_SPECTATOR)
+    mid = bytes.fromhex(core.match.match_id)
+    joins, frames, _sizes = _match_traffic(mid, 15, 31, 11, seconds + 10, seconds)
+
+    def feed(data: bytes, now: float) -> None:
+        pk = rx.decode(data, "127.0.0.1")
+        if pk is not None:
+            core.on_message(pk.sender, pk.msg, now)
+
+    for data in joins:
+        feed(data, t0)
+    now = t0
+    while not core.match.started and now < t0 + 10:
+        now += 0.05
+        core.handle_timer(now)
+    c0 = time.process_time()
+    for k, frame in enumerate(frames):
+        for data in frame:
+            feed(data, now + k * DT)
+        if paced and frame:
+            time.sleep(DT)  # idle until the next tick's datagrams (bench code, not a test)
+    path = time.process_time() - c0
+    by_id = {bytes.fromhex(pid)[:8]: key for pid, key in keys.items()}
+    jobs = [(by_id[d[7:15]], d[-SIGNATURE_BYTES:], d[:-SIGNATURE_BYTES]) for f in frames for d in f]
+    v = Verifier()
+    c0 = time.process_time()
+    for key, sig, body in jobs:
+        v.verify(key, sig, body)
+    return path, time.process_time() - c0
 
 
 def inbound(quick: bool) -> list[dict]:
@@ -350,6 +409,16 @@ def inbound(quick: bool) -> list[dict]:
         if recv.poll() is None:
             recv.kill()
     g = json.loads(gen.stdout.strip().splitlines()[-1])
+    inproc_rows = []
+    for paced in (False, True):
+        path, sig = _inproc(seconds, paced)
+        inproc_rows.append(
+            {"metric": "the same path in one process, " + ("paced at 60 Hz" if paced else "back to back"),
+             "value": path / sig, "unit": "x its signature checks",
+             "note": "codec.decode + MatchCore.on_message, no socket or event loop; " +
+                     ("the datagrams arrive tick by tick with the machine idle in between, as in the run above: "
+                      "the same code costs more after each idle gap" if paced else
+                      "every datagram right after the other: the Python of the path itself")})
     span = res["span"] or float("nan")
     total = 100 * res["cpu"] / span
     duty = 100 * res["duty"] / span
@@ -378,6 +447,7 @@ def inbound(quick: bool) -> list[dict]:
          "note": (f"against the tight-loop floor {pct / hot:.2f}x; whole process / floor {total / floor:.2f}x; "
                   "the rest: payload decoding, replay of 3 ticks per state, the core's checks, the event loop")
          if floor and hot else ""},
+        *inproc_rows,
         {"metric": "whole process on a machine at 6,600 verifies/s", "value": slow, "unit": "% of a core",
          "target": "< 30 %", "ok": slow < 30, "note": "this run's CPU scaled by our verify rate / 6,600"},
         {"metric": "state datagram with its input window", "value": g["state_bytes_median"], "unit": "bytes",

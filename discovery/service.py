@@ -301,6 +301,7 @@ class Discovery:
         return addrs
 
     async def _start_mdns(self, addrs: list[str]) -> None:
+        self.table.local_addrs = list(addrs)  # a DNS-SD record's addresses on our subnets first
         if all(a.startswith("127.") for a in addrs):
             log.warning("no LAN interface with multicast: mDNS reaches only this machine; "
                         "add other players with --peer HOST (see `p2p-race doctor`)")

@@ -54,7 +54,16 @@ SHARED_MAX = 64  # pending shared candidates in all
 SHARED_BURST = 8.0  # greetings to shared candidates per source address: burst ...
 SHARED_RATE = 4.0  # ... and per second (a greeting is ~350 B; a PeerList ~900 B)
 SHARED_FORGET = 5.0  # a shared candidate that did not answer is not greeted again for this
-MDNS_REGREET = 15.0  # a DNS-SD record whose address never answered, after the backoff
+# A DNS-SD record is an unsigned hint anyone on the link can multicast: its addresses get
+# at most MDNS_GREETS greetings each (MDNS_ADDRS of them, ours-subnet first), rate-limited
+# over all records, and are dropped when nobody answers; the same record re-arms them no
+# sooner than MDNS_REGREET later. A goodbye never removes a peer that still speaks.
+MDNS_ADDRS = 2
+MDNS_GREETS = (0.0, 0.5)  # greeting times after the record appears
+MDNS_REGREET = 15.0
+MDNS_BURST, MDNS_RATE = 32.0, 8.0  # greetings to DNS-SD candidates, over all records
+MDNS_RECORDS = 1024  # DNS-SD records remembered (LRU)
+GOODBYE_GRACE = 0.6  # a listed peer silent this long after its goodbye is gone (> 2 beats)
 PROVEN_TTL = 60.0  # how long a (peer, address) proof is remembered after its last datagram
 MEMORY = 1024  # entries in each per-address memory (LRU)
 GOSSIP_INTERVAL = 10.0
@@ -279,7 +288,11 @@ class PeerTable:
         self.peers: dict[str, Peer] = {}
         self.keys: OrderedDict[str, bytes] = OrderedDict()  # verified keys, also of peers gone since
         self._candidates: dict[Addr, _Candidate] = {}
-        self._mdns: dict[str, tuple[str, list[Addr]]] = {}  # instance -> (peer id, addrs)
+        self._mdns: OrderedDict[str, tuple[str, list[Addr]]] = OrderedDict()  # instance -> (peer, addrs)
+        self._mdns_armed: OrderedDict[str, float] = OrderedDict()  # instance -> candidates made at
+        self._mdns_tokens = (MDNS_BURST, 0.0)
+        self._goodbye: dict[str, float] = {}  # listed peer -> when its DNS-SD goodbye came
+        self.local_addrs: list[str] = []  # our own IPv4 addresses (the adapter sets them)
         self._echo: dict[str, tuple[float, float]] = {}  # peer -> (its sent, our receive time)
         self._next_beat: dict[str, float] = {}
         self._answered: OrderedDict[Addr, float] = OrderedDict()
@@ -488,8 +501,12 @@ class PeerTable:
         """A DNS-SD record (already TXT-validated) for `peer_id` at `addrs`:`port`."""
         if peer_id == self.self_id:
             return []
-        targets = [(a, port) for a in addrs]
-        self._mdns[instance] = (peer_id, targets)
+        usable = sorted((a for a in addrs if _unicast_ipv4(a)), key=lambda a: not self._on_our_subnet(a))
+        refused = len(addrs) - len(usable[:MDNS_ADDRS])
+        if refused:
+            self.stats["mdns_address"] += refused
+        targets = [(a, port) for a in usable[:MDNS_ADDRS]]
+        _remember(self._mdns, instance, (peer_id, targets), MDNS_RECORDS)
         out: list[Output] = []
         peer = self.peers.get(peer_id)
         if peer is not None:
@@ -498,14 +515,28 @@ class PeerTable:
             if self._visible(peer) != before:
                 out.append(Event(PeerChange.UPDATED, peer.snapshot()))
             return out
+        armed = self._mdns_armed.get(instance)
+        if armed is not None and now - armed < MDNS_REGREET:
+            self.stats["mdns_rearm"] += 1
+            return out  # greeted lately: the same hint again is no reason to greet again
         self._left.pop(peer_id, None)  # a fresh registration after a leave: it is back
+        made = False
         for addr in targets:
             if addr not in self._candidates:
-                self._candidates[addr] = _Candidate(addr, "mdns", peer_id, now, now, mdns_addrs=list(addrs))
+                self._candidates[addr] = _Candidate(addr, "mdns", peer_id, now, now,
+                                                    mdns_addrs=[a for a, _p in targets])
+                made = True
+        if made:
+            _remember(self._mdns_armed, instance, now, MDNS_RECORDS)
         return out + self.tick(now, expire=False)
 
+    def _on_our_subnet(self, host: str) -> bool:
+        return any(host.rsplit(".", 1)[0] == mine.rsplit(".", 1)[0] for mine in self.local_addrs)
+
     def mdns_removed(self, instance: str, now: float) -> list[Output]:
-        """A DNS-SD goodbye: the peer withdrew its service, so it is leaving."""
+        """A DNS-SD goodbye: the peer says it withdrew its service. Unsigned, so anyone can
+        send one: a listed peer is removed only if it then stays silent GOODBYE_GRACE (a
+        leaving peer also sends a signed Leave, which removes it at once)."""
         entry = self._mdns.pop(instance, None)
         if entry is None:
             return []
@@ -515,8 +546,7 @@ class PeerTable:
             if cand is not None and cand.source == "mdns":
                 del self._candidates[addr]
         if peer_id in self.peers:
-            _remember(self._left, peer_id, now)
-            return [self._remove(peer_id, "goodbye")]
+            self._goodbye[peer_id] = now
         return []
 
     def beat_now(self, now: float) -> list[Output]:
@@ -542,6 +572,16 @@ class PeerTable:
                     if now - peer.last_heard > self.timeout:
                         out.append(self._remove(pid, "timeout"))
                         self._greet_lost(peer, now)
+                for pid, at in list(self._goodbye.items()):
+                    peer = self.peers.get(pid)
+                    if peer is None or peer.last_heard > at:
+                        del self._goodbye[pid]  # gone already, or it spoke since: not leaving
+                        if peer is not None:
+                            self.stats["goodbye_refuted"] += 1
+                    elif now - at >= GOODBYE_GRACE:
+                        del self._goodbye[pid]
+                        _remember(self._left, pid, now)
+                        out.append(self._remove(pid, "goodbye"))
             self._forget_old(now)
             # when any beat is due, the beats due within BEAT_EARLY go with it: peers met at
             # different times fall into one round, so the adapter wakes ~4 times a second
@@ -578,19 +618,29 @@ class PeerTable:
                 self.stats["greeted_shared"] += 1
                 cand.tries, cand.next_try = 1, now
                 continue
+            if cand.source == "mdns" and cand.tries >= len(MDNS_GREETS):
+                if now - cand.next_try >= SHARED_TTL:  # greeted enough: nobody answered
+                    del self._candidates[addr]
+                continue
             if now < cand.next_try:
                 continue
             if addr in live_addrs or (cand.peer_id and cand.peer_id in self.peers):
                 cand.next_try = now + (STATIC_REGREET if cand.source == "static" else REGREET)
                 continue
+            if cand.source == "mdns" and not self._mdns_token(now):
+                self.stats["mdns_rate"] += 1
+                cand.next_try = now + 1.0 / MDNS_RATE
+                continue
             out.append(Greet(addr, self.cookies.make(addr, now)))
             cand.tries += 1
             if cand.source == "static":
                 cand.next_try = now + min(STATIC_REGREET, GREET_BACKOFF[min(cand.tries, len(GREET_BACKOFF) - 1)] or 0.1)
+            elif cand.source == "mdns":
+                cand.next_try = cand.since + MDNS_GREETS[cand.tries] if cand.tries < len(MDNS_GREETS) else now
             elif cand.tries < len(GREET_BACKOFF):
                 cand.next_try = cand.since + GREET_BACKOFF[cand.tries]
             else:
-                cand.next_try = now + MDNS_REGREET
+                cand.next_try = now + REGREET
         return out
 
     def next_deadline(self, now: float) -> float:
@@ -616,8 +666,12 @@ class PeerTable:
             elif cand.source == "shared":
                 # greeted: dropped SHARED_TTL later; waiting for its source's greeting rate
                 at = min(at, cand.next_try + SHARED_TTL + _AFTER if cand.tries else now + 1.0 / SHARED_RATE)
+            elif cand.source == "mdns" and cand.tries >= len(MDNS_GREETS):
+                at = min(at, cand.next_try + SHARED_TTL + _AFTER)
             else:
                 at = min(at, cand.next_try)
+        for at_goodbye in self._goodbye.values():
+            at = min(at, at_goodbye + GOODBYE_GRACE + _AFTER)
         if self._left:
             at = min(at, next(iter(self._left.values())) + 3.0 + _AFTER)
         at = max(at, now + _AFTER)  # never a busy loop, whatever is due
@@ -632,6 +686,13 @@ class PeerTable:
             return []
         self.stats["challenged"] += 1
         return [Challenge(addr, hello.cookie, self.cookies.make(addr, now), hello.size)]
+
+    def _mdns_token(self, now: float) -> bool:
+        tokens, last = self._mdns_tokens
+        tokens = min(MDNS_BURST, tokens + max(0.0, now - last) * MDNS_RATE)
+        ok = tokens >= 1.0
+        self._mdns_tokens = (tokens - 1.0 if ok else tokens, now)
+        return ok
 
     def _share_token(self, via: str, now: float) -> bool:
         tokens, last = self._share_tokens.get(via, (SHARED_BURST, now))
@@ -670,6 +731,9 @@ class PeerTable:
 
     def _drop_candidates_for(self, peer: Peer) -> None:
         self._share_failed.pop(peer.addr, None)  # it proved itself there: a later list may name it
+        for inst, (pid, _targets) in self._mdns.items():  # it answered: a later record may re-arm
+            if pid == peer.id:
+                self._mdns_armed.pop(inst, None)
         for addr, cand in list(self._candidates.items()):
             if cand.source in ("shared", "lost") and (cand.peer_id == peer.id or addr == peer.addr):
                 del self._candidates[addr]

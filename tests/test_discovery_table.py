@@ -12,7 +12,11 @@ import pytest
 
 from discovery.messages import GREETING_SIZE, Heartbeat
 from discovery.table import (
+    GOODBYE_GRACE,
     GREET_BACKOFF,
+    MDNS_ADDRS,
+    MDNS_BURST,
+    MDNS_GREETS,
     SHARED_FORGET,
     SHARED_TTL,
     STALL,
@@ -200,8 +204,9 @@ def test_mdns_record_is_only_a_candidate_until_a_signed_hello() -> None:
         if of(t.tick(now), Greet):
             greets_at.append(now)
         now = round(now + 0.05, 6)
-    assert greets_at == [0.1, 0.3, 0.7, 1.5, 3.0]  # backoff, while nobody answers
-    out = meet(t, A, hello(A, reply=False), A_ADDR, 4.0)
+    assert greets_at == [0.5]  # an unsigned hint: one more greeting, then it is dropped
+    assert t.candidate_count() == 0
+    out = meet(t, A, hello(A, reply=False), A_ADDR, 4.0)  # it greets us: listed all the same
     assert events(out) == [("added", A.peer_id)]
     assert t.peers[A.peer_id].addresses == ["10.0.0.1", "192.168.1.5"]
     # live peers are not greeted
@@ -209,10 +214,61 @@ def test_mdns_record_is_only_a_candidate_until_a_signed_hello() -> None:
         now = round(4.0 + 0.05 * i, 6)
         t.on_packet(A.peer_id, A_ADDR, now)
         assert not of(t.tick(now), Greet)
-    # a DNS-SD goodbye removes it at once
-    out = t.mdns_removed("alice-x._p2prace._udp.local.", 14.1)
-    assert events(out) == [("removed", A.peer_id)] and out[0].reason == "goodbye"
+    # a DNS-SD goodbye (unsigned) removes it only once it also falls silent
+    assert t.mdns_removed("alice-x._p2prace._udp.local.", 14.1) == []
     assert t.candidate_count() == 0
+    removed = []
+    now = 14.1
+    while now < 15.0 and not removed:
+        now = round(now + 0.05, 6)
+        removed = [e for e in events(t.tick(now)) if e[0] == "removed"]
+    assert removed == [("removed", A.peer_id)] and 14.1 + GOODBYE_GRACE <= now < 14.1 + GOODBYE_GRACE + 0.1
+
+
+def test_a_forged_goodbye_does_not_remove_a_peer_that_still_speaks() -> None:
+    """A DNS-SD goodbye is an unsigned multicast anyone can send: a listed peer heard after
+    it stays listed (and a later real goodbye, followed by silence, still removes it)."""
+    t = table()
+    t.mdns_seen("alice-x._p2prace._udp.local.", A.peer_id, ["10.0.0.1"], 47800, 0.0)
+    meet(t, A, hello(A, reply=False), A_ADDR, 0.1)
+    now = 0.1
+    for round_ in range(5):  # five forged goodbyes, each followed by the peer's heartbeats
+        t.mdns_removed("alice-x._p2prace._udp.local.", now)
+        t.mdns_seen("alice-x._p2prace._udp.local.", A.peer_id, ["10.0.0.1"], 47800, now)  # (it re-announces)
+        for _ in range(40):
+            now = round(now + 0.05, 6)
+            if int(now * 100) % 25 == 0:
+                t.on_packet(A.peer_id, A_ADDR, now)
+            assert not [e for e in events(t.tick(now)) if e[0] == "removed"], f"round {round_}"
+        assert A.peer_id in t.peers
+    assert t.stats["goodbye_refuted"] == 5
+
+
+def test_a_forged_dns_sd_record_costs_a_few_greetings_not_a_flood() -> None:
+    """One multicast record naming 20 addresses (of someone else): at most MDNS_ADDRS of
+    them, MDNS_GREETS times each, ours-subnet first; the same record again within
+    MDNS_REGREET greets nobody; many records share one greeting rate."""
+    t = table()
+    t.local_addrs = ["192.168.7.2"]
+    addrs = [f"10.9.9.{i}" for i in range(1, 20)] + ["192.168.7.50"]
+    greets = of(t.mdns_seen("evil._p2prace._udp.local.", B.peer_id, addrs, 40000, 0.0), Greet)
+    now = 0.0
+    while now < 60.0:
+        now = round(now + 0.05, 6)
+        if now < 30 and int(now * 20) % 40 == 0:  # the attacker repeats its record every 2 s
+            greets += of(t.mdns_seen("evil._p2prace._udp.local.", B.peer_id, addrs, 40000, now), Greet)
+        greets += of(t.tick(now), Greet)
+    targets = {g.addr[0] for g in greets}
+    assert "192.168.7.50" in targets and len(targets) <= MDNS_ADDRS
+    # first sighting + one re-arm per MDNS_REGREET while it repeats (at 0, ~15, ~30 s)
+    assert len(greets) <= MDNS_ADDRS * len(MDNS_GREETS) * 3, len(greets)
+    # 300 fresh records at once: the greeting rate holds over all of them
+    t2 = table()
+    burst = []
+    for i in range(300):
+        burst += of(t2.mdns_seen(f"x{i}._p2prace._udp.local.", Identity.from_seed(f'mdns-{i}'.encode()).peer_id, [f"10.1.{i // 250}.{i % 250 + 1}"],
+                                 47800, 0.0), Greet)
+    assert len(burst) <= MDNS_BURST + 1
 
 
 def test_own_mdns_record_is_ignored() -> None:
