@@ -427,6 +427,25 @@ class ChatService:
         conn.peer_id = pid
         return RANK_OWNER if pid == self.identity.peer_id else RANK_PEER
 
+    def _vouched_addrs(self) -> set[Addr]:
+        """Service addresses someone we trust named: configured ones (--peer, config) and
+        those of peers discovery listed at their proven address (never a DNS-SD hint). A
+        peer link there ranks above one from anywhere else, so a swarm of links from many
+        addresses with made-up ids cannot keep the mesh's own links out (`_victim`). An
+        incoming link is at (its TCP source address, the port its hello names): only a
+        process on that machine can claim it."""
+        out: set[Addr] = set()
+        for src in self.sources:
+            try:
+                table = getattr(src, "table", None)
+                if table is None:
+                    out.update(src.addresses())
+                    continue
+                out.update((p.addr[0], p.chat_port) for p in table() if p.addr is not None and p.chat_port)
+            except Exception:  # noqa: BLE001 - a broken source must not stop the mesh
+                log.exception("peer source %r failed", src)
+        return out
+
     def _trusted_client(self, peer_id: str, ip: str) -> bool:
         if peer_id == self.identity.peer_id:
             return True
@@ -485,6 +504,7 @@ class ChatService:
         conn.role = "peer"
         conn.peer_id = pid
         conn.listen = dialed or (conn.remote[0], port)
+        conn.rank = RANK_PEER if conn.listen in self._vouched_addrs() else RANK_ANON
         self.known[conn.listen] = pid
         self._learn(hello.get("peers"), conn.remote[0])
         return True

@@ -27,11 +27,12 @@ from chat.service import (
     LEARNED_PER_HELLO,
     MAX_CLIENTS,
     MAX_CLIENTS_PER_ADDR,
+    MAX_PEERS,
     MAX_PENDING,
     MAX_PENDING_PER_ADDR,
 )
 from p2p_race.identity import Identity, load_or_create
-from tests.support.proc import wait_until
+from tests.support.proc import cli_env, p2p_race_cmd, wait_until
 from tests.test_chat_procs import TIMEOUT, Svc, _mesh
 
 pytestmark = pytest.mark.lan
@@ -434,3 +435,52 @@ def test_a_hostile_peer_service_cannot_sync_in_a_swarm_of_identities(svc: Svc) -
     assert st["count"] <= NEW_AUTHOR_BURST + NEW_AUTHOR_RATE * (time.monotonic() - start) + 1, st["count"]
     assert st["drops"]["new_author_over_budget"] >= len(lines) - st["count"]
     honest_line_gets_through(svc, "still heard")
+
+
+def test_peer_links_from_many_addresses_cannot_keep_a_configured_peer_out(tmp_path: Path) -> None:
+    """MAX_PEERS links from as many addresses, each a peer hello with a made-up id, fill a
+    service's peer class; a peer service it was configured with (or that discovery listed
+    at its proven address) still links, taking the slot of one of them, and its lines
+    cross. (Before: it was refused for as long as the swarm stayed, and chat was split.)"""
+    first = Svc(tmp_path / "b", "b")
+    b_port = first.port
+    first.stop()
+    a = Svc(tmp_path / "a", "a", b_port)  # configured with b, which is down for now
+    swarm: list[socket.socket] = []
+    b = None
+    try:
+        for i in range(MAX_PEERS):
+            s = dial(a.addr, f"127.0.0.{i + 2}")
+            s.sendall(encode_frame({"t": "hello", "role": "peer", "id": os.urandom(8).hex(), "port": 9}))
+            s.setblocking(False)
+            swarm.append(s)
+
+        def drain() -> None:  # the swarm reads what it is sent, as a live peer would
+            for s in swarm:
+                with contextlib.suppress(BlockingIOError, OSError):
+                    while s.recv(65536):
+                        pass
+
+        def held() -> int:
+            drain()
+            return len(a.stats()["links"])
+
+        wait_until(lambda: held() >= MAX_PEERS, TIMEOUT, what="the swarm holding every peer slot")
+        with dial(a.addr, "127.0.0.100") as late:  # one more made-up peer: no slot for it
+            late.sendall(encode_frame({"t": "hello", "role": "peer", "id": os.urandom(8).hex(), "port": 9}))
+            wait_until(lambda: (drain(), a.stats()["refused"].get("peer_full", 0))[1] >= 1, TIMEOUT,
+                       what="an unvouched newcomer refused")
+        b = Svc(tmp_path / "b", "b", a.port, port=b_port)  # the configured peer comes up
+        b_id = load_or_create(tmp_path / "b").peer_id
+        wait_until(lambda: (drain(), b_id in a.stats()["links"])[1], TIMEOUT, what="b linked with a")
+        assert a.stats()["refused"].get("peer_shed", 0) >= 1
+        res = subprocess.run(p2p_race_cmd("chat", "--say", "through the swarm", "--no-start", "--json"),
+                             env=cli_env(tmp_path / "b"), capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        wait_until(lambda: (drain(), "through the swarm" in a.texts())[1], TIMEOUT, what="b's line on a")
+    finally:
+        for s in swarm:
+            s.close()
+        if b is not None:
+            b.stop()
+        a.stop()

@@ -28,10 +28,11 @@ TIMEOUT = 20
 class Svc:
     """A chat service process (`p2p-race chat --serve`) on loopback."""
 
-    def __init__(self, data_dir: Path, name: str, *peers: int, host=None, bind: str = "127.0.0.1") -> None:
+    def __init__(self, data_dir: Path, name: str, *peers: int, host=None, bind: str = "127.0.0.1",
+                 port: int = 0) -> None:
         self.data_dir = data_dir
         data_dir.mkdir(exist_ok=True)
-        args = ["chat", "--serve", "--port", "0", "--no-discovery", "--name", name, "--host", bind]
+        args = ["chat", "--serve", "--port", str(port), "--no-discovery", "--name", name, "--host", bind]
         for p in peers:
             args += ["--peer", f"127.0.0.1:{p}"] if isinstance(p, int) else ["--peer", p]
         self.proc, self.out = spawn(p2p_race_cmd(*args), cli_env(data_dir), host=host)
