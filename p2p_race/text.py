@@ -29,6 +29,9 @@ _ESCAPES = re.compile(
 )
 _SPACES = re.compile(r"[\t\n\r\v\f\u2028\u2029\x85]")
 BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Letters (category Lo) that render as nothing: "alice" + one of them looks like "alice"
+# but is another name, with another pin, so no KEY CHANGED warning. Refused in names.
+BLANK_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
 def _keep(ch: str) -> bool:
@@ -63,6 +66,8 @@ def name_problem(name: object) -> str | None:
         return f"longer than {MAX_NAME_BYTES} bytes of UTF-8"
     if not is_clean(name):
         return "has control, format or bidirectional-override characters"
+    if not BLANK_FILLERS.isdisjoint(name):
+        return "has a blank filler character (it would look like another name)"
     return None
 
 
@@ -80,7 +85,7 @@ def check_name(name: object, what: str = "name") -> str:
 
 def clean_name(name: str, fallback: str = "player") -> str:
     """A valid name made from user input: sanitized, trimmed, cut to MAX_NAME_BYTES."""
-    out = sanitize(name).strip()
+    out = "".join(ch for ch in sanitize(name) if ch not in BLANK_FILLERS).strip()
     while len(out.encode("utf-8")) > MAX_NAME_BYTES:
         out = out[:-1].rstrip()
     return out or fallback

@@ -34,6 +34,7 @@ from tests.support.proc import cli_env, p2p_race_cmd
 HOSTILE = [
     "\x1b]0;pwned\x07title", "\x1b[2Jclear", "\x1b[31mred", "c1\x9b31mcsi", "osc\x9d0;x\x9c",
     "bidi\u202eevil", "iso\u2066late", "zero\u200bwidth", "del\x7f", "nul\x00", "line\nbreak",
+    "alice\u3164", "\u115fbob",  # blank fillers: another name that looks the same
 ]
 KEY_A = Identity.from_seed(b"names-a")
 KEY_B = Identity.from_seed(b"names-b")
