@@ -7,6 +7,8 @@
   listed on both sides for the whole phase, i.e. its heartbeats still get through.
 - Reflection factor: hellos with a spoofed source (raw socket) to a victim that knows 100+
   peers; bytes that arrive at the spoofed address / bytes the spoofer sent.
+- A forged DNS-SD record: one unsigned multicast record naming 20 addresses of a third
+  host; bytes of greetings arriving there from two honest peers, per byte of the record.
 - Newcomer under a table flood: 300 scripted identities from 4 addresses hold the victim's
   256-slot table; a real newcomer starts: time until the victim lists it and it lists the
   victim, from its `listening` line.
@@ -24,7 +26,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.support.hostilelan import add_addresses, counted, counter, flock, spoof
+from tests.support.hostilelan import RAWPEER, add_addresses, counted, counter, flock, spoof
 from tests.support.lanhosts import TestLan, lan_unavailable_reason
 from tests.support.proc import PYTHON, ROOT, cli_env, spawn, wait_until
 from tests.test_discovery_lan import PeerProc
@@ -125,6 +127,54 @@ def _reflection(tmp: Path) -> dict:
     return {"known": known, "sent": sent["sent"], "small": sent["small"], "got": got}
 
 
+FORGE_MDNS = textwrap.dedent("""
+    import json, socket, sys
+    from zeroconf import DNSAddress, DNSOutgoing, DNSPointer, DNSService, DNSText
+    from zeroconf.const import _CLASS_IN, _CLASS_UNIQUE, _FLAGS_AA, _FLAGS_QR_RESPONSE, _TYPE_A, _TYPE_PTR, _TYPE_SRV, _TYPE_TXT
+    from discovery import SERVICE_TYPE
+    from discovery.txt import build_txt
+    from p2p_race.identity import Identity
+    addrs, port = sys.argv[1].split(","), int(sys.argv[2])
+    me = Identity.from_seed(b"bench-mdns-forger")
+    inst, server = f"x-{me.peer_id}.{SERVICE_TYPE}", f"fake-{me.peer_id}.local."
+    txt = build_txt(me.public_key, "x", port, 0, "lobby", "")
+    raw = b"".join(bytes([len(k) + 1 + len(v.encode())]) + k.encode() + b"=" + v.encode() for k, v in txt.items())
+    out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
+    out.add_answer_at_time(DNSPointer(SERVICE_TYPE, _TYPE_PTR, _CLASS_IN, 4500, inst), 0)
+    out.add_answer_at_time(DNSService(inst, _TYPE_SRV, _CLASS_IN | _CLASS_UNIQUE, 120, 0, 0, port, server), 0)
+    out.add_answer_at_time(DNSText(inst, _TYPE_TXT, _CLASS_IN | _CLASS_UNIQUE, 4500, raw), 0)
+    for a in addrs:
+        out.add_answer_at_time(DNSAddress(server, _TYPE_A, _CLASS_IN | _CLASS_UNIQUE, 120, socket.inet_aton(a)), 0)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", 5353))
+    sent = 0
+    for pkt in out.packets():
+        s.sendto(pkt, ("224.0.0.251", 5353))
+        sent += len(pkt)
+    print(json.dumps({"sent": sent}), flush=True)
+""")
+
+
+def _mdns_hint(tmp: Path, n_addrs: int = 20) -> dict:
+    """One forged DNS-SD record (unsigned multicast) naming `n_addrs` addresses of a third
+    host: bytes of greetings that host gets from the two honest peers, per byte forged."""
+    with TestLan(4) as lan:
+        h0, h1, h2, h3 = lan.hosts
+        targets = [h3.ip] + add_addresses(h3, n_addrs - 1, 120)
+        p0, p1 = PeerProc(h0, tmp, "mann"), PeerProc(h1, tmp, "mbob")
+        wait_until(lambda: p0.sees(p1) and p1.sees(p0), 20, what="the honest pair")
+        count, count_out = spawn([*RAWPEER, "count", "0.0.0.0", "40000", "10"], cli_env(), host=h3, cwd=ROOT)
+        wait_until(lambda: any(e.get("ready") for e in count_out.json_lines()), 20, what="counter ready")
+        res = h2.run([PYTHON, "-c", FORGE_MDNS, ",".join(targets), "40000"], env=cli_env(), cwd=ROOT, timeout=30)
+        sent = int(__import__("json").loads(res.stdout.strip().splitlines()[-1])["sent"])
+        count.wait(30)
+        got = counted(count_out)
+        p0.stop()
+        p1.stop()
+    return {"sent": sent, "got": got, "addrs": n_addrs}
+
+
 def _newcomer(tmp: Path, runs: int) -> tuple[list[float], list[float], int]:
     listed, lists = [], []
     with TestLan(3) as lan:
@@ -165,6 +215,13 @@ def run(quick: bool) -> list[dict]:
                  "target": "<= 1", "ok": factor <= 1.0,
                  "note": f"victim knew {ref['known']} peers; {ref['sent']:,} B of hellos sent, {ref['got']:,} B "
                          f"arrived (was 66x: 11.3 KB for one 170 B hello); a {ref['small']} B unpadded hello gets 0"})
+    hint = _mdns_hint(tmp)
+    per_peer = hint["got"] / 2 / hint["sent"] if hint["sent"] else float("nan")
+    rows.append({"metric": "a forged DNS-SD record: greetings to a third party, per peer", "value": per_peer,
+                 "unit": "x the record",
+                 "note": f"one {hint['sent']} B multicast record naming {hint['addrs']} addresses of another host; "
+                         f"{hint['got']:,} B of greetings arrived there from 2 honest peers in 10 s (was ~80x per "
+                         "peer: all 20 addresses greeted 6 times in 3 s, then every 15 s)"})
     listed, lists, size = _newcomer(tmp, 2 if quick else 5)
     worst = max(listed + lists)
     rows.append({"metric": "newcomer listed by a flooded victim, p50", "value": statistics.median(listed) * 1000,
