@@ -274,6 +274,11 @@ def test_one_machine_cannot_join_a_majority_of_sybil_racers():
     # loopback processes (practice, tests on one machine) are the host's own: not bounded
     for i in range(3):
         assert join(core, identity(60 + i).peer_id) is None
+    # the admitted sybil leaves discovery (a Leave: no address known any more) and keeps
+    # racing: its seat still counts for its machine
+    gone = where.pop(sybils[0].peer_id)
+    assert join(core, sybils[3].peer_id) is not None
+    where[sybils[0].peer_id] = gone
     # a bound of 2, and no bound
     two = host_core(racers_per_address=2)
     assert [join(two, p.peer_id) is None for p in sybils[:3]] == [True, True, False]

@@ -141,7 +141,8 @@ class Roster:
                 return [Send((sender,), m.JoinRefused(mb, "the race has started; join as a spectator"))]
             if len(mt.racers) >= mt.rules.max_racers:
                 return [Send((sender,), m.JoinRefused(mb, "the match is full"))]
-            mt.racers[sender] = Racer(sender, name, last_heard=now, color=clean_wish(msg.color))
+            mt.racers[sender] = Racer(sender, name, last_heard=now, color=clean_wish(msg.color),
+                                      origin=self.origin(sender))
         elif msg.role == m.ROLE_SPECTATOR:
             if len(mt.spectators) >= mt.rules.max_spectators:
                 return [Send((sender,), m.JoinRefused(mb, "no room for more spectators"))]
@@ -168,7 +169,10 @@ class Roster:
         where = self.origin(sender) if cap > 0 else None
         if where is None or is_loopback(where):
             return False
-        return sum(1 for pid in mt.racers if pid != sender and self.origin(pid) == where) >= cap
+        # each racer counts where it was admitted from: one that left discovery since (a
+        # Leave, silence) still races and votes, so it still holds its machine's seat
+        return sum(1 for pid, r in mt.racers.items()
+                   if pid != sender and where in (r.origin, self.origin(pid))) >= cap
 
     def _on_leave(self, mt: Match, sender: str, msg: m.Leave, now: float) -> list[Action]:
         mt.left.add(sender)  # whoever hosts next applies it too

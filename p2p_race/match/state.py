@@ -128,6 +128,7 @@ class Racer:
     # We believed the host's word that it was abandoned (it was silent to us too): from then
     # on what it sends does not count, so its later words do not refute that belief.
     abandon_believed: bool = False
+    origin: str | None = None  # host only: the proven address it was admitted from (roster.py)
 
 
 @dataclass
