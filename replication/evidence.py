@@ -4,7 +4,9 @@ A record is accepted only when all of this holds (docs/ARCHITECTURE.md, verifiab
 - it is well formed and the host's signature verifies (`MatchResult.problem`);
 - it carries its evidence: every racer's public key, input log and log hash, and the
   evidence digest the host signed matches them;
-- the host is proven for its term (`term_problem`: the proof a quorum elected it);
+- the host is proven for its term (`term_problem`): term 1 is the creator; a later term
+  carries the signed votes that elected its host and the chain of sealed rosters from the
+  creator that shows those voters were the electorate (p2p_race.match.seal);
 - every racer that finished or crashed signed (match, log hash, its outcome) itself;
 - replaying every log on the match's road reproduces every score, distance, crash and
   crash time exactly (p2p_race.replay.verify);
@@ -60,7 +62,34 @@ def proof_problem(r: MatchResult) -> str | None:
     if proof.match_id.hex() != r.match_id or proof.term != r.term or proof.host != r.host_id:
         return "the term proof is for another match, term or host"
     why = verify_proof(proof, verify)
-    return None if why is None else f"term proof: {why.value}"
+    if why is not None:
+        return f"term proof: {why.value}"
+    if proof.term == 1:
+        return None
+    return chain_problem(r, proof)
+
+
+def chain_problem(r: MatchResult, proof: object) -> str | None:
+    """A later term is proven only by the chain from the creator (p2p_race.match.seal): each
+    proof's votes counted against the roster the replaced host sealed, and the record naming
+    no racer that roster did not (once the race was under way)."""
+    from p2p_race.match.seal import chain_from_bytes
+    from p2p_race.match.seal import chain_problem as walk
+
+    if not r.term_chain:
+        return "no term chain: nothing shows who could elect the host of a later term"
+    try:
+        links = chain_from_bytes(r.term_chain)
+    except ValueError as exc:
+        return f"term chain: {exc}"
+    why, lineup = walk(proof, links, verify)  # type: ignore[arg-type]
+    if why is not None:
+        return f"term chain: {why}"
+    if lineup is not None:
+        extra = sorted({x.peer_id for x in r.racers} - lineup)
+        if extra:
+            return f"racer {extra[0]} was not in the race the replaced host sealed"
+    return None
 
 
 def accept_problem(r: MatchResult, now: float | None = None) -> str | None:

@@ -15,6 +15,7 @@ from functools import cache
 
 from p2p_race.identity import Identity
 from p2p_race.match.proof import TermProof, creator_proof, match_id_for, sign_vote
+from p2p_race.match.seal import ChainLink, chain_bytes, seal, statement_of
 from p2p_race.replay.codec import decode_log, encode_log, inputs_of
 from p2p_race.replay.verify import replay, start_x
 from p2p_race.sim.car import CarSim
@@ -58,6 +59,13 @@ def _term_proof(match_id: str, term: int, host: Identity, creator: Identity, non
     return TermProof(mid, term, host.public_key, creator.public_key, nonce, votes)
 
 
+def term_chain(proof: TermProof, creator: Identity, players: tuple[str, ...], phase: int = 2) -> bytes:
+    """The chain a failover record carries: the creator's sealed roster (every player
+    racing, none abandoned) and the proof that elected the host of `proof.term`."""
+    st = statement_of(proof.match_id, 1, 1, phase, [(identity(p).peer_id_bytes, False) for p in players], [])
+    return chain_bytes([ChainLink(seal(st, creator.sign), proof)])
+
+
 def make_result(i: int, *, players: tuple[str, ...] | None = None, host: str | None = None,
                 term: int = 1, t0: float = 1_700_000_000.0, samples: bool = False,
                 time_limit: float = TIME_LIMIT, difficulty: str = "normal",
@@ -71,8 +79,11 @@ def make_result(i: int, *, players: tuple[str, ...] | None = None, host: str | N
     creator = identity(players[0] if term > 1 else host_name)
     nonce = i.to_bytes(8, "big")
     match_id = match_id_for(creator.public_key, nonce).hex()
+    chain = b""
     if not term_proof:
-        term_proof = proof_bytes(_term_proof(match_id, term, identity(host_name), creator, nonce, players))
+        proof = _term_proof(match_id, term, identity(host_name), creator, nonce, players)
+        term_proof = proof_bytes(proof)
+        chain = term_chain(proof, creator, players) if term > 1 else b""
     rules = Rules(i, time_limit, difficulty)
     racers, logs = [], {}
     for name in players:
@@ -86,7 +97,7 @@ def make_result(i: int, *, players: tuple[str, ...] | None = None, host: str | N
     result = adjudicate(match_id, i, time_limit, identity(host_name).peer_id, term,
                         started, started + time_limit + 1.0, racers, difficulty=difficulty,
                         term_proof=term_proof, logs=logs)
-    return result.signed(identity(host_name))
+    return replace(result.signed(identity(host_name)), term_chain=chain)
 
 
 def rehost(r: MatchResult, host_name: str, term: int, *, finished_at: float | None = None,
@@ -103,7 +114,8 @@ def rehost(r: MatchResult, host_name: str, term: int, *, finished_at: float | No
     out = adjudicate(r.match_id, r.seed, r.time_limit, identity(host_name).peer_id, term, r.started_at,
                      r.finished_at if finished_at is None else finished_at, rs, difficulty=r.difficulty,
                      term_proof=proof_bytes(proof), logs=logs)
-    return out.signed(identity(host_name))
+    chain = term_chain(proof, creator, names) if term > 1 else b""
+    return replace(out.signed(identity(host_name)), term_chain=chain)
 
 
 def rival(r: MatchResult, host_name: str, term: int, *, racer: int = 0) -> MatchResult:

@@ -3,12 +3,14 @@
 Every write is an upsert keyed by something unique to the result, so any number of retries,
 and any number of peers writing the same result, leave exactly one copy:
 
-    results         {_id: match_id, ...record}             $setOnInsert (first record wins;
-                                                           with its evidence: term proof,
-                                                           attestations, input logs)
-    player_matches  {_id: "<peer_id>:<match_id>", ...}     $setOnInsert (one doc per player
-                                                           and match: counts are computed,
-                                                           never $inc'ed)
+    results         {_id: match_id, ...record}             the preferred record wins
+                                                           (`records.preferred`, swapped by
+                                                           compare-and-swap on its signature),
+                                                           with its evidence: term proof and
+                                                           chain, attestations, input logs
+    player_matches  {_id: "<peer_id>:<match_id>", ...}     $set from the kept record (one doc
+                                                           per player and match: counts are
+                                                           computed, never $inc'ed)
     players         {_id: peer_id, best, name_key}         $max (best score; name_key is
                                                            "<finished_at>|<name>", so $max
                                                            keeps the latest name)
@@ -32,7 +34,7 @@ from pymongo import ReadPreference, errors
 from pymongo.uri_parser import parse_uri
 
 from replication.evidence import accept_problem
-from replication.records import MatchResult
+from replication.records import MatchResult, preferred
 from replication.store import recent_json
 
 log = logging.getLogger(__name__)
@@ -135,21 +137,50 @@ class MongoSink:
         self._indexes = True
 
     def write(self, r: MatchResult) -> None:
-        """Write one result idempotently. Raises pymongo errors (see `is_transient`)."""
+        """Write one result idempotently. Raises pymongo errors (see `is_transient`).
+
+        One document per match: the record every peer keeps (`records.preferred`) wins, as
+        in the local store. A record that arrived first but loses (a later term, or one that
+        does not verify) is replaced by compare-and-swap on its signature, and its racers'
+        rows go with it, so no order of writers leaves a loser in the database."""
         self.ensure_indexes()
+        kept, swapped = self._keep_preferred(r)
+        op = "$set" if swapped else "$setOnInsert"  # rows of a swapped-out record are rewritten
+        for racer in kept.racers:
+            won = racer.peer_id == kept.winner_id
+            self._upsert(self.db.player_matches, f"{racer.peer_id}:{kept.match_id}", {op: {
+                "peer_id": racer.peer_id, "name": racer.name, "match_id": kept.match_id,
+                "score": racer.score, "won": won, "distance": racer.distance, "t": kept.finished_at,
+            }})
+            self._upsert(self.db.players, racer.peer_id, {"$max": {
+                "best": racer.score, "name_key": f"{kept.finished_at:017.3f}|{racer.name}",
+            }})
+        if swapped:
+            self.db.player_matches.delete_many(
+                {"match_id": kept.match_id, "peer_id": {"$nin": [x.peer_id for x in kept.racers]}})
+
+    def _keep_preferred(self, r: MatchResult) -> tuple[MatchResult, bool]:
+        """(the record the results collection holds for r's match once we are done, whether
+        we swapped another one out for it)."""
         doc = r.to_json()
         del doc["match_id"]
         doc.update(t=r.finished_at, winner=r.winner_name)
-        self._upsert(self.db.results, r.match_id, {"$setOnInsert": doc})
-        for racer in r.racers:
-            won = racer.peer_id == r.winner_id
-            self._upsert(self.db.player_matches, f"{racer.peer_id}:{r.match_id}", {"$setOnInsert": {
-                "peer_id": racer.peer_id, "name": racer.name, "match_id": r.match_id,
-                "score": racer.score, "won": won, "distance": racer.distance, "t": r.finished_at,
-            }})
-            self._upsert(self.db.players, racer.peer_id, {"$max": {
-                "best": racer.score, "name_key": f"{r.finished_at:017.3f}|{racer.name}",
-            }})
+        for _attempt in range(8):  # another writer may swap it between our read and our write
+            self._upsert(self.db.results, r.match_id, {"$setOnInsert": doc})
+            held = self.db.results.find_one({"_id": r.match_id})
+            if held is None:
+                continue
+            old = self._verified([held])  # (a copy with our signature but altered is no copy)
+            if old and (old[0].signature == r.signature or preferred(old[0], r) is old[0]):
+                return old[0], False
+            update: dict[str, Any] = {"$set": doc}
+            gone = {k: "" for k in held if k not in doc and k != "_id"}
+            if gone:
+                update["$unset"] = gone
+            if self.db.results.update_one({"_id": r.match_id, "signature": held.get("signature")}, update).matched_count:
+                log.info("MongoDB: result %s replaced by the preferred record (term %d)", r.match_id, r.term)
+                return r, True
+        raise errors.OperationFailure(f"result {r.match_id} kept changing under us")
 
     @staticmethod
     def _upsert(coll: Any, _id: str, update: dict) -> None:

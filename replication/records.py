@@ -34,6 +34,7 @@ EVIDENCE_DOMAIN = b"p2p-race/match-evidence/v1\x00"
 ATTESTATION_DOMAIN = b"p2p-race/racer-attestation/v1\x00"
 HASH_BYTES = 32
 MAX_LOGS_BYTES = 2 * 1024 * 1024  # 16 racers of an hour-long race; keeps a record in one sync frame
+MAX_CHAIN_BYTES = 96 * 1024  # p2p_race.match.seal.MAX_CHAIN_BYTES: 16 links of sealed roster and proof
 MAX_PROOF_BYTES = 4096  # the host's term proof: a quorum of signed votes (16 racers + 32 spectators)
 DIFFICULTIES = ("easy", "normal", "hard")
 
@@ -240,6 +241,10 @@ class MatchResult:
     # Only in a result received as a datagram (too small for the evidence): the digest of the
     # evidence the host signed; a full record computes it from its own fields instead.
     evidence_digest: bytes = b""
+    # For a term >= 2: the chain from the creator to this term (p2p_race.match.seal): each
+    # replaced host's sealed roster and its successor's proof. Self-certifying (its seals and
+    # votes are signed), so outside the host's signature: each peer attaches the seals it holds.
+    term_chain: bytes = b""
 
     # -- encoding -------------------------------------------------------------------
     def _pack_outcome(self, out: bytearray) -> None:
@@ -349,6 +354,8 @@ class MatchResult:
             raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}")
         if not isinstance(self.term_proof, bytes) or len(self.term_proof) > MAX_PROOF_BYTES:
             raise ValueError(f"term proof must be at most {MAX_PROOF_BYTES} bytes")
+        if not isinstance(self.term_chain, bytes) or len(self.term_chain) > MAX_CHAIN_BYTES:
+            raise ValueError(f"term chain must be at most {MAX_CHAIN_BYTES} bytes")
         if not isinstance(self.evidence_digest, bytes) or len(self.evidence_digest) not in (0, HASH_BYTES):
             raise ValueError("evidence digest must be 32 bytes")
         if not isinstance(self.logs, tuple) or len(self.logs) not in (0, len(self.racers)) or not all(
@@ -382,6 +389,8 @@ class MatchResult:
             d["logs"] = [base64.b64encode(lg).decode("ascii") for lg in self.logs]
         if self.evidence_digest:
             d["evidence_digest"] = self.evidence_digest.hex()
+        if self.term_chain:
+            d["term_chain"] = self.term_chain.decode("utf-8")
         return d
 
     @classmethod
@@ -410,6 +419,7 @@ class MatchResult:
                 difficulty=d.get("difficulty", "normal"),
                 logs=tuple(_b64(x) for x in logs),
                 evidence_digest=_hex(d.get("evidence_digest", ""), "evidence digest"),
+                term_chain=_chain(d.get("term_chain", "")),
             )
         except KeyError as exc:
             raise ValueError(f"match result is missing {exc.args[0]!r}") from None
@@ -432,6 +442,16 @@ def _hex(v: Any, what: str) -> bytes:
         return bytes.fromhex(v)
     except ValueError:
         raise ValueError(f"{what} must be a hex string") from None
+
+
+def _chain(v: Any) -> bytes:
+    """A term chain is JSON text in a record's JSON (readable in MongoDB as it is)."""
+    if not isinstance(v, str) or len(v) > MAX_CHAIN_BYTES:
+        raise ValueError(f"term chain must be a string of at most {MAX_CHAIN_BYTES} characters")
+    try:
+        return v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("term chain must be UTF-8 text") from None
 
 
 def _b64(v: str) -> bytes:

@@ -15,11 +15,12 @@ from p2p_race.identity import Identity
 from p2p_race.replay import codec
 from replication import sync
 from replication.evidence import accept_problem
-from replication.fixtures import identity, make_result, rehost, rival
+from replication.fixtures import NAMES, identity, make_result, rehost, rival
 from replication.nx import NxServer
 from replication.records import MatchResult, adjudicate, preferred
 from replication.store import AddStatus, ResultStore
 from replication.sync import Records, SyncPeer
+from tests.support import forge
 
 
 def _resign(r: MatchResult, who: Identity | None = None) -> MatchResult:
@@ -53,9 +54,27 @@ def _forgeries(r: MatchResult) -> dict[str, MatchResult]:
         "attestation dropped": _resign(_with(r, 0, replace(first, attestation=b""))),
         "host that nobody elected": forged_term0,
         "term 2 without votes": _resign(replace(r, term=2)),
+        "term 2 elected by one member's own vote": _own_vote(r),
+        "term 2 elected by a stranger's own vote": forge.forged(r, stranger, (stranger,), (first.name,)),
         "finished in 2242": _resign(replace(r, started_at=8.5e9, finished_at=8.5e9 + 31)),
         "bad host signature": replace(r, signature=bytes(64)),
     }
+
+
+def _own_vote(r: MatchResult) -> MatchResult:
+    """A member re-hosts the match as term 2 with its own vote, the creator's real seal in
+    its chain, and only itself left as a racer (red team, issue 10). In a 2-racer match its
+    vote is the majority of the other racers (README: what this cannot prove), so the match
+    gets a third racer here."""
+    if len(r.racers) < 3:
+        creator, _ = forge.creator_of(r)
+        first = next(x.name for x in r.racers if x.key == creator.public_key)
+        others = [x.name for x in r.racers if x.name != first]
+        third = next(n for n in NAMES if n != first and n not in others)
+        r = make_result(int(r.seed), players=(first, *others, third))
+    creator, _ = forge.creator_of(r)
+    member = next(x for x in r.racers if x.key != creator.public_key)
+    return forge.forged(r, identity(member.name), (identity(member.name),), (member.name,))
 
 
 def _with(r: MatchResult, i: int, racer) -> MatchResult:

@@ -73,21 +73,28 @@ def test_a_second_racer_from_one_machine_is_refused(make_lan, tmp_path):
     """Two bot processes on one test host (one address, two identities) ask to race: the
     host admits one and refuses the other, saying why; the match is raced by one racer per
     machine (sybil racers cannot outvote the others)."""
-    lan = make_lan(2)
+    lan = make_lan(3)
     h = lan.hosts
-    host = _bot(h[0], tmp_path, "Hosty", "--host", "--racers", "2", "--time-limit", "5", "--countdown", "1.5")
+    # the host waits for 3 racers, so its lobby stays open whichever twin asks first
+    host = _bot(h[0], tmp_path, "Hosty", "--host", "--racers", "3", "--time-limit", "5", "--countdown", "1.5")
     twins = [_bot(h[1], tmp_path, f"Twin{i}") for i in (1, 2)]
+    procs = [host, *twins]
     try:
+        def refused() -> list:
+            return [t for t in twins if any(e["event"] == "refused" and "one racer per machine" in e.get("reason", "")
+                                            for e in read_json_lines(t[1]))]
+        wait_until(lambda: refused(), 60, what="a twin refused")
+        shut_out = refused()[0]
+        admitted = next(t for t in twins if t is not shut_out)
+        procs.append(third := _bot(h[2], tmp_path, "Third"))  # the third machine's racer: the race starts
         assert host[0].wait(timeout=120) == 0, "\n".join(host[2].lines[-20:])
         result = next(e for e in read_json_lines(host[1]) if e["event"] == "result")
-        raced = [t for t in twins if any(e["event"] == "result" for e in read_json_lines(t[1]))]
-        assert set(result["scores"]) - {"Hosty"} in ({"Twin1"}, {"Twin2"}), result["scores"]
-        assert len(raced) == 1
-        shut_out = next(t for t in twins if t is not raced[0])
-        wait_until(lambda: any(e["event"] == "refused" and "one racer per machine" in e.get("reason", "")
-                               for e in read_json_lines(shut_out[1])), 30, what="the second twin refused")
+        admitted_name = f"Twin{twins.index(admitted) + 1}"
+        assert set(result["scores"]) == {"Hosty", "Third", admitted_name}, result["scores"]
+        assert not any(e["event"] == "result" for e in read_json_lines(shut_out[1]))
+        assert any(e["event"] == "result" for e in read_json_lines(third[1]))
     finally:
-        for proc, _ev, _out in twins:
+        for proc, _ev, _out in procs:
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=10)

@@ -273,7 +273,9 @@ def test_spectator_joining_mid_race_sees_the_end():
     sim.net.run_for(10, stop=lambda: sim.phase_of_host() == m.PHASE_RACING)
     sim.net.run_for(1.0)
     spec = sim.add_peer(m.ROLE_SPECTATOR, None)
-    sim.net.run_for(1.2)  # the next announcement (every second), then the join
+    # the next announcement (every second; a lost one: the one after), then the join
+    sim.net.run_for(1.9, stop=lambda: spec.core.match is not None and spec.core.match.joined and any(
+        r.last is not None for r in spec.core.match.racers.values()))
     mt = spec.core.match
     assert mt is not None and mt.joined and mt.phase >= m.PHASE_COUNTDOWN
     assert any(r.last is not None for r in mt.racers.values())  # it sees the cars

@@ -60,9 +60,11 @@ class Peer:
         self.sent: list = []  # (time, to, message) of every datagram it sent
 
 
-def _run(seed: int, cheat, loss: float = 0.1, blackout: tuple[float, float] | None = None, rig=None):
+def _run(seed: int, cheat, loss: float = 0.1, blackout: tuple[float, float] | None = None, rig=None,
+         kill_host_at: float | None = None):
     """`blackout`: from..to (s), nothing of racer 2 reaches peer 1. `rig(peers)` may make
-    any of them dishonest before the match."""
+    any of them dishonest before the match. `kill_host_at`: the host (peer 0) dies then
+    (seconds after its race started): it neither hears, ticks nor drives any more."""
     rng = random.Random(seed)
     peers = [Peer(i, seed, cheat if i == 2 else None) for i in range(3)]
     if rig is not None:
@@ -97,9 +99,12 @@ def _run(seed: int, cheat, loss: float = 0.1, blackout: tuple[float, float] | No
         now += DT_NET
         due = [x for x in queue if x[0] <= now]
         queue[:] = [x for x in queue if x[0] > now]
+        dead = kill_host_at is not None and peers[0].start is not None and now >= peers[0].start + kill_host_at
+        live = peers[1:] if dead else peers
         for _t, src, dst, msg in due:
-            act(by_id[dst], by_id[dst].core.on_message(src, msg, now))
-        for p in peers:
+            if by_id[dst] in live:
+                act(by_id[dst], by_id[dst].core.on_message(src, msg, now))
+        for p in live:
             if p is not host and p.id not in joined and mid in p.core.listings:
                 joined.add(p.id)
                 act(p, p.core.join(mid, now))
@@ -108,7 +113,7 @@ def _run(seed: int, cheat, loss: float = 0.1, blackout: tuple[float, float] | No
         mt = host.core.match
         if mt is not None and mt.phase == m.PHASE_LOBBY and len(mt.racers) == 3 and all(r.ready for r in mt.racers.values()):
             act(host, host.core.start(now))
-        for p in peers:
+        for p in live:
             if p.start is None or now < p.start:
                 continue
             mt = p.core.match
@@ -130,7 +135,7 @@ def _run(seed: int, cheat, loss: float = 0.1, blackout: tuple[float, float] | No
                     rep = p.cheat(rep)
                 act(p, p.core.local_state(rep, now))
         if all(p.core.match is not None and p.core.match.result is not None
-               and p.core.match.result.has_evidence for p in peers[:2]) and not queue:
+               and p.core.match.result.has_evidence for p in (live[:2] if dead else peers[:2])) and not queue:
             break
     return peers
 
@@ -161,6 +166,29 @@ def test_a_cheater_is_excluded_everywhere_and_the_honest_result_verifies(seed, c
     else:  # only a member saw the lie (its last datagram): the host has it abandoned, unsigned
         assert entry.abandoned and not entry.attestation
     assert any(isinstance(e, ResultAdopted) and e.result.has_evidence for e in honest[1].events)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_failover_record_carries_the_chain_every_store_accepts(seed, data_dir):
+    """The host dies mid-race: the survivors elect a host of term 2, and the record each of
+    them stores carries the creator's sealed roster and the votes of a quorum of it
+    (p2p_race.match.seal), so a store that never saw the match accepts it."""
+    from replication.store import AddStatus, ResultStore
+
+    peers = _run(seed, None, loss=0.05, kill_host_at=2.0)
+    results = [p.core.match.result for p in peers[1:]]
+    assert all(r is not None and r.term >= 2 and r.host_id != peers[0].id for r in results)
+    assert len({r.outcome_hash() for r in results}) == 1, "one result"
+    # a member that missed the dead host's last inputs cannot rebuild that evidence itself
+    # (the full record reaches it through score sync); the new host always can
+    full = [r for r in results if r.has_evidence]
+    assert any(r.host_id == p.id for r, p in zip(results, peers[1:], strict=True) if r.has_evidence)
+    for r in full:
+        assert r.term_chain, "no sealed roster of term 1"
+        assert accept_problem(r) is None
+        assert r.racer(peers[0].id).abandoned  # the dead host: crashed at its last word
+    store = ResultStore(data_dir)
+    assert store.offer(full[0]) is AddStatus.NEW
 
 
 def test_the_crash_lies_are_exercised():

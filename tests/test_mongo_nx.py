@@ -135,3 +135,47 @@ def test_mongo_nx_sigkill_between_store_and_sync_loses_nothing(nx, tmp_path, db_
         proc.terminate()
         proc.wait(10)
     assert set(d["_id"] for d in db.results.find()) == ids
+
+
+def test_mongo_nx_keeps_the_preferred_record_whatever_was_written_first(nx, db_name):
+    """A store that lacked the real record once wrote a valid later-term rival (a partition's
+    other side); when the real term-1 record arrives, MongoDB ends with it, as every local
+    store does, and the rival's rows go with it. The order of writers changes nothing."""
+    from replication.evidence import accept_problem
+    from replication.fixtures import rival
+    from replication.mongo import MongoSink
+
+    honest = make_result(61, players=("ann", "bob", "cyd"))
+    other = rival(honest, "bob", 2, racer=0)  # ann heard only in part: abandoned
+    assert accept_problem(other) is None and other.outcome_hash() != honest.outcome_hash()
+    for order, name in (((other, honest), db_name), ((honest, other), db_name + "b")):
+        sink = MongoSink(nx.uri(name))
+        for r in order:
+            sink.write(r)
+        sink.write(order[0])  # a retry of the first changes nothing either
+        assert sink.get(honest.match_id) == honest
+        db = nx.client()[name]
+        rows = {d["peer_id"]: d for d in db.player_matches.find({"match_id": honest.match_id})}
+        assert {pid: d["score"] for pid, d in rows.items()} == {x.peer_id: x.score for x in honest.racers}
+        assert [pid for pid, d in rows.items() if d["won"]] == [honest.winner_id]
+        sink.close()
+
+
+def test_mongo_nx_replaces_a_document_that_does_not_verify(nx, db_name):
+    """Anyone with the URI can write: a forged document in the results collection is not
+    "first", it is replaced by the first record that verifies."""
+    from replication.mongo import MongoSink
+
+    r = make_result(62, players=("ann", "bob"))
+    db = nx.client()[db_name]
+    forged = r.to_json()
+    del forged["match_id"]
+    forged["racers"][0]["score"] += 1000
+    db.results.insert_one({"_id": r.match_id, **forged, "t": r.finished_at})
+    db.player_matches.insert_one({"_id": f"{'0' * 16}:{r.match_id}", "peer_id": "0" * 16, "match_id": r.match_id,
+                                  "score": 10**6, "won": True, "name": "mallory", "t": r.finished_at})
+    sink = MongoSink(nx.uri(db_name))
+    sink.write(r)
+    assert sink.get(r.match_id) == r
+    assert db.player_matches.count_documents({"match_id": r.match_id}) == len(r.racers)
+    sink.close()

@@ -24,6 +24,7 @@ only ever sees messages that are allowed. Threat model: docs/ARCHITECTURE.md.
 | Result          | a member; signed by the host    | any                    | its term's proven host (1) |
 | Kick            | the proven host of the term     | lobby                  | ours, or a proven newer    |
 | KickList        | the proven host of the term     | any                    | ours, or a proven newer    |
+| RosterSeal      | the proven host of the term     | any                    | ours, or a proven newer    |
 | Rematch         | the proven host of the term     | racing, finished       | ours, or a proven newer    |
 | InputRequest    | a member, to a racer            | racing, finished       | -                          |
 | InputFill       | a racer of the roster, asked    | racing, finished       | -                          |
@@ -115,6 +116,7 @@ RULES: dict[type, Rule] = {
     m.Result: Rule(Who.MEMBER),
     m.Kick: Rule(Who.HOST, frozenset({Phase.LOBBY}), termed=True),
     m.KickList: Rule(Who.HOST, termed=True),
+    m.RosterSeal: Rule(Who.HOST, termed=True),
     m.Rematch: Rule(Who.HOST, frozenset({Phase.RACING, Phase.FINISHED}), termed=True),  # (result may lag)
     m.InputRequest: Rule(Who.MEMBER, frozenset({Phase.RACING, Phase.FINISHED})),
     m.InputFill: Rule(Who.RACER, frozenset({Phase.RACING, Phase.FINISHED})),

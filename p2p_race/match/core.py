@@ -422,6 +422,7 @@ _HANDLERS: dict[type, Callable[..., list[Action]]] = {
     m.Result: MatchCore._on_result,
     m.Kick: MatchCore._on_kick,
     m.KickList: MatchCore._on_kick_list,
+    m.RosterSeal: MatchCore._on_roster_seal,
     m.Rematch: MatchCore._on_rematch,
     m.InputRequest: MatchCore._on_input_request,
     m.InputFill: MatchCore._on_input_fill,

@@ -8,6 +8,8 @@ from p2p_race.match.events import Action, Send
 from p2p_race.match.machine import Phase, Role, advance_phase
 from p2p_race.match.state import Match, mid_bytes
 
+RESULT_REFETCH = 2.0  # seconds between result copies a member's pings fetch after the linger
+
 
 class Countdown:
     """Mixin of `MatchCore`."""
@@ -41,7 +43,13 @@ class Countdown:
     def _on_ping(self, mt: Match, sender: str, msg: m.Ping, now: float) -> list[Action]:
         if mt.role != Role.HOST:
             return []
-        return [Send((sender,), m.Pong(msg.match_id, msg.nonce, msg.t0, now))]
+        out: list[Action] = [Send((sender,), m.Pong(msg.match_id, msg.nonce, msg.t0, now))]
+        if mt.result is not None and now >= mt.result_until and now >= mt.result_replies.get(sender, float("-inf")):
+            # A member still pinging after the result's linger may have missed every copy of
+            # it (cut off, or it joined late): its pings fetch it, one copy per RESULT_REFETCH.
+            mt.result_replies[sender] = now + RESULT_REFETCH
+            out += self._send_result(mt, (sender,))
+        return out
 
     def _on_pong(self, mt: Match, sender: str, msg: m.Pong, now: float) -> list[Action]:
         t0 = mt.pings.pop(msg.nonce, None)

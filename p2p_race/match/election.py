@@ -117,10 +117,11 @@ class Election:
 
     def _catch_up(self, mt: Match, now: float) -> list[Action]:
         """Our host has been silent a while and the lobby shows our match under a newer
-        proven host: our roster was too stale to check its election (we missed members),
-        so we follow it on the lobby's terms, as a newcomer would, and resync from it."""
+        proven host (a newer term, or our own term whose proof we could not check): our
+        roster was too stale to check its election (we missed members), so we follow it on
+        the lobby's terms, as a newcomer would, and resync from it."""
         li = self.listings.get(mt.match_id)
-        if li is None or li.proof is None or li.term <= mt.term or li.host_id == self.id or \
+        if li is None or li.proof is None or li.term < mt.term or li.term in mt.proofs or li.host_id == self.id or \
                 now - mt.last_host_at <= self.cfg.disconnect_after or \
                 (li.proof.creator_key, li.proof.nonce) != (mt.creator_key, mt.nonce):
             return []

@@ -364,6 +364,19 @@ class InputFill:
     inputs: INPUTS = b""
 
 
+@message(0x2D)
+@dataclass(frozen=True, slots=True)
+class RosterSeal:
+    """The host's signature over the electorate-relevant part of its roster `version`
+    (p2p_race.match.seal): sent after each Roster (a full roster leaves no room for it), kept
+    by members so a later host's record can show a store whom the election counted."""
+
+    match_id: MID
+    term: Annotated[int, U32]
+    version: Annotated[int, U32]
+    signature: SIG
+
+
 @message(0x29)
 @dataclass(frozen=True, slots=True)
 class Rematch:

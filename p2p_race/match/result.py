@@ -36,6 +36,7 @@ from p2p_race.match.events import (
 )
 from p2p_race.match.machine import Phase, Role, move
 from p2p_race.match.roster import EMPTY
+from p2p_race.match.seal import ChainLink, chain_bytes
 from p2p_race.match.state import (
     NEVER,
     TICK_RATE,
@@ -242,7 +243,7 @@ class ResultDuty:
         except ValueError as exc:  # cannot happen with accepted reports; never wedge the match
             log.error("adjudication failed: %s", exc)
             return []
-        return self._publish(mt, self.sign(unsigned), now)
+        return self._publish(mt, self._chained(mt, self.sign(unsigned)), now)
 
     def _publish(self, mt: Match, result: MatchResult, now: float) -> list[Action]:
         out = self._adopt_result(mt, result, now)
@@ -331,13 +332,14 @@ class ResultDuty:
         except ValueError as exc:
             log.error("adjudication failed: %s", exc)
             return []
-        return self._publish(mt, self.sign(unsigned), now)
+        return self._publish(mt, self._chained(mt, self.sign(unsigned)), now)
 
     def _complete(self, mt: Match, result: MatchResult) -> list[Action]:
         """Our adopted result, now with its evidence rebuilt (adapters store it again)."""
         full = mt.verifier.complete(result, self._proof_bytes(mt, result.term, result.host_id))
         if full is None or mt.result is None or full.signature != mt.result.signature:
             return []
+        full = self._chained(mt, full)
         mt.result = full
         return [ResultAdopted(full, mt.proofs.get(full.term))]
 
@@ -347,6 +349,26 @@ class ResultDuty:
 
         proof = mt.proofs.get(term)
         return proof_bytes(proof) if proof is not None and proof.host == host else b""
+
+    def _chained(self, mt: Match, result: MatchResult) -> MatchResult:
+        """`result` with the term chain from the creator to its term, as far as we hold it
+        (p2p_race.match.seal): each replaced host's sealed roster and its successor's proof.
+        Without every link a store cannot count a later term's votes, so it refuses the record."""
+        if result.term < 2:
+            return result
+        proof = mt.proofs.get(result.term)
+        terms = sorted(t for t in mt.proofs if t <= result.term)
+        if proof is None or proof.host != result.host_id or terms[0] != 1:
+            return result
+        links = []
+        for before, after in zip(terms, terms[1:], strict=False):
+            base = mt.seals.get(before)
+            if base is None:
+                log.warning("match %s: no sealed roster of term %d: stores will refuse the record of term %d",
+                            mt.match_id, before, result.term)
+                return result
+            links.append(ChainLink(base, mt.proofs[after]))
+        return replace(result, term_chain=chain_bytes(links))
 
     def _adopt_result(self, mt: Match, result: MatchResult, now: float) -> list[Action]:
         if mt.result is not None:
@@ -392,6 +414,7 @@ class ResultDuty:
             full = mt.verifier.complete(result, self._proof_bytes(mt, result.term, result.host_id))
             if full is not None:
                 result = full  # the whole record (evidence rebuilt from our replays): any store checks it
+        result = self._chained(mt, result)  # with the seals we hold (a datagram has no room for them)
         before = mt.result
         out = self._adopt_result(mt, result, now)
         if before is not None and mt.result is before and sender != self.id:

@@ -28,6 +28,7 @@ from p2p_race.match.events import (
 )
 from p2p_race.match.machine import Membership, Phase, Role, advance_phase
 from p2p_race.match.proof import creator_proof
+from p2p_race.match.seal import RosterStatement, SealedRoster, seal, statement_of
 from p2p_race.match.state import (
     CarReport,
     Listing,
@@ -48,6 +49,12 @@ def is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
+
+
+def roster_statement(msg: m.Roster) -> RosterStatement:
+    """The part of a roster a host seals: who races (and is abandoned), who watches, the phase."""
+    return statement_of(msg.match_id, msg.term, msg.version, msg.phase,
+                        [(rr.peer_id, rr.status == m.ST_ABANDONED) for rr in msg.racers], msg.spectators)
 
 
 class Roster:
@@ -237,8 +244,10 @@ class Roster:
         return self._roster_sends(mt, self._others(mt))
 
     def _roster_sends(self, mt: Match, to: tuple[str, ...]) -> list[Action]:
-        """The host's replicated state for `to`: the roster, and the kick list once there is one."""
-        out: list[Action] = [Send(to, self._roster(mt))]
+        """The host's replicated state for `to`: the roster, its seal, and the kick list once
+        there is one."""
+        roster = self._roster(mt)
+        out: list[Action] = [Send(to, roster), Send(to, self._roster_seal(mt, roster))]
         if mt.kicked:
             out.append(Send(to, m.KickList(mid_bytes(mt.match_id), mt.term,
                                            tuple(pid_bytes(p) for p in mt.kicked))))
@@ -256,6 +265,37 @@ class Roster:
         return m.Roster(mid_bytes(mt.match_id), mt.term, mt.version, mt.rules.to_wire(), mt.phase,
                         mt.start_at_host if mt.phase >= Phase.COUNTDOWN else 0.0, mt.started_at,
                         tuple(racers), tuple(pid_bytes(s) for s in sorted(mt.spectators)))
+
+    def _roster_seal(self, mt: Match, roster: m.Roster) -> m.RosterSeal:
+        """Our seal of this roster version (signed once per version, kept as members keep it:
+        if we are replaced and stay, our own record of a later term needs it too)."""
+        held = mt.seals.get(roster.term)
+        st = roster_statement(roster)
+        if held is None or held.statement != st:
+            held = mt.seals[roster.term] = seal(st, self.keys.sign)
+            mt.rosters[roster.term] = st
+        return m.RosterSeal(roster.match_id, roster.term, roster.version, held.signature)
+
+    def _on_roster_seal(self, mt: Match, sender: str, msg: m.RosterSeal, now: float) -> list[Action]:
+        """The proven host's seal of the roster version we hold of it: kept once it verifies."""
+        st = mt.rosters.get(msg.term)
+        proof = mt.proofs.get(msg.term)
+        if proof is None:
+            return []
+        if st is None or st.version != msg.version:
+            if st is None or msg.version > st.version:
+                mt.early_seal = msg  # ahead of its roster (reordered): checked when that arrives
+            return []
+        held = mt.seals.get(msg.term)
+        if held is not None and held.statement == st:
+            return []
+        sealed = SealedRoster(st, msg.signature)
+        if not sealed.valid(proof.host_key, self.verify):
+            return self._reject(sender, RejectReason.BAD_PROOF)
+        mt.seals[msg.term] = sealed
+        for t in [t for t in mt.seals if t not in mt.proofs]:
+            del mt.seals[t]
+        return []
 
     def _others(self, mt: Match) -> tuple[str, ...]:
         return tuple(p for p in list(mt.racers) + list(mt.spectators) if p != self.id)
@@ -282,6 +322,12 @@ class Roster:
         except (TypeError, ValueError):
             return out
         mt.roster_term, mt.version = msg.term, msg.version
+        mt.rosters[msg.term] = roster_statement(msg)
+        for t in [t for t in mt.rosters if t not in mt.proofs]:
+            del mt.rosters[t]
+        early, mt.early_seal = mt.early_seal, None
+        if early is not None and (early.term, early.version) == (msg.term, msg.version):
+            out += self._on_roster_seal(mt, sender, early, now)
         mt.rules = rules
         if phase >= Phase.COUNTDOWN:
             advance_phase(mt, min(phase, Phase.COUNTDOWN))  # racing starts in our own clock

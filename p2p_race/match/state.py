@@ -14,6 +14,7 @@ from typing import Any
 from p2p_race.match import messages as m
 from p2p_race.match.machine import Membership, Phase, Role
 from p2p_race.match.proof import TermProof
+from p2p_race.match.seal import RosterStatement, SealedRoster
 from replication.records import MatchResult, RacerResult, preferred
 
 NEVER = float("-inf")  # clocks may be negative: "never" must compare below any time
@@ -170,6 +171,11 @@ class Match:
     last_host_at: float = NEVER
     failed_host: str | None = None  # host whose silence we are electing past
     proofs: dict[int, TermProof] = field(default_factory=dict)  # term -> verified proof
+    # term -> the last roster statement of that term's host we got, and the last one we hold
+    # its seal of (p2p_race.match.seal): a record of a later term shows stores its electorate
+    rosters: dict[int, RosterStatement] = field(default_factory=dict)
+    seals: dict[int, SealedRoster] = field(default_factory=dict)
+    early_seal: Any = None  # a RosterSeal that arrived before its Roster
     # replicated
     roster_term: int = 0
     version: int = 0
@@ -195,6 +201,7 @@ class Match:
     followed_at: float = NEVER  # when we began to follow the current host
     ping_nonce: int = 0
     pings: dict[int, float] = field(default_factory=dict)
+    result_replies: dict[str, float] = field(default_factory=dict)  # host: member -> when a ping may fetch the result again
     my_final: m.FinalReport | None = None
     host_name: str = ""
     countdown_emitted: bool = False
