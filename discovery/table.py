@@ -145,7 +145,7 @@ class Peer:
     id: str
     name: str
     public_key: bytes
-    addresses: list[str]
+    addresses: list[str]  # where it proved to be (signed hellos from there), the current one first
     game_port: int
     chat_port: int
     state: str
@@ -157,10 +157,14 @@ class Peer:
     last_heard: float = 0.0  # monotonic
     since: float = 0.0  # monotonic: when it was listed
     unconfirmed: bytes | None = None  # its cookie while it may not list us yet (answer again)
+    # What DNS-SD records claim for it: unsigned (anyone on the link can multicast one), so
+    # shown but never trusted (chat does not dial them, nor trust clients from them).
+    advertised: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
             "id": self.id, "name": self.name, "addresses": list(self.addresses),
+            "advertised": list(self.advertised),
             "game_port": self.game_port, "chat_port": self.chat_port, "state": self.state,
             "match_id": self.match_id, "last_seen": round(self.last_seen, 3),
             "rtt_ms": None if self.rtt is None else round(self.rtt * 1000, 3),
@@ -168,7 +172,7 @@ class Peer:
         }
 
     def snapshot(self) -> Peer:
-        return dataclasses.replace(self, addresses=list(self.addresses))
+        return dataclasses.replace(self, addresses=list(self.addresses), advertised=list(self.advertised))
 
 
 class PeerChange(StrEnum):
@@ -716,18 +720,19 @@ class PeerTable:
     @staticmethod
     def _visible(peer: Peer) -> tuple:
         return (peer.name, tuple(peer.addresses), peer.game_port, peer.chat_port, peer.state,
-                peer.match_id, peer.key_changed)
+                peer.match_id, peer.key_changed)  # not `advertised`: an unsigned record is no news
 
     def _heard(self, peer: Peer, now: float) -> None:
         peer.last_heard = now
         peer.last_seen = now + self.wall_offset
 
     def _merge_mdns_addresses(self, peer: Peer) -> None:
+        """What DNS-SD says of a listed peer: `advertised`, apart from where it proved to be."""
         for pid, targets in self._mdns.values():
             if pid == peer.id:
                 for host, _port in targets:
-                    if host not in peer.addresses:
-                        peer.addresses.append(host)
+                    if host not in peer.advertised and len(peer.advertised) < MDNS_ADDRS:
+                        peer.advertised.append(host)
 
     def _drop_candidates_for(self, peer: Peer) -> None:
         self._share_failed.pop(peer.addr, None)  # it proved itself there: a later list may name it

@@ -208,7 +208,9 @@ def test_mdns_record_is_only_a_candidate_until_a_signed_hello() -> None:
     assert t.candidate_count() == 0
     out = meet(t, A, hello(A, reply=False), A_ADDR, 4.0)  # it greets us: listed all the same
     assert events(out) == [("added", A.peer_id)]
-    assert t.peers[A.peer_id].addresses == ["10.0.0.1", "192.168.1.5"]
+    # where it proved to be is trusted; what the unsigned record claims is only shown
+    assert t.peers[A.peer_id].addresses == ["10.0.0.1"]
+    assert t.peers[A.peer_id].advertised == ["10.0.0.1", "192.168.1.5"]
     # live peers are not greeted
     for i in range(200):
         now = round(4.0 + 0.05 * i, 6)
