@@ -354,8 +354,9 @@ class MatchResult:
             raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}")
         if not isinstance(self.term_proof, bytes) or len(self.term_proof) > MAX_PROOF_BYTES:
             raise ValueError(f"term proof must be at most {MAX_PROOF_BYTES} bytes")
-        if not isinstance(self.term_chain, bytes) or len(self.term_chain) > MAX_CHAIN_BYTES:
-            raise ValueError(f"term chain must be at most {MAX_CHAIN_BYTES} bytes")
+        if not isinstance(self.term_chain, bytes) or len(self.term_chain) > MAX_CHAIN_BYTES or \
+                not self.term_chain.isascii():
+            raise ValueError(f"term chain must be ASCII JSON of at most {MAX_CHAIN_BYTES} bytes")
         if not isinstance(self.evidence_digest, bytes) or len(self.evidence_digest) not in (0, HASH_BYTES):
             raise ValueError("evidence digest must be 32 bytes")
         if not isinstance(self.logs, tuple) or len(self.logs) not in (0, len(self.racers)) or not all(
@@ -390,7 +391,7 @@ class MatchResult:
         if self.evidence_digest:
             d["evidence_digest"] = self.evidence_digest.hex()
         if self.term_chain:
-            d["term_chain"] = self.term_chain.decode("utf-8")
+            d["term_chain"] = self.term_chain.decode("ascii")
         return d
 
     @classmethod
@@ -448,10 +449,9 @@ def _chain(v: Any) -> bytes:
     """A term chain is JSON text in a record's JSON (readable in MongoDB as it is)."""
     if not isinstance(v, str) or len(v) > MAX_CHAIN_BYTES:
         raise ValueError(f"term chain must be a string of at most {MAX_CHAIN_BYTES} characters")
-    try:
-        return v.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("term chain must be UTF-8 text") from None
+    if not v.isascii():
+        raise ValueError("term chain must be ASCII JSON")
+    return v.encode("ascii")
 
 
 def _b64(v: str) -> bytes:

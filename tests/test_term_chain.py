@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from p2p_race.identity import Identity
-from p2p_race.match.seal import MAX_CHAIN_BYTES, ChainLink, chain_from_bytes
+from p2p_race.match.seal import MAX_CHAIN_BYTES, ChainLink, chain_from_bytes, statement_of
 from replication.evidence import accept_problem
 from replication.fixtures import identity, make_result, rehost
 from replication.records import MatchResult
@@ -150,3 +150,31 @@ def test_malformed_and_oversized_chains_are_refused_never_raised():
     with pytest.raises(ValueError):
         replace(r, term_chain=b"x" * (MAX_CHAIN_BYTES + 1)).validate()
 
+
+
+def test_one_signed_roster_has_one_reading():
+    """Red team: `bytes.fromhex` skips whitespace, so a 16-character "peer id" of 1 byte and
+    spaces let one seal's signed bytes be re-read as another roster (every racer abandoned,
+    the member's spectator identities the electorate). Ids are exact lower-case hex now, a
+    statement holds only 8-byte ids, and a chain is accepted only in its canonical text."""
+    r = rehost(_honest(), "bob", 2)
+    doc = json.loads(r.term_chain)
+    pid = doc[0]["base"]["racers"][1][0]
+    for bad in (pid[:2] + " " * 14, pid.upper(), " " + pid[1:], pid[:14] + "\n" + pid[15]):
+        d = json.loads(r.term_chain)
+        d[0]["base"]["racers"][1][0] = bad
+        text = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        why = accept_problem(replace(r, term_chain=text))
+        assert why is not None and "hex" in why, (bad, why)
+    with pytest.raises(ValueError):
+        statement_of(b"\x01" * 8, 1, 1, 2, [(b"\x01", True)], []).to_bytes()
+    # the same links in another text: refused (spaces, key order, an ASCII-escaped copy)
+    for text in (json.dumps(doc).encode(), json.dumps(doc, indent=1, sort_keys=True).encode(),
+                 r.term_chain.replace(b'"phase"', b'"\\u0070hase"')):
+        assert text != r.term_chain
+        why = accept_problem(replace(r, term_chain=text))
+        assert why is not None and "canonical" in why, why
+    # not ASCII (a UTF-16 chain parsed as JSON, and crashed the store's JSON on the way in)
+    assert accept_problem(replace(r, term_chain=r.term_chain.decode().encode("utf-16"))) is not None
+    with pytest.raises(ValueError):
+        MatchResult.from_json({**r.to_json(), "term_chain": "é" + r.term_chain.decode()})

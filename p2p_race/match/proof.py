@@ -17,6 +17,7 @@ checks signatures, the binding and the count.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -34,6 +35,17 @@ MAX_VOTES = MAX_ELECTORATE // 2 + 1
 MAX_TERM = 2**32 - 2  # a term is a U32 on the wire; candidates ask for term + 1
 
 Verify = Callable[[bytes, bytes, bytes], bool]  # (public key, signature, data) -> valid
+
+
+_HEX = re.compile(r"(?:[0-9a-f]{2})*\Z")
+
+
+def hex_bytes(v: Any, n: int) -> bytes:
+    """Exactly `n` bytes written as lower-case hex, nothing else (`bytes.fromhex` alone skips
+    whitespace: one signed text must never parse as two different messages)."""
+    if not isinstance(v, str) or len(v) != 2 * n or not _HEX.match(v):
+        raise ValueError(f"expected {n} bytes of lower-case hex")
+    return bytes.fromhex(v)
 
 
 def match_id_for(creator_key: bytes, nonce: bytes) -> bytes:
@@ -118,9 +130,10 @@ class TermProof:
             term = d["term"]
             if isinstance(term, bool) or not isinstance(term, int):
                 raise ValueError("term must be an integer")
-            return cls(bytes.fromhex(d["match_id"]), term, bytes.fromhex(d["host_key"]),
-                       bytes.fromhex(d["creator_key"]), bytes.fromhex(d["nonce"]),
-                       tuple(SignedVote(bytes.fromhex(k), bytes.fromhex(s)) for k, s in votes))
+            return cls(hex_bytes(d["match_id"], MATCH_ID_BYTES), term, hex_bytes(d["host_key"], PUBLIC_KEY_BYTES),
+                       hex_bytes(d["creator_key"], PUBLIC_KEY_BYTES), hex_bytes(d["nonce"], NONCE_BYTES),
+                       tuple(SignedVote(hex_bytes(k, PUBLIC_KEY_BYTES), hex_bytes(s, SIGNATURE_BYTES))
+                             for k, s in votes))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"bad term proof: {exc}") from None
 

@@ -34,7 +34,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from p2p_race.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES
-from p2p_race.match.proof import MAX_ELECTORATE, TermProof, Verify, quorum, verify_proof
+from p2p_race.match.proof import (
+    MATCH_ID_BYTES,
+    MAX_ELECTORATE,
+    TermProof,
+    Verify,
+    hex_bytes,
+    quorum,
+    verify_proof,
+)
 
 SEAL_DOMAIN = b"p2p-race/roster-seal/v1\x00"
 PHASE_RACING = 2  # p2p_race.match.machine.Phase.RACING (kept here: this module is imported by stores)
@@ -42,6 +50,7 @@ PHASE_COUNTDOWN = 1
 MAX_CHAIN_LINKS = 16  # one per proven term after the first (the election keeps at most 16 proofs)
 MAX_CHAIN_BYTES = 96 * 1024
 MAX_LISTED = 64  # racers or spectators in one statement (the wire allows 16 and 32)
+PEER_ID_BYTES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,11 @@ class RosterStatement:
     spectators: tuple[bytes, ...]  # sorted peer ids
 
     def to_bytes(self) -> bytes:
+        """Fixed-size fields and counts only, so the signed bytes have exactly one reading."""
+        if len(self.match_id) != MATCH_ID_BYTES or len(self.racers) > MAX_LISTED or \
+                len(self.spectators) > MAX_LISTED or \
+                any(len(p) != PEER_ID_BYTES for p in [*(r for r, _ in self.racers), *self.spectators]):
+            raise ValueError("a roster statement holds 8-byte peer ids, at most 64 of each kind")
         out = bytearray(SEAL_DOMAIN)
         out += self.match_id + struct.pack("!IIBB", self.term, self.version, self.phase, len(self.racers))
         for pid, abandoned in self.racers:
@@ -91,7 +105,7 @@ class RosterStatement:
             if any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**32 for v in ints) or ints[2] > 255:
                 raise ValueError("term, version and phase must be small integers")
             rs = tuple((_pid(p), _bool(a)) for p, a in racers)
-            st = cls(_fixed(d["match_id"], 8), ints[0], ints[1], ints[2], rs, tuple(_pid(s) for s in spectators))
+            st = cls(hex_bytes(d["match_id"], MATCH_ID_BYTES), ints[0], ints[1], ints[2], rs, tuple(_pid(s) for s in spectators))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"bad sealed roster: {exc}") from None
         if list(st.racers) != sorted(set(st.racers)) or list(st.spectators) != sorted(set(st.spectators)) or \
@@ -138,6 +152,8 @@ def chain_from_bytes(data: bytes) -> list[ChainLink]:
     """Parse (not verify) a term chain. Raises ValueError on any bad shape or size."""
     if len(data) > MAX_CHAIN_BYTES:
         raise ValueError(f"a term chain is at most {MAX_CHAIN_BYTES} bytes")
+    if not data.isascii():
+        raise ValueError("a term chain is ASCII JSON")
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError):
@@ -149,10 +165,12 @@ def chain_from_bytes(data: bytes) -> list[ChainLink]:
         if not isinstance(d, dict):
             raise ValueError("a chain link must be an object")
         try:
-            links.append(ChainLink(SealedRoster(RosterStatement.from_json(d["base"]), _fixed(d["seal"], SIGNATURE_BYTES)),
+            links.append(ChainLink(SealedRoster(RosterStatement.from_json(d["base"]), hex_bytes(d["seal"], SIGNATURE_BYTES)),
                                    TermProof.from_json(d["proof"])))
         except KeyError as exc:
             raise ValueError(f"a chain link lacks {exc.args[0]!r}") from None
+    if chain_bytes(links) != data:  # one chain, one text: nothing else signs the same links
+        raise ValueError("a term chain must be in its canonical form")
     return links
 
 
@@ -190,17 +208,8 @@ def chain_problem(proof: TermProof, links: Sequence[ChainLink], verify: Verify) 
     return None, lineup
 
 
-def _fixed(v: Any, n: int) -> bytes:
-    if not isinstance(v, str) or len(v) != 2 * n:
-        raise ValueError(f"expected {n} bytes of hex")
-    try:
-        return bytes.fromhex(v)
-    except ValueError:
-        raise ValueError(f"expected {n} bytes of hex") from None
-
-
 def _pid(v: Any) -> bytes:
-    return _fixed(v, 8)
+    return hex_bytes(v, PEER_ID_BYTES)
 
 
 def _bool(v: Any) -> bool:
