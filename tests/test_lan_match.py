@@ -90,3 +90,15 @@ def test_host_killed_mid_race_match_completes_with_one_result(make_lan, tmp_path
     new_hosts = [e for b in bots for e in _events(b[1]) if e["event"] == "host" and e["term"] >= 2]
     assert new_hosts
     assert min(e["t"] for e in new_hosts) - kill_t < 1.5
+    # the new host stored the record: its term chain (the dead host's sealed roster and the
+    # votes of a quorum of it) lets any store that never saw the match accept it
+    from replication.evidence import accept_problem
+    from replication.store import ResultStore
+
+    ids = {next(e["id"] for e in _events(b[1]) if e["event"] == "listening"): f"Bot{i}"
+           for i, b in enumerate(bots, start=1)}
+    store = ResultStore(tmp_path / ids[r["host"]])
+    rec = store.get(r["match_id"])
+    store.close()
+    assert rec is not None and rec.term == r["term"] and rec.term_chain, "the new host stored no chained record"
+    assert accept_problem(rec) is None
