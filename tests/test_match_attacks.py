@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from p2p_race.identity import verify
 from p2p_race.match import MatchConfig
 from p2p_race.match import messages as m
 from p2p_race.match.events import HostChanged, Rejected, RejectReason, ResultAdopted
@@ -57,6 +58,10 @@ def _run(seed: int, attack: str, insider: bool) -> None:
     assert sim.hosts == {1: {sim.host_pid}}
     rejected = sum(1 for p in honest for _t, e in p.events if isinstance(e, Rejected) and e.peer == apid)
     assert rejected > 0, f"{attack}: the attack never arrived"
+    host_key = sim.peers[sim.host_pid].core.keys.public_key
+    for p in honest:  # the seals members keep are the host's own
+        held = p.core.match.seals.get(1)
+        assert held is None or held.valid(host_key, verify), f"{attack}: a forged seal was kept"
 
 
 @pytest.mark.parametrize("insider", [False, True], ids=["stranger", "member"])

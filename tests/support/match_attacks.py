@@ -17,7 +17,8 @@ from p2p_race.match.state import result_to_wire
 from replication.records import RacerResult, adjudicate
 
 ATTACKS = ("result_term0", "heartbeat_next_term", "heartbeat_max_term", "announce_next_term",
-           "roster_next_term", "proof_next_term", "countdown_next_term", "vote_request_next_term")
+           "roster_next_term", "proof_next_term", "countdown_next_term", "vote_request_next_term",
+           "roster_seal")
 MAX_U32 = 2**32 - 1
 # Attacks for the simulator only (a member's own moves; not in the LAN attack matrix).
 SIM_ATTACKS = ("self_elect",)
@@ -62,4 +63,6 @@ def forge(attack: str, ann: m.Announce, attacker: Identity, members: list[str] =
         return [m.CountdownStart(mid, nxt, 0.0, 1.0)]
     if attack == "vote_request_next_term":
         return [m.VoteRequest(mid, nxt, MAX_U32, MAX_U32, False), m.VoteRequest(mid, MAX_U32, MAX_U32, MAX_U32, True)]
+    if attack == "roster_seal":  # a seal of this term's roster and of a next one: not the host's
+        return [m.RosterSeal(mid, term, 10**6, bytes(64)), m.RosterSeal(mid, nxt, 1, attacker.sign(b"seal"))]
     raise ValueError(f"unknown attack {attack}")
