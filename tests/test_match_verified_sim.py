@@ -61,10 +61,11 @@ class Peer:
 
 
 def _run(seed: int, cheat, loss: float = 0.1, blackout: tuple[float, float] | None = None, rig=None,
-         kill_host_at: float | None = None):
+         kill_host_at: float | None = None, drop=None):
     """`blackout`: from..to (s), nothing of racer 2 reaches peer 1. `rig(peers)` may make
     any of them dishonest before the match. `kill_host_at`: the host (peer 0) dies then
-    (seconds after its race started): it neither hears, ticks nor drives any more."""
+    (seconds after its race started): it neither hears, ticks nor drives any more. `drop(src,
+    dst, msg)`: True loses that datagram."""
     rng = random.Random(seed)
     peers = [Peer(i, seed, cheat if i == 2 else None) for i in range(3)]
     if rig is not None:
@@ -79,6 +80,8 @@ def _run(seed: int, cheat, loss: float = 0.1, blackout: tuple[float, float] | No
                 for dst in a.to:
                     p.sent.append((now, dst, a.msg))
                     if blackout and p is peers[2] and dst == peers[1].id and blackout[0] <= now < blackout[1]:
+                        continue
+                    if drop is not None and drop(p, dst, a.msg):
                         continue
                     if rng.random() >= loss:
                         queue.append((now + rng.uniform(0.001, 0.01), p.id, dst, a.msg))
@@ -189,6 +192,30 @@ def test_a_failover_record_carries_the_chain_every_store_accepts(seed, data_dir)
         assert r.racer(peers[0].id).abandoned  # the dead host: crashed at its last word
     store = ResultStore(data_dir)
     assert store.offer(full[0]) is AddStatus.NEW
+
+
+@pytest.mark.parametrize("seed", [3, 5])  # seeds where the other survivor takes over
+def test_a_member_that_missed_every_seal_gets_it_from_the_new_host(seed):
+    """Peer 2 never receives the creator's RosterSeal; the host dies; whoever of the two
+    survivors takes over relays the seal it holds (SealRelay, checked against the creator's
+    key), so both survivors' records carry the term chain."""
+    holder = {}
+
+    def lose_seals(src, dst, msg) -> bool:
+        return isinstance(msg, m.RosterSeal) and dst == holder.get("victim")
+
+    def rig(peers):
+        holder["victim"] = peers[2].id
+
+    peers = _run(seed, None, loss=0.0, kill_host_at=2.0, rig=rig, drop=lose_seals)
+    victim = peers[2].core.match
+    results = [p.core.match.result for p in peers[1:]]
+    assert all(r is not None and r.term >= 2 for r in results)
+    assert results[0].host_id == peers[1].id, "the seed no longer makes peer 1 the new host"
+    assert 1 in victim.seals and victim.seals[1].valid(peers[0].ident.public_key, verify)
+    assert results[1].term_chain, "the member that missed every seal has none"
+    if results[1].has_evidence:
+        assert accept_problem(results[1]) is None
 
 
 def test_the_crash_lies_are_exercised():

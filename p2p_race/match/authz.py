@@ -25,11 +25,13 @@ only ever sees messages that are allowed. Threat model: docs/ARCHITECTURE.md.
 | Kick            | the proven host of the term     | lobby                  | ours, or a proven newer    |
 | KickList        | the proven host of the term     | any                    | ours, or a proven newer    |
 | RosterSeal      | the proven host of the term     | any                    | ours, or a proven newer    |
+| SealRelay       | the proven host of the term     | any                    | ours, or a proven newer (2)|
 | Rematch         | the proven host of the term     | racing, finished       | ours, or a proven newer    |
 | InputRequest    | a member, to a racer            | racing, finished       | -                          |
 | InputFill       | a racer of the roster, asked    | racing, finished       | -                          |
 
 (1) and what it says of a racer must agree with what that racer told us (below).
+(2) it relays an older term's seal: kept only when it verifies against that term's host.
 
 Proven host: term 1 is the match creator (the match id is bound to its key, see
 `p2p_race.match.proof`); a term t >= 2 is believed only with a quorum of signed votes of an
@@ -117,6 +119,7 @@ RULES: dict[type, Rule] = {
     m.Kick: Rule(Who.HOST, frozenset({Phase.LOBBY}), termed=True),
     m.KickList: Rule(Who.HOST, termed=True),
     m.RosterSeal: Rule(Who.HOST, termed=True),
+    m.SealRelay: Rule(Who.HOST, termed=True),
     m.Rematch: Rule(Who.HOST, frozenset({Phase.RACING, Phase.FINISHED}), termed=True),  # (result may lag)
     m.InputRequest: Rule(Who.MEMBER, frozenset({Phase.RACING, Phase.FINISHED})),
     m.InputFill: Rule(Who.RACER, frozenset({Phase.RACING, Phase.FINISHED})),

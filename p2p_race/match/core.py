@@ -293,7 +293,10 @@ class MatchCore(Deadlines, Countdown, Election, Roster, ResultDuty, GroupDuty):
             if mt.term > 1:
                 out.append(Send(members, self._host_proof(mt)))
             out += self._roster_sends(mt, members)
-        if now >= mt.next_announce and live:
+        # After a failover the listing goes on once the result's linger is over: a member
+        # still following a replaced host (it was cut off, or paused) finds its way here
+        # through it (`_catch_up`), rejoins and gets the result.
+        if now >= mt.next_announce and (live or mt.term > 1):
             mt.next_announce = now + cfg.announce_every
             out.append(self._broadcast_announce(mt))
         if mt.result is not None and now < mt.result_until and now >= mt.next_result:
@@ -423,6 +426,7 @@ _HANDLERS: dict[type, Callable[..., list[Action]]] = {
     m.Kick: MatchCore._on_kick,
     m.KickList: MatchCore._on_kick_list,
     m.RosterSeal: MatchCore._on_roster_seal,
+    m.SealRelay: MatchCore._on_seal_relay,
     m.Rematch: MatchCore._on_rematch,
     m.InputRequest: MatchCore._on_input_request,
     m.InputFill: MatchCore._on_input_fill,

@@ -53,6 +53,8 @@ class Deadlines:
                     due += [mt.next_heartbeat, mt.next_roster, mt.next_announce]
                     if mt.result is not None:
                         due.append(mt.next_result)
+                elif mt.term > 1:  # ... but for the listing after a failover (MatchCore.tick)
+                    due.append(mt.next_announce)
             elif mt.result is None:
                 due.append(mt.deadline)
                 if mt.host and mt.role == Role.FOLLOWER:

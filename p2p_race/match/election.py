@@ -206,6 +206,7 @@ class Election:
         members = self._others(mt)
         out: list[Action] = [Send(members, self._host_proof(mt)), self._host_event(mt),
                              TookOver(mt.match_id, self.name, mt.term)]
+        out += [Send(members, relay) for relay in self._seal_relays(mt)]  # for members that missed them
         for gone in mt.left:  # e.g. the old host that left gracefully: not a racer any more
             out += self._apply_leave(mt, gone, now)
         out += self._bump(mt, now)

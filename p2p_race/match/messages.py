@@ -377,6 +377,29 @@ class RosterSeal:
     signature: SIG
 
 
+@dataclass(frozen=True, slots=True)
+class SealedRacer:
+    peer_id: PID
+    abandoned: Annotated[bool, BOOL]
+
+
+@message(0x2E)
+@dataclass(frozen=True, slots=True)
+class SealRelay:
+    """A new host passes on the sealed roster of the host it replaced (its statement and that
+    host's signature, p2p_race.match.seal), so a member that missed every seal of it can still
+    give its record the term chain stores need. Checked against the replaced host's key."""
+
+    match_id: MID
+    term: Annotated[int, U32]  # the sender's term (it hosts it)
+    sealed_term: Annotated[int, U32]
+    version: Annotated[int, U32]
+    phase: Annotated[int, U8]
+    racers: Annotated[tuple, ListOf(SealedRacer, MAX_RACERS)]
+    spectators: Annotated[tuple, ListOf(Fixed(8), MAX_SPECTATORS)]
+    signature: SIG
+
+
 @message(0x29)
 @dataclass(frozen=True, slots=True)
 class Rematch:

@@ -388,6 +388,8 @@ class ResultDuty:
         proof = mt.proofs.get(mt.result.term)
         if proof is not None and proof.term > 1:
             out.append(Send(to, m.HostProof(mt.mid, m.proof_to_wire(proof))))
+            if mt.role == Role.HOST:  # and the seals its chain rests on, for members that missed them
+                out += [Send(to, relay) for relay in self._seal_relays(mt)]
         out.append(Send(to, result_to_wire(mt.result)))
         return out
 
@@ -396,6 +398,11 @@ class ResultDuty:
         if result is None or result.match_id != mt.match_id:
             return self._reject(sender, RejectReason.BAD_RESULT)
         if mt.result is not None and mt.result.signature == result.signature:
+            if mt.result.term >= 2 and not mt.result.term_chain:
+                chained = self._chained(mt, mt.result)  # the seal we lacked may have come since
+                if chained.term_chain:
+                    mt.result = chained
+                    return [ResultAdopted(chained, mt.proofs.get(chained.term))]
             if mt.verifier is None or mt.result.has_evidence:
                 return []
             return self._complete(mt, result)  # again, while we lacked some evidence

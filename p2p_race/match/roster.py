@@ -297,6 +297,28 @@ class Roster:
             del mt.seals[t]
         return []
 
+    def _seal_relays(self, mt: Match) -> list[m.SealRelay]:
+        """The sealed rosters of the terms before ours that we hold, for our members."""
+        out = []
+        for t in sorted(t for t in mt.seals if t < mt.term):
+            st, sig = mt.seals[t].statement, mt.seals[t].signature
+            out.append(m.SealRelay(mt.mid, mt.term, t, st.version, st.phase,
+                                   tuple(m.SealedRacer(p, a) for p, a in st.racers), st.spectators, sig))
+        return out
+
+    def _on_seal_relay(self, mt: Match, sender: str, msg: m.SealRelay, now: float) -> list[Action]:
+        """Our host's copy of an older term's seal: kept when we hold none of that term."""
+        proof = mt.proofs.get(msg.sealed_term)
+        if proof is None or msg.sealed_term >= msg.term or msg.sealed_term in mt.seals:
+            return []
+        st = statement_of(msg.match_id, msg.sealed_term, msg.version, msg.phase,
+                          [(r.peer_id, r.abandoned) for r in msg.racers], msg.spectators)
+        sealed = SealedRoster(st, msg.signature)
+        if not sealed.valid(proof.host_key, self.verify):
+            return self._reject(sender, RejectReason.BAD_PROOF)
+        mt.seals[msg.sealed_term] = sealed
+        return []
+
     def _others(self, mt: Match) -> tuple[str, ...]:
         return tuple(p for p in list(mt.racers) + list(mt.spectators) if p != self.id)
 
