@@ -290,3 +290,34 @@ def test_one_machine_cannot_join_a_majority_of_sybil_racers():
     assert [join(two, p.peer_id) is None for p in sybils[:3]] == [True, True, False]
     free = host_core(racers_per_address=0)
     assert all(join(free, p.peer_id) is None for p in sybils)
+
+
+def test_one_machine_cannot_take_every_spectator_seat():
+    """Spectator identities are free too: one machine joining 32 of them filled every seat
+    (honest watchers: "no room for more spectators") and, once every racer is gone, would be
+    the electorate. The host admits `spectators_per_address` per proven address; a Leave from
+    discovery does not free the seat; loopback is not bounded."""
+    from p2p_race.match import MatchCore, MatchRules
+    from p2p_race.match.events import Send
+
+    me = identity(1)
+    swarm = [identity(80 + i) for i in range(10)]
+    where = {p.peer_id: "10.0.0.77" for p in swarm} | {identity(2).peer_id: "10.0.0.2"}
+    where |= {identity(70 + i).peer_id: "127.0.0.1" for i in range(4)}
+    core = MatchCore(me.peer_id, "host", sign=lambda r: r.signed(me), keys=me, origin=where.get)
+    core.host(MatchRules(seed=4, max_spectators=8), 0.0)
+
+    def watch(pid: str) -> str | None:
+        out = core.on_message(pid, m.Join(core.match.mid, m.ROLE_SPECTATOR, "w"), 0.1)
+        refused = [a.msg.reason for a in out if isinstance(a, Send) and isinstance(a.msg, m.JoinRefused)]
+        return refused[0] if refused else None
+
+    reasons = [watch(p.peer_id) for p in swarm]
+    assert reasons[:2] == [None, None]
+    assert all(r is not None and "from one machine" in r for r in reasons[2:]), reasons
+    assert watch(identity(2).peer_id) is None  # another machine's watcher still gets a seat
+    for i in range(4):
+        assert watch(identity(70 + i).peer_id) is None  # the host's own processes
+    where.pop(swarm[0].peer_id)  # it left discovery: its seat still counts for its machine
+    assert watch(swarm[5].peer_id) is not None
+    assert len([s for s in core.match.spectators if s in {p.peer_id for p in swarm}]) == 2

@@ -151,9 +151,13 @@ class Roster:
             mt.racers[sender] = Racer(sender, name, last_heard=now, color=clean_wish(msg.color),
                                       origin=self.origin(sender))
         elif msg.role == m.ROLE_SPECTATOR:
+            if self._machine_watching(mt, sender):
+                return [Send((sender,), m.JoinRefused(mb, "too many spectators from one machine"))]
             if len(mt.spectators) >= mt.rules.max_spectators:
                 return [Send((sender,), m.JoinRefused(mb, "no room for more spectators"))]
             mt.spectators[sender] = now
+            mt.watch_origin = {s: o for s, o in mt.watch_origin.items() if s in mt.spectators}
+            mt.watch_origin[sender] = self.origin(sender)
         else:
             return []
         out: list[Action] = [MemberJoined(sender, name, Membership(msg.role).label)]
@@ -180,6 +184,17 @@ class Roster:
         # Leave, silence) still races and votes, so it still holds its machine's seat
         return sum(1 for pid, r in mt.racers.items()
                    if pid != sender and where in (r.origin, self.origin(pid))) >= cap
+
+    def _machine_watching(self, mt: Match, sender: str) -> bool:
+        """Whether `sender`'s machine already has `spectators_per_address` spectators here.
+        Identities are free: without a bound one machine could take every spectator slot
+        (and, when every racer is gone, be the electorate). Same exemptions as racers."""
+        cap = self.cfg.spectators_per_address
+        where = self.origin(sender) if cap > 0 else None
+        if where is None or is_loopback(where):
+            return False
+        return sum(1 for sid in mt.spectators
+                   if sid != sender and where in (mt.watch_origin.get(sid), self.origin(sid))) >= cap
 
     def _on_leave(self, mt: Match, sender: str, msg: m.Leave, now: float) -> list[Action]:
         mt.left.add(sender)  # whoever hosts next applies it too

@@ -83,6 +83,7 @@ class MatchConfig:
     # without this one machine could join a majority of sybil racers and elect its own host.
     # 0: no limit.
     racers_per_address: int = 1
+    spectators_per_address: int = 2  # spectator identities one machine may hold in a match (0: no bound)
 
 
 # -- state -------------------------------------------------------------------------------
@@ -181,6 +182,7 @@ class Match:
     version: int = 0
     racers: dict[str, Racer] = field(default_factory=dict)
     spectators: dict[str, float] = field(default_factory=dict)  # id -> last heard (host view)
+    watch_origin: dict[str, str | None] = field(default_factory=dict)  # host: spectator -> admitted from
     start_at_host: float = 0.0  # in the current host's clock
     start_local: float | None = None  # frozen once the start is reached or a host changes
     start_host_id: str | None = None
