@@ -321,3 +321,75 @@ def test_one_machine_cannot_take_every_spectator_seat():
     where.pop(swarm[0].peer_id)  # it left discovery: its seat still counts for its machine
     assert watch(swarm[5].peer_id) is not None
     assert len([s for s in core.match.spectators if s in {p.peer_id for p in swarm}]) == 2
+
+
+def _cut_off_racer(seed: int, cut_for: float, stranger: bool):
+    """A racer cut off from its host (with, if `stranger`, only an attacker's sybil-voted
+    term-2 listing, roster, seal and result reaching it), then the network heals."""
+    import time as _time
+
+    from p2p_race.match.roster import roster_statement
+    from p2p_race.match.state import result_to_wire
+    from replication.records import RacerResult, adjudicate
+
+    cfg = MatchConfig(auto_start=3, countdown=0.5, disconnect_after=1.0, abandon_after=2.0, result_linger=1.0)
+    sim = SimMatch(3000 + seed, 3, 1, Faults(loss=0.02, jitter=0.005), cfg, 8.0, [None, None, None, None])
+    net = sim.net
+    att = identity(90 + seed)
+    host = sim.peers[sim.host_pid]
+    victim = next(p for p in sim.peers.values() if p.pid != sim.host_pid and p.role == m.ROLE_RACER)
+    seen: dict = {}
+
+    def strike() -> None:
+        ann = host.core.announcement() or seen.get("ann")
+        if ann is not None and stranger:
+            seen["ann"] = ann
+            for msg in forge("announce_next_term", ann, att):
+                sim.send(att.peer_id, victim.pid, msg)
+            ids = sorted({att.peer_id, victim.pid})
+            now = _time.time()
+            res = adjudicate(ann.match_id.hex(), ann.rules.seed, ann.rules.time_limit, att.peer_id, 2, now - 30,
+                             now - 29, [RacerResult(p, "x", 999 if p == att.peer_id else 0, 1.0, False, -1.0)
+                                        for p in ids]).signed(att)
+            rr = tuple(m.RosterRacer(bytes.fromhex(p), "x", m.FLAG_CONNECTED, m.ST_RACING, 0, 0.0, -1.0) for p in ids)
+            ros = m.Roster(ann.match_id, 2, 10**6 + int(net.now * 10), ann.rules, m.PHASE_RACING, 0.0, 1.0, rr, ())
+            for msg in (ros, m.RosterSeal(ann.match_id, 2, ros.version, att.sign(roster_statement(ros).to_bytes())),
+                        result_to_wire(res)):
+                sim.send(att.peer_id, victim.pid, msg)
+        net.call_at(net.now + 0.1, strike)
+
+    net.call_at(0.05, strike)
+    net.run_for(20, stop=lambda: sim.phase_of_host() == m.PHASE_RACING)
+    net.run_for(1.0)
+    net.partition([victim.pid, att.peer_id], [p for p in sim.peers if p != victim.pid])
+    net.run_for(cut_for)
+    net.heal()
+    net.run_for(20, stop=sim.done)
+    return sim, victim, att
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_stranger_listing_cannot_take_over_a_racer_cut_off_from_its_host(seed):
+    """Red team: the lobby's catch-up (for a member whose roster was too stale to check an
+    election) took any signature-valid listing: a stranger's sybil-voted term 2 took over a
+    racer cut off from its host for 2.5 s, which then kept the stranger's seal and adopted
+    its result. Once the race is on, a listing's proof must be a quorum of our electorate."""
+    sim, victim, att = _cut_off_racer(seed, 2.5, stranger=True)
+    vm = victim.core.match
+    assert vm.host != att.peer_id and (2 not in vm.proofs or vm.proofs[2].host != att.peer_id)
+    assert not any(isinstance(e, ResultAdopted) and e.result.host_id == att.peer_id for _t, e in victim.events)
+    assert all(not s.valid(att.public_key, verify) for s in vm.seals.values())
+    assert vm.result is not None and vm.result.host_id == sim.host_pid
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_racer_abandoned_while_cut_off_accepts_the_result(seed):
+    """Red team: a racer cut off for longer than `abandon_after` kept driving locally, so it
+    held its own states past the host's abandonment time and refused every result as
+    "abandoned too early", forever (and its pings fetched a copy every 2 s, forever). What it
+    drove while cut off never reached the host: its own silence is its answer."""
+    sim, victim, _att = _cut_off_racer(seed, 6.0, stranger=False)
+    vm = victim.core.match
+    assert vm.result is not None and vm.result.host_id == sim.host_pid, victim.core.rejected
+    assert vm.result.racer(victim.pid).abandoned
+    check(sim)

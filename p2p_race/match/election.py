@@ -125,6 +125,16 @@ class Election:
                 now - mt.last_host_at <= self.cfg.disconnect_after or \
                 (li.proof.creator_key, li.proof.nonce) != (mt.creator_key, mt.nonce):
             return []
+        # A listing's proof is only checked for its signatures (anyone's sybils can sign). In
+        # the lobby (nothing raced yet) its host must at least be one of our members; once the
+        # race is on, the proof must be a quorum of our own electorate, as any proof (red team:
+        # a stranger's listing took over a racer cut off from its host).
+        if mt.phase == Phase.LOBBY:
+            if not mt.is_member(li.host_id):
+                return []
+        elif authz.check_proof(mt, li.proof, self.verify, self.cfg.max_term_jump, self.id, now,
+                               self.cfg.disconnect_after, self._gone_after(mt)) is not None:
+            return []
         self._keep_proof(mt, li.proof)
         out = self._follow(mt, li.host_id, li.term, now)
         mt.joined = False  # ask it for the roster (it may not know us: then it admits us anew)

@@ -170,6 +170,9 @@ class ResultDuty:
                 silent = not authz.hears(mt, r.peer_id, self.id, now, cfg.disconnect_after)
             if not (silent or r.peer_id in mt.left):
                 return RejectReason.ABANDONED_WHILE_HEARD
+        if r.peer_id == self.id:  # cut off: what we drove meanwhile never reached the host
+            r.abandon_believed = True
+            return None
         heard = r.last.tick if r.last is not None else 0
         if heard > round(crash_time * TICK_RATE) + round(cfg.disconnect_after * TICK_RATE):
             return RejectReason.ABANDONED_TOO_EARLY
@@ -398,11 +401,9 @@ class ResultDuty:
         if result is None or result.match_id != mt.match_id:
             return self._reject(sender, RejectReason.BAD_RESULT)
         if mt.result is not None and mt.result.signature == result.signature:
-            if mt.result.term >= 2 and not mt.result.term_chain:
-                chained = self._chained(mt, mt.result)  # the seal we lacked may have come since
-                if chained.term_chain:
-                    mt.result = chained
-                    return [ResultAdopted(chained, mt.proofs.get(chained.term))]
+            rechained = self._rechain(mt)  # the seal we lacked may have come since
+            if rechained:
+                return rechained
             if mt.verifier is None or mt.result.has_evidence:
                 return []
             return self._complete(mt, result)  # again, while we lacked some evidence

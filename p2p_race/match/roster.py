@@ -23,6 +23,7 @@ from p2p_race.match.events import (
     MemberJoined,
     Refused,
     RejectReason,
+    ResultAdopted,
     RosterUpdated,
     Send,
 )
@@ -42,6 +43,7 @@ from p2p_race.match.state import (
 
 EMPTY = CarReport(0, 0.0, 0.0, 0.0, 0, 0.0, False, -1.0)
 MAX_PENDING = 64  # vote-proven listings waiting to settle (bounded against floods)
+JOIN_REPLY_EVERY = 0.5  # a member's repeated Join (it rejoins until it hears us) is answered twice a second at most
 
 
 def is_loopback(address: str) -> bool:
@@ -139,6 +141,10 @@ class Roster:
                 mt.racers[sender].last_heard = now
             else:
                 mt.spectators[sender] = now
+            if now < mt.join_replies.get(sender, float("-inf")):
+                return []  # answered a moment ago: a repeated Join gets no second copy of it all
+            mt.join_replies = {p: t for p, t in mt.join_replies.items() if mt.is_member(p) and t > now}
+            mt.join_replies[sender] = now + JOIN_REPLY_EVERY
             out = self._roster_sends(mt, (sender,))
             return out + (self._send_result(mt, (sender,)) if mt.result is not None else [])  # (rejoining late)
         if msg.role == m.ROLE_RACER:
@@ -310,7 +316,7 @@ class Roster:
         mt.seals[msg.term] = sealed
         for t in [t for t in mt.seals if t not in mt.proofs]:
             del mt.seals[t]
-        return []
+        return self._rechain(mt)
 
     def _seal_relays(self, mt: Match) -> list[m.SealRelay]:
         """The sealed rosters of the terms before ours that we hold, for our members."""
@@ -332,7 +338,18 @@ class Roster:
         if not sealed.valid(proof.host_key, self.verify):
             return self._reject(sender, RejectReason.BAD_PROOF)
         mt.seals[msg.sealed_term] = sealed
-        return []
+        return self._rechain(mt)
+
+    def _rechain(self, mt: Match) -> list[Action]:
+        """Our record of a later term had no chain for want of a seal: one came, try again."""
+        r = mt.result
+        if r is None or r.term < 2 or r.term_chain:
+            return []
+        chained = self._chained(mt, r)
+        if not chained.term_chain:
+            return []
+        mt.result = chained
+        return [ResultAdopted(chained, mt.proofs.get(chained.term))]
 
     def _others(self, mt: Match) -> tuple[str, ...]:
         return tuple(p for p in list(mt.racers) + list(mt.spectators) if p != self.id)

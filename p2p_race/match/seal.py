@@ -11,9 +11,9 @@ that elected its successor. A store walks the chain from the creator (the match 
 to its key) and counts each proof's votes only from the electorate the replaced host itself
 sealed:
 
-- the racers the statement does not list as abandoned, the replaced host left out (the
-  lenient electorate: a store has no ears to check its silence with), or, when none is left
-  in a race under way, the statement's spectators;
+- the racers the statement does not list as abandoned, the replaced host (and every host
+  replaced before it) left out (the lenient electorate: a store has no ears to check its
+  silence with), or, when none is left in a race under way, the statement's spectators;
 - votes from anyone else do not count; the count must reach more than half of that electorate.
 
 So a stranger (in no sealed roster) can never make a term, and a member needs the votes a
@@ -82,12 +82,14 @@ class RosterStatement:
     def racer_ids(self) -> set[str]:
         return {pid.hex() for pid, _ in self.racers}
 
-    def electorate(self, failed: str | None) -> list[str]:
-        """The voters an election replacing `failed` (the sealing host) may count."""
-        voters = sorted(pid.hex() for pid, abandoned in self.racers if not abandoned and pid.hex() != failed)
+    def electorate(self, failed: str | set[str] | None) -> list[str]:
+        """The voters an election replacing `failed` (the sealing host, and the hosts replaced
+        before it: each was proven gone by an earlier link) may count."""
+        gone = {failed} if isinstance(failed, str) else set(failed or ())
+        voters = sorted(pid.hex() for pid, abandoned in self.racers if not abandoned and pid.hex() not in gone)
         if not voters and self.phase >= PHASE_RACING:
             racers = self.racer_ids()
-            voters = sorted(s.hex() for s in self.spectators if s.hex() != failed and s.hex() not in racers)
+            voters = sorted(s.hex() for s in self.spectators if s.hex() not in gone and s.hex() not in racers)
         return voters[:MAX_ELECTORATE]
 
     def to_json(self) -> dict:
@@ -183,6 +185,7 @@ def chain_problem(proof: TermProof, links: Sequence[ChainLink], verify: Verify) 
         return "a term chain is for terms after the first", None
     host_key, term = proof.creator_key, 1
     lineup: set[str] | None = None
+    replaced: set[str] = set()  # hosts of the terms before: a later seal may still list them
     for i, ln in enumerate(links):
         st, p = ln.base.statement, ln.proof
         if st.match_id != proof.match_id or p.match_id != proof.match_id or \
@@ -192,8 +195,8 @@ def chain_problem(proof: TermProof, links: Sequence[ChainLink], verify: Verify) 
             return f"link {i + 1} does not follow term {term}", None
         if not ln.base.valid(host_key, verify):
             return f"link {i + 1}: the roster seal of term {term}'s host does not verify", None
-        failed = TermProof(proof.match_id, term, host_key, proof.creator_key, proof.nonce).host
-        electorate = st.electorate(failed)
+        replaced.add(TermProof(proof.match_id, term, host_key, proof.creator_key, proof.nonce).host)
+        electorate = st.electorate(replaced)
         if not electorate:
             return f"link {i + 1}: the sealed roster leaves no one to vote", None
         why = verify_proof(p, verify, electorate)

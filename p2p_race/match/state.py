@@ -183,6 +183,7 @@ class Match:
     racers: dict[str, Racer] = field(default_factory=dict)
     spectators: dict[str, float] = field(default_factory=dict)  # id -> last heard (host view)
     watch_origin: dict[str, str | None] = field(default_factory=dict)  # host: spectator -> admitted from
+    join_replies: dict[str, float] = field(default_factory=dict)  # host: member -> when its Join is answered again
     start_at_host: float = 0.0  # in the current host's clock
     start_local: float | None = None  # frozen once the start is reached or a host changes
     start_host_id: str | None = None
@@ -203,7 +204,7 @@ class Match:
     followed_at: float = NEVER  # when we began to follow the current host
     ping_nonce: int = 0
     pings: dict[int, float] = field(default_factory=dict)
-    result_replies: dict[str, float] = field(default_factory=dict)  # host: member -> when a ping may fetch the result again
+    result_replies: dict[str, tuple[int, float]] = field(default_factory=dict)  # host: member -> (copies fetched, next)
     my_final: m.FinalReport | None = None
     host_name: str = ""
     countdown_emitted: bool = False
