@@ -373,6 +373,17 @@ class ResultDuty:
             links.append(ChainLink(base, mt.proofs[after]))
         return replace(result, term_chain=chain_bytes(links))
 
+    def _rechain(self, mt: Match) -> list[Action]:
+        """Our record of a later term had no chain for want of a seal: one came, try again."""
+        r = mt.result
+        if r is None or r.term < 2 or r.term_chain:
+            return []
+        chained = self._chained(mt, r)
+        if not chained.term_chain:
+            return []
+        mt.result = chained
+        return [ResultAdopted(chained, mt.proofs.get(chained.term))]
+
     def _adopt_result(self, mt: Match, result: MatchResult, now: float) -> list[Action]:
         if mt.result is not None:
             keep = _preferred(mt.result, result)

@@ -23,7 +23,6 @@ from p2p_race.match.events import (
     MemberJoined,
     Refused,
     RejectReason,
-    ResultAdopted,
     RosterUpdated,
     Send,
 )
@@ -339,17 +338,6 @@ class Roster:
             return self._reject(sender, RejectReason.BAD_PROOF)
         mt.seals[msg.sealed_term] = sealed
         return self._rechain(mt)
-
-    def _rechain(self, mt: Match) -> list[Action]:
-        """Our record of a later term had no chain for want of a seal: one came, try again."""
-        r = mt.result
-        if r is None or r.term < 2 or r.term_chain:
-            return []
-        chained = self._chained(mt, r)
-        if not chained.term_chain:
-            return []
-        mt.result = chained
-        return [ResultAdopted(chained, mt.proofs.get(chained.term))]
 
     def _others(self, mt: Match) -> tuple[str, ...]:
         return tuple(p for p in list(mt.racers) + list(mt.spectators) if p != self.id)
