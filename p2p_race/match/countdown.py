@@ -45,12 +45,11 @@ class Countdown:
         if mt.role != Role.HOST:
             return []
         out: list[Action] = [Send((sender,), m.Pong(msg.match_id, msg.nonce, msg.t0, now))]
-        if mt.result is not None and now >= mt.result_until and now >= mt.result_replies.get(sender, (0, 0.0))[1] \
-                and mt.result_replies.get(sender, (0, 0.0))[0] < RESULT_REFETCHES:
+        sent, next_at = mt.result_replies.get(sender, (0, 0.0))
+        if mt.result is not None and now >= mt.result_until and now >= next_at and sent < RESULT_REFETCHES:
             # A member still pinging after the result's linger may have missed every copy of
             # it (cut off, or it joined late): its pings fetch it, one copy per RESULT_REFETCH,
             # at most RESULT_REFETCHES in all (one that refuses it gains nothing by asking).
-            sent = mt.result_replies.get(sender, (0, 0.0))[0]
             mt.result_replies = {p: v for p, v in mt.result_replies.items() if mt.is_member(p)}
             mt.result_replies[sender] = (sent + 1, now + RESULT_REFETCH)
             out += self._send_result(mt, (sender,))
